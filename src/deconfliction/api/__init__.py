@@ -1,0 +1,5 @@
+"""HTTP: FastAPI routes and error handlers only. Nothing else imports fastapi."""
+
+from .app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,297 @@
+"""The FastAPI application: thin routes over the store; no logic of its own."""
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import __version__
+from ..auth import AuthConfig, Principal
+from ..errors import Forbidden, Unauthenticated
+from ..model import (
+    Area,
+    AreaDraft,
+    Conflict,
+    IntentDraft,
+    OperationalIntent,
+    Party,
+    RecordExtent,
+    RecordId,
+    RecordKind,
+    Volume4D,
+)
+from ..store import Store, StoredRecord
+from . import problems
+from .problems import responses
+
+log = logging.getLogger(__name__)
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _principal(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+    auth: AuthConfig = request.app.state.auth
+    return auth.verify(creds.credentials)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+StoreDep = Annotated[Store, Depends(_store)]
+
+
+def _party(principal: PrincipalDep, store: StoreDep) -> str:
+    try:
+        return store.get_party(principal.subject).id
+    except Exception:
+        raise Forbidden(f"token subject {principal.subject!r} is not a registered party") from None
+
+
+PartyDep = Annotated[str, Depends(_party)]
+
+
+def _admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("this needs the deconfliction.admin scope")
+    return principal
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Me(BaseModel):
+    party: str
+    scopes: list[str]
+
+
+class PartyList(BaseModel):
+    parties: list[Party]
+
+
+class ConflictList(BaseModel):
+    conflicts: list[Conflict]
+
+
+class VolumeQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    volume: Volume4D
+
+
+class IntentCreate(IntentDraft):
+    id: RecordId | None = None
+
+
+class IntentReplace(IntentDraft):
+    version: int = Field(ge=1, description="the version this replaces")
+
+
+class AreaCreate(AreaDraft):
+    id: RecordId | None = None
+
+
+class AreaReplace(AreaDraft):
+    version: int = Field(ge=1, description="the version this replaces")
+
+
+class IntentWritten(BaseModel):
+    intent: OperationalIntent
+    conflicts: list[Conflict]
+
+
+class AreaWritten(BaseModel):
+    area: Area
+    conflicts: list[Conflict]
+
+
+class IntentView(BaseModel):
+    intents: list[OperationalIntent | RecordExtent]
+
+
+class AreaView(BaseModel):
+    areas: list[Area | RecordExtent]
+
+
+def _view(rec: StoredRecord, party: str, kind: RecordKind) -> StoredRecord | RecordExtent:
+    """Owners see their record; other parties see its 4D extent only (for now)."""
+    if rec.owner == party:
+        return rec
+    return RecordExtent(kind=kind, id=rec.id, owner=rec.owner, volumes=rec.volumes)
+
+
+def _record_router(
+    kind: RecordKind,
+    record_model: type[Any],
+    create_model: type[Any],
+    replace_model: type[Any],
+    written: type[Any],
+    view: type[Any],
+    draft_model: type[Any],
+) -> APIRouter:
+    name = kind.value
+    plural = f"{name}s"
+    router = APIRouter(prefix=f"/v1/{plural}", tags=[plural])
+    err = responses(401, 403, 422)
+
+    def pack(rec: Any, conflicts: list[Conflict]) -> Any:
+        return written(**{name: rec, "conflicts": conflicts})
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=written,
+        responses={**err, **responses(409)},
+        name=f"create_{name}",
+        summary=f"Create an {name} (checked for conflicts)",
+    )
+    def create(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
+        draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
+        res = store.create(kind, body.id, party, draft, actor=party)  # type: ignore[attr-defined]
+        return pack(res.record, res.conflicts)
+
+    @router.get(
+        "",
+        response_model=view,
+        responses=err,
+        name=f"list_{plural}",
+        summary=f"The caller's own {plural}",
+    )
+    def list_own(party: PartyDep, store: StoreDep) -> Any:
+        return view(**{plural: store.list_owned(kind, party)})
+
+    @router.post(
+        "/query",
+        response_model=view,
+        responses=err,
+        name=f"query_{plural}",
+        summary=f"{plural.capitalize()} that meet a 4D volume",
+    )
+    def query(body: VolumeQuery, party: PartyDep, store: StoreDep) -> Any:
+        recs = store.query(body.volume, [kind])
+        return view(**{plural: [_view(r, party, kind) for r in recs]})
+
+    @router.post(
+        "/preview",
+        response_model=ConflictList,
+        responses=err,
+        name=f"preview_{name}",
+        summary="Conflicts a draft would have; writes nothing",
+    )
+    def preview(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
+        draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
+        return ConflictList(conflicts=store.preview(party, draft, kind, body.id))  # type: ignore[attr-defined]
+
+    @router.get(
+        "/{record_id}",
+        response_model=record_model | RecordExtent,
+        responses={**err, **responses(404)},
+        name=f"get_{name}",
+    )
+    def get(record_id: str, party: PartyDep, store: StoreDep) -> Any:
+        return _view(store.get(kind, record_id), party, kind)
+
+    @router.put(
+        "/{record_id}",
+        response_model=written,
+        responses={**err, **responses(404, 409)},
+        name=f"replace_{name}",
+        summary=f"Replace an {name}: name the version it replaces",
+    )
+    def replace(
+        record_id: str,
+        body: replace_model,  # type: ignore[valid-type]
+        party: PartyDep,
+        store: StoreDep,
+    ) -> Any:
+        draft = draft_model.model_validate(body.model_dump(exclude={"version"}))  # type: ignore[attr-defined]
+        res = store.replace(kind, record_id, party, draft, body.version, actor=party)  # type: ignore[attr-defined]
+        return pack(res.record, res.conflicts)
+
+    @router.delete(
+        "/{record_id}",
+        response_model=record_model,
+        responses={**err, **responses(404, 409)},
+        name=f"delete_{name}",
+    )
+    def delete(
+        record_id: str,
+        party: PartyDep,
+        store: StoreDep,
+        version: Annotated[int, Query(ge=1, description="the version to delete")],
+    ) -> Any:
+        return store.delete(kind, record_id, party, version, actor=party)
+
+    return router
+
+
+def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") -> FastAPI:
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description="Deconfliction between parties that share a sky or a sea.",
+    )
+    app.state.store = store
+    app.state.auth = auth
+    problems.install(app)
+
+    @app.get("/v1/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        return Health(status="ok", version=__version__)
+
+    @app.get("/v1/me", response_model=Me, responses=responses(401, 403), tags=["service"])
+    def me(principal: PrincipalDep, party: PartyDep) -> Me:
+        return Me(party=party, scopes=sorted(principal.scopes))
+
+    @app.post(
+        "/v1/parties",
+        status_code=201,
+        response_model=Party,
+        responses=responses(401, 403, 422),
+        tags=["parties"],
+    )
+    def put_party(
+        body: Party, admin: Annotated[Principal, Depends(_admin)], store: StoreDep
+    ) -> Party:
+        return store.put_party(body, actor=admin.subject)
+
+    @app.get("/v1/parties", response_model=PartyList, responses=responses(401), tags=["parties"])
+    def list_parties(_: PrincipalDep, store: StoreDep) -> PartyList:
+        return PartyList(parties=store.list_parties())
+
+    @app.get(
+        "/v1/conflicts",
+        response_model=ConflictList,
+        responses=responses(401, 403, 422),
+        tags=["conflicts"],
+    )
+    def conflicts(party: PartyDep, store: StoreDep, include_resolved: bool = False) -> ConflictList:
+        return ConflictList(
+            conflicts=store.list_conflicts(party, include_resolved=include_resolved)
+        )
+
+    app.include_router(
+        _record_router(
+            RecordKind.INTENT,
+            OperationalIntent,
+            IntentCreate,
+            IntentReplace,
+            IntentWritten,
+            IntentView,
+            IntentDraft,
+        )
+    )
+    app.include_router(
+        _record_router(
+            RecordKind.AREA, Area, AreaCreate, AreaReplace, AreaWritten, AreaView, AreaDraft
+        )
+    )
+    return app

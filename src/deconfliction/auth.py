@@ -1,0 +1,116 @@
+"""Bearer tokens (JWT): who is calling, for which party, with which scopes.
+
+The service only verifies tokens: it holds public keys (PEM files) and the audiences it accepts.
+For development and the demo, ``deconfliction token`` signs tokens with a key pair kept in the
+data folder (``dev-signing-key.pem``, created on first use, never to be used in production).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from .errors import Unauthenticated
+
+#: The scope that lets a token manage parties.
+ADMIN_SCOPE = "deconfliction.admin"
+DEV_ISSUER = "deconfliction-dev"
+DEV_KEY_FILE = "dev-signing-key.pem"
+ALGORITHMS = ["RS256", "ES256", "EdDSA"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: ``subject`` is the party (or, on the F3548 API, the manager)."""
+
+    subject: str
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_SCOPE in self.scopes
+
+
+@dataclass
+class AuthConfig:
+    public_keys_pem: list[bytes] = field(default_factory=list)
+    audiences: list[str] = field(default_factory=lambda: ["deconfliction"])
+
+    @staticmethod
+    def from_files(paths: list[Path], audiences: list[str]) -> AuthConfig:
+        return AuthConfig([p.read_bytes() for p in paths], audiences or ["deconfliction"])
+
+    def verify(self, token: str) -> Principal:
+        if not self.public_keys_pem:
+            raise Unauthenticated("the service has no public key configured to check tokens")
+        last: Exception | None = None
+        for pem in self.public_keys_pem:
+            try:
+                claims = jwt.decode(
+                    token,
+                    pem,
+                    algorithms=ALGORITHMS,
+                    audience=self.audiences,
+                    options={"require": ["exp", "sub", "aud"]},
+                )
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+                continue
+            except jwt.PyJWTError as exc:
+                raise Unauthenticated(f"invalid token: {exc}") from None
+            scope = claims.get("scope", "")
+            scopes = scope.split() if isinstance(scope, str) else []
+            sub = claims["sub"]
+            if not isinstance(sub, str) or not sub:
+                raise Unauthenticated("invalid token: 'sub' must be a non-empty string")
+            return Principal(subject=sub, scopes=frozenset(scopes))
+        raise Unauthenticated(f"invalid token: {last or 'no key matched'}")
+
+
+def dev_private_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
+    """The development signing key of this data folder, created on first use."""
+    path = data_dir / DEV_KEY_FILE
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path.name} is not an EC private key")
+        return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.touch(mode=0o600)
+    path.write_bytes(pem)
+    return key
+
+
+def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def mint_token(
+    key: ec.EllipticCurvePrivateKey,
+    subject: str,
+    *,
+    audience: str = "deconfliction",
+    scopes: list[str] | None = None,
+    ttl_s: int = 12 * 3600,
+) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": DEV_ISSUER,
+        "sub": subject,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_s,
+        "scope": " ".join(scopes or []),
+    }
+    return jwt.encode(claims, key, algorithm="ES256")

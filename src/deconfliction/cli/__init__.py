@@ -1,0 +1,171 @@
+"""The ``deconfliction`` command line. It calls library functions only.
+
+Exit codes: 0 success (``check``: no conflict), 1 ``check`` found conflicts, 2 bad input (one
+line on stderr naming what and why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import DeconflictionError
+from ..model import SeparationPolicy
+
+DEFAULT_DATA_DIR = Path(os.environ.get("DECONFLICTION_DATA", "data"))
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, as argparse does, without usage
+        raise UsageError(message)
+
+
+def _policy(args: argparse.Namespace) -> SeparationPolicy:
+    for name in ("lateral_m", "vertical_m", "time_s"):
+        v = getattr(args, name)
+        if not (v >= 0.0) or v == float("inf"):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+    try:
+        return SeparationPolicy(
+            lateral_m=args.lateral_m, vertical_m=args.vertical_m, time_s=args.time_s
+        )
+    except ValueError as exc:
+        raise UsageError(f"buffers out of range: {exc}".splitlines()[0]) from None
+
+
+def _add_buffers(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--lateral-m",
+        type=float,
+        default=0.0,
+        metavar="M",
+        help=f"lateral buffer in metres {what} (default 0)",
+    )
+    p.add_argument(
+        "--vertical-m",
+        type=float,
+        default=0.0,
+        metavar="M",
+        help=f"vertical buffer in metres {what} (default 0)",
+    )
+    p.add_argument(
+        "--time-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help=f"time buffer in seconds {what} (default 0)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="deconfliction", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--version", action="version", version=f"deconfliction {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where the embedded database and development keys live (./data)",
+    )
+    serve.add_argument(
+        "--db", default=None, help="database URL (default sqlite:///DATA_DIR/deconfliction.db)"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo scenario and print a token for each demo party",
+    )
+    serve.add_argument(
+        "--auth-public-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="public key that signs accepted tokens (repeatable); "
+        "without one, the development key of the data folder",
+    )
+    serve.add_argument(
+        "--auth-audience",
+        action="append",
+        default=[],
+        metavar="AUD",
+        help="accepted token audience (repeatable; default 'deconfliction')",
+    )
+    _add_buffers(serve, "between records of different parties")
+
+    check = sub.add_parser("check", help="check plan files for conflicts, offline")
+    check.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="GeoJSON FeatureCollection, one Feature per 4D volume",
+    )
+    check.add_argument("--json", action="store_true", help="print JSON")
+    _add_buffers(check, "")
+
+    token = sub.add_parser("token", help="mint a development token (data folder's key)")
+    token.add_argument("--party", required=True, help="the party the token acts for (sub)")
+    token.add_argument("--admin", action="store_true", help="add the admin scope")
+    token.add_argument("--scope", action="append", default=[], help="another scope (repeatable)")
+    token.add_argument("--audience", default="deconfliction")
+    token.add_argument("--ttl-s", type=int, default=12 * 3600)
+    token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "check":
+            from .check import run_check
+
+            return run_check(args.files, _policy(args), as_json=args.json)
+        if args.command == "token":
+            return _token(args)
+        if args.command == "serve":
+            from .serve import run_serve
+
+            return run_serve(args, _policy(args))
+    except UsageError as exc:
+        print(f"deconfliction: {exc}", file=sys.stderr)
+        return 2
+    except DeconflictionError as exc:
+        print(f"deconfliction: {exc.user_message}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _token(args: argparse.Namespace) -> int:
+    from ..auth import ADMIN_SCOPE, dev_private_key, mint_token
+    from ..model.records import _check_id
+
+    try:
+        _check_id(args.party)
+    except ValueError as exc:
+        raise UsageError(f"--party: {exc}") from None
+    if args.ttl_s <= 0:
+        raise UsageError("--ttl-s must be > 0")
+    scopes = list(args.scope) + ([ADMIN_SCOPE] if args.admin else [])
+    key = dev_private_key(args.data_dir)
+    print(mint_token(key, args.party, audience=args.audience, scopes=scopes, ttl_s=args.ttl_s))
+    return 0
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=False))

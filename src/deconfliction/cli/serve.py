@@ -1,0 +1,59 @@
+"""``deconfliction serve``: the service, on the embedded store by default."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..auth import ADMIN_SCOPE, AuthConfig, dev_private_key, mint_token, public_pem
+from ..model import SeparationPolicy
+
+
+def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
+    import uvicorn
+
+    from ..api import create_app
+    from ..store import open_store
+    from . import UsageError
+
+    data_dir = args.data_dir
+    db = args.db or f"sqlite:///{data_dir / 'deconfliction.db'}"
+    for p in args.auth_public_key:
+        if not p.is_file():
+            raise UsageError(f"--auth-public-key: no such file {p}")
+    audiences = args.auth_audience or ["deconfliction"]
+    auth = AuthConfig.from_files(args.auth_public_key, audiences)
+    dev_key = None
+    if not args.auth_public_key:
+        dev_key = dev_private_key(data_dir)
+        auth.public_keys_pem.append(public_pem(dev_key))
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    store = open_store(db, policy)
+    lines = [
+        f"deconfliction: serving on http://{args.host}:{args.port}  (database {db})",
+        f"  API docs: http://{args.host}:{args.port}/docs",
+    ]
+    if args.demo:
+        from ..demo import PARTIES, load_demo
+
+        n = load_demo(store)
+        lines.append(f"  demo scenario loaded ({n} new records)")
+    if dev_key is not None:
+        lines.append(
+            "  development tokens (signed with the data folder's dev key; "
+            "send as 'Authorization: Bearer TOKEN'):"
+        )
+        subjects = [p.id for p in PARTIES] if args.demo else []
+        for sub in subjects:
+            lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
+        admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
+        lines.append(f"    admin: {admin}")
+    print("\n".join(lines), flush=True)
+    app = create_app(store, auth)
+    logging.basicConfig(level=logging.INFO)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,100 @@
+"""One error hierarchy for the whole service.
+
+::
+
+    DeconflictionError            code, http_status, user_message
+    ├── InvalidInput              422, lists every field error (pointer + reason)
+    ├── Unauthenticated           401
+    ├── Forbidden                 403
+    ├── NotFound                  404
+    └── VersionConflict           409, an update or delete named a stale version
+
+The core raises these; ``api/`` turns them into RFC 9457 problem documents and ``cli/`` into a
+one-line message with exit code 2. ``user_message`` never holds internal paths or stack traces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a field was rejected. ``pointer`` is a JSON pointer (RFC 6901)."""
+
+    pointer: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.reason}"
+
+
+class DeconflictionError(Exception):
+    code = "error"
+    http_status = 500
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class InvalidInput(DeconflictionError):
+    code = "invalid-input"
+    http_status = 422
+
+    def __init__(self, errors: list[FieldError], user_message: str | None = None) -> None:
+        if not errors:
+            raise ValueError("InvalidInput needs at least one field error")
+        self.errors = errors
+        super().__init__(user_message or "; ".join(str(e) for e in errors))
+
+
+class Unauthenticated(DeconflictionError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class Forbidden(DeconflictionError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(DeconflictionError):
+    code = "not-found"
+    http_status = 404
+
+
+class VersionConflict(DeconflictionError):
+    code = "version-conflict"
+    http_status = 409
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    prev: Any = None
+    for i, p in enumerate(loc):
+        if i == 0 and p in ("body", "query", "path", "header", "cookie"):
+            if p != "body":
+                parts.append(str(p))
+            prev = p
+            continue
+        if prev == "footprint" and p in ("Polygon", "Circle"):
+            prev = p
+            continue  # the tag of the footprint union, not a field
+        parts.append(str(p).replace("~", "~0").replace("/", "~1"))
+        prev = p
+    return "/" + "/".join(parts) if parts else ""
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    """Pydantic's error list as FieldErrors with JSON pointers."""
+    out = []
+    for e in errors:
+        msg = str(e.get("msg", "invalid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix) :]
+        out.append(FieldError(_pointer(tuple(e.get("loc", ()))), msg))
+    return out

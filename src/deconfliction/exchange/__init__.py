@@ -1,0 +1,1 @@
+"""What each party may see of another's records (need-to-know, releasability, reciprocity)."""

@@ -1,0 +1,111 @@
+"""S2 cell coverings: every piece of S2 code lives here.
+
+A covering is a set of S2 cells (levels ``MIN_LEVEL`` to ``MAX_LEVEL``) whose union contains a
+footprint grown by a margin in metres. Two footprints can only come within ``m`` metres of each
+other if the covering of one grown by ``m`` shares a cell (or an ancestor or descendant) with the
+covering of the other: the candidate search of the store relies on nothing else.
+
+Cell ids are unsigned 64-bit; SQL integers are signed, so ids are stored as ``id - 2**63``, which
+keeps their order (a cell's descendants stay one contiguous range).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import s2geometry as s2
+import shapely
+
+from ..model.footprint import CircleFootprint, Footprint, PolygonFootprint, dense_ring
+
+MIN_LEVEL = 4
+MAX_LEVEL = 16
+MAX_CELLS = 12
+#: Metres per degree of latitude, and of longitude at the equator, rounded down (WGS84).
+_M_PER_DEG = 110_000.0
+#: Smallest radius of curvature of WGS84 (meridian, at the equator), rounded down: a distance in
+#: metres over this is at least the angle it spans on the S2 sphere.
+_MIN_CURVATURE_M = 6_335_000.0
+#: Slack for what densified rings and great-circle S2 edges may miss of lon/lat-straight edges.
+SLACK_M = 20.0
+_OFFSET = 1 << 63
+
+_coverer = s2.S2RegionCoverer()
+_coverer.set_min_level(MIN_LEVEL)
+_coverer.set_max_level(MAX_LEVEL)
+_coverer.set_max_cells(MAX_CELLS)
+
+
+def to_sql(cell_id: int) -> int:
+    return cell_id - _OFFSET
+
+
+@dataclass(frozen=True)
+class CellRange:
+    """What a query cell matches in a stored covering: its descendants and its ancestors."""
+
+    lo: int
+    hi: int
+    ancestors: tuple[int, ...]
+
+
+def _cap(lon: float, lat: float, radius_m: float) -> s2.S2Cap:
+    angle = min(math.pi, radius_m * 1.001 / _MIN_CURVATURE_M)
+    return s2.S2Cap(s2.S2LatLng.FromDegrees(lat, lon).ToPoint(), s2.S1Angle.Radians(angle))
+
+
+def _grown_polygon(fp: PolygonFootprint, margin_m: float) -> s2.S2Polygon | None:
+    """The polygon grown by ``margin_m`` in lon/lat, as an S2Polygon; None where a cap is better."""
+    lons, lats = fp.lonlat_ring()
+    lat_reach = max(abs(x) for x in lats) + margin_m / _M_PER_DEG
+    if lat_reach >= 85.0:
+        return None
+    delta = margin_m / (_M_PER_DEG * math.cos(math.radians(lat_reach)))
+    if delta > 5.0:
+        return None
+    grown = shapely.Polygon(np.column_stack([lons, lats])).buffer(delta, quad_segs=2)
+    ring = np.asarray(grown.exterior.coords)
+    if ring[:, 1].max() >= 89.0 or ring[:, 1].min() <= -89.0:
+        return None
+    glon, glat = dense_ring(list(ring[:, 0]), list(ring[:, 1]))
+    pts = [
+        s2.S2LatLng.FromDegrees(la, lo).ToPoint()
+        for lo, la in zip(glon[:-1], glat[:-1], strict=True)
+    ]
+    loop = s2.S2Loop(pts)
+    loop.Normalize()
+    return s2.S2Polygon(loop)
+
+
+def _region(fp: Footprint, margin_m: float) -> s2.S2Region:
+    if isinstance(fp, CircleFootprint):
+        return _cap(fp.center[0], fp.center[1], fp.radius_m + margin_m + SLACK_M)
+    poly = _grown_polygon(fp, margin_m + SLACK_M)
+    if poly is not None:
+        return poly
+    lon, lat, r = fp.cap
+    return _cap(lon, lat, r + margin_m + SLACK_M)
+
+
+def cover(fp: Footprint, margin_m: float = 0.0) -> list[int]:
+    """S2 cell ids (as stored, see ``to_sql``) whose union contains ``fp`` grown by ``margin_m``."""
+    return [to_sql(c.id()) for c in _coverer.GetCovering(_region(fp, margin_m))]
+
+
+def query_ranges(fp: Footprint, margin_m: float) -> list[CellRange]:
+    """For a search within ``margin_m`` of ``fp``: the cells to match against stored coverings."""
+    out = []
+    for c in _coverer.GetCovering(_region(fp, margin_m)):
+        ancestors = tuple(to_sql(c.parent(lv).id()) for lv in range(MIN_LEVEL, c.level()))
+        out.append(CellRange(to_sql(c.range_min().id()), to_sql(c.range_max().id()), ancestors))
+    return out
+
+
+def cells_intersect(a: list[int], b: list[int]) -> bool:
+    """Whether two coverings (stored ids) share a point: one cell contains or equals another."""
+    cid = s2.S2CellId
+    ca = [cid(x + _OFFSET) for x in a]
+    cb = [cid(x + _OFFSET) for x in b]
+    return any(x.intersects(y) for x in ca for y in cb)

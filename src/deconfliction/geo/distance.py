@@ -1,0 +1,245 @@
+"""Exact horizontal gap between two footprints on the WGS84 ellipsoid.
+
+The gap is the shortest geodesic distance between the two closed sets, 0 where they overlap or
+touch. How it is found:
+
+1. Overlap is decided exactly in the (lon, lat) plane, where the polygons' edges are straight
+   (RFC 7946); a circle overlaps a polygon when its centre is within ``radius_m`` of it.
+2. Otherwise a spherical azimuthal-equidistant projection centred between the two gives an
+   approximate gap and the parts of each boundary that come close; those parts are then measured
+   exactly: geodesic distances (Karney's algorithm, via pyproj) from each close vertex to the
+   true edges of the other footprint, minimised along each edge.
+
+Two geodesic circles are exact in closed form: ``max(0, d(centres) - r1 - r2)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from ..geodesy import EARTH_RADIUS_M, GEOD
+from ..model.footprint import CircleFootprint, Footprint, PolygonFootprint
+
+FloatArray = NDArray[np.float64]
+#: Distances are resolved to this, metres: a gap within it of a buffer counts as within the buffer.
+DISTANCE_RESOLUTION_M = 1e-3
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A footprint prepared for distance work."""
+
+    footprint: Footprint
+
+    @property
+    def is_circle(self) -> bool:
+        return isinstance(self.footprint, CircleFootprint)
+
+    @cached_property
+    def cap(self) -> tuple[float, float, float]:
+        return self.footprint.cap
+
+    @cached_property
+    def ring(self) -> tuple[FloatArray, FloatArray]:
+        """Densified closed ring (lon unwrapped), polygons only."""
+        assert isinstance(self.footprint, PolygonFootprint)
+        return self.footprint.dense
+
+    @cached_property
+    def vertices(self) -> tuple[FloatArray, FloatArray]:
+        """The polygon's own vertices (closed, lon unwrapped)."""
+        assert isinstance(self.footprint, PolygonFootprint)
+        lons, lats = self.footprint.lonlat_ring()
+        return np.asarray(lons), np.asarray(lats)
+
+    @cached_property
+    def lonlat_polygon(self) -> shapely.Polygon:
+        lons, lats = self.vertices
+        poly = shapely.Polygon(np.column_stack([lons, lats]))
+        shapely.prepare(poly)
+        return poly
+
+
+def _geod_dist(
+    lon1: float, lat1: float, lon2: float | FloatArray, lat2: float | FloatArray
+) -> FloatArray:
+    lon2a = np.atleast_1d(np.asarray(lon2, dtype=np.float64))
+    lat2a = np.atleast_1d(np.asarray(lat2, dtype=np.float64))
+    _, _, d = GEOD.inv(np.full_like(lon2a, lon1), np.full_like(lat2a, lat1), lon2a, lat2a)
+    return np.asarray(d, dtype=np.float64)
+
+
+def _lon_near(lon: float, ref: float) -> float:
+    """``lon`` shifted by a multiple of 360 to lie within 180 degrees of ``ref``."""
+    return ref + ((lon - ref + 180.0) % 360.0 - 180.0)
+
+
+def _covers_point(shape: Shape, lon: float, lat: float) -> bool:
+    """Whether the polygon (closed) contains the point, trying every 360-degree shift."""
+    poly = shape.lonlat_polygon
+    minx, _, maxx, _ = poly.bounds
+    for k in (-360.0, 0.0, 360.0):
+        x = lon + k
+        if minx - 1e-12 <= x <= maxx + 1e-12 and shapely.intersects_xy(poly, x, lat):
+            return True
+    return False
+
+
+def _polygons_overlap(a: Shape, b: Shape) -> bool:
+    pa, pb = a.lonlat_polygon, b.lonlat_polygon
+    return any(
+        pa.intersects(shapely.transform(pb, lambda xy, k=k: xy + np.array([k, 0.0])))
+        for k in (-360.0, 0.0, 360.0)
+    )
+
+
+def _min_along_edge(
+    lon: float, lat: float, lon0: float, lat0: float, lon1: float, lat1: float
+) -> tuple[float, float, float]:
+    """Shortest geodesic distance from a point to a lon/lat-straight segment.
+
+    The segment is one densified step (at most 0.1 degrees), over which the distance is unimodal;
+    golden-section search on the segment parameter finds its minimum. Returns (d, lon, lat).
+    """
+    lon0, lon1 = _lon_near(lon0, lon), _lon_near(lon1, lon)
+    lo, hi = 0.0, 1.0
+
+    def at(t: float) -> float:
+        return float(_geod_dist(lon, lat, lon0 + t * (lon1 - lon0), lat0 + t * (lat1 - lat0))[0])
+
+    x1 = hi - _GOLDEN * (hi - lo)
+    x2 = lo + _GOLDEN * (hi - lo)
+    f1, f2 = at(x1), at(x2)
+    for _ in range(48):  # (0.618)^48 * 11 km ~ 1e-6 m along the segment
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - _GOLDEN * (hi - lo)
+            f1 = at(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + _GOLDEN * (hi - lo)
+            f2 = at(x2)
+    best_t = min(
+        (0.0, at(0.0)), (1.0, at(1.0)), ((lo + hi) / 2, at((lo + hi) / 2)), key=lambda p: p[1]
+    )[0]
+    return at(best_t), lon0 + best_t * (lon1 - lon0), lat0 + best_t * (lat1 - lat0)
+
+
+def point_to_ring_m(lon: float, lat: float, shape: Shape, *, within_m: float = math.inf) -> float:
+    """Exact geodesic distance from a point to a polygon's boundary (not its interior).
+
+    Only the steps whose ends come within ``within_m`` + one step of the point are refined.
+    """
+    lons, lats = shape.ring
+    d = _geod_dist(lon, lat, lons, lats)
+    # a step's closest point is nearer than its nearer end by at most half the step's length
+    seg_len = _geod_dist_pairs(lons[:-1], lats[:-1], lons[1:], lats[1:])
+    lower = np.minimum(d[:-1], d[1:]) - seg_len * 0.51 - 1.0
+    bound = min(float(np.min(d)), within_m)
+    candidates = np.nonzero(lower <= bound)[0]
+    best = float(np.min(d))
+    for i in candidates[np.argsort(lower[candidates])]:
+        if lower[i] > best:
+            break
+        di, _, _ = _min_along_edge(lon, lat, lons[i], lats[i], lons[i + 1], lats[i + 1])
+        best = min(best, di)
+    return best
+
+
+def _geod_dist_pairs(
+    lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
+) -> FloatArray:
+    _, _, d = GEOD.inv(lon1, lat1, lon2, lat2)
+    return np.asarray(d, dtype=np.float64)
+
+
+def point_to_shape_m(lon: float, lat: float, shape: Shape) -> float:
+    """Exact geodesic distance from a point to a footprint (0 inside it)."""
+    if shape.is_circle:
+        clon, clat, r = shape.cap
+        return max(0.0, float(_geod_dist(lon, lat, clon, clat)[0]) - r)
+    if _covers_point(shape, lon, lat):
+        return 0.0
+    return point_to_ring_m(lon, lat, shape)
+
+
+def _aeqd(lon0: float, lat0: float, lons: FloatArray, lats: FloatArray) -> FloatArray:
+    """Spherical azimuthal-equidistant projection centred on (lon0, lat0), metres."""
+    p0, lam0 = math.radians(lat0), math.radians(lon0)
+    p, dl = np.radians(lats), np.radians(lons) - lam0
+    cp = np.cos(p)
+    xs = cp * np.sin(dl)
+    ys = math.cos(p0) * np.sin(p) - math.sin(p0) * cp * np.cos(dl)
+    cz = math.sin(p0) * np.sin(p) + math.cos(p0) * cp * np.cos(dl)
+    norm = np.hypot(xs, ys)
+    c = np.arctan2(norm, cz)
+    scale = np.where(norm > 0, c / np.where(norm > 0, norm, 1.0), 1.0) * EARTH_RADIUS_M
+    return np.column_stack([xs * scale, ys * scale])
+
+
+def horizontal_gap_m(a: Shape, b: Shape, *, within_m: float = math.inf) -> float:
+    """Shortest geodesic distance between two footprints, 0 where they overlap or touch.
+
+    With ``within_m``, any result larger than ``within_m`` may be returned as a lower bound
+    instead of the exact value (enough to decide ``gap <= within_m``); results at or below it
+    are exact.
+    """
+    alon, alat, ar = a.cap
+    blon, blat, br = b.cap
+    d_centres = float(_geod_dist(alon, alat, blon, blat)[0])
+    if a.is_circle and b.is_circle:
+        return max(0.0, d_centres - ar - br)
+    lower = d_centres - ar - br
+    if lower > within_m:
+        return lower
+    if a.is_circle or b.is_circle:
+        circle, poly = (a, b) if a.is_circle else (b, a)
+        clon, clat, r = circle.cap
+        return max(0.0, _point_to_polygon(clon, clat, poly, within_m + r) - r)
+    if _polygons_overlap(a, b):
+        return 0.0
+    return _polygon_gap(a, b, within_m)
+
+
+def _point_to_polygon(lon: float, lat: float, shape: Shape, within_m: float) -> float:
+    if _covers_point(shape, lon, lat):
+        return 0.0
+    return point_to_ring_m(lon, lat, shape, within_m=within_m)
+
+
+def _polygon_gap(a: Shape, b: Shape, within_m: float) -> float:
+    # approximate in a projection centred between the two, then measure the close parts exactly
+    alon, alat, _ = a.cap
+    blon, blat, _ = b.cap
+    az, _, d = GEOD.inv(alon, alat, blon, blat)
+    mlon, mlat, _ = GEOD.fwd(alon, alat, az, d / 2.0)
+    la, pa = a.ring
+    lb, pb = b.ring
+    xa, xb = _aeqd(mlon, mlat, la, pa), _aeqd(mlon, mlat, lb, pb)
+    ga, gb = shapely.LineString(xa), shapely.LineString(xb)
+    approx = float(ga.distance(gb))
+    reach = max(
+        float(np.max(np.hypot(xa[:, 0], xa[:, 1]))), float(np.max(np.hypot(xb[:, 0], xb[:, 1])))
+    )
+    rel = 0.02 + (reach / EARTH_RADIUS_M) ** 2
+    lower = approx * (1.0 - rel) - 50.0
+    if lower > within_m:
+        return lower
+    band = approx * (1.0 + 2.0 * rel) + 100.0
+    best = math.inf
+    # vertices of one ring that may be within the band of the other, measured exactly to it
+    for (xs, lons, lats), other, other_line in (((xa, la, pa), b, gb), ((xb, lb, pb), a, ga)):
+        near = shapely.dwithin(shapely.points(xs[:-1]), other_line, band)
+        for i in np.nonzero(near)[0]:
+            best = min(
+                best,
+                point_to_ring_m(float(lons[i]), float(lats[i]), other, within_m=min(best, band)),
+            )
+    return best

@@ -1,0 +1,41 @@
+"""The data model: pydantic types validated at every boundary. No field for targets or persons."""
+
+from .footprint import CircleFootprint, Footprint, PolygonFootprint
+from .records import (
+    Area,
+    AreaDraft,
+    AreaKind,
+    Conflict,
+    Gaps,
+    IntentCategory,
+    IntentDraft,
+    IntentState,
+    OperationalIntent,
+    Party,
+    RecordExtent,
+    RecordId,
+    RecordKind,
+    SeparationPolicy,
+)
+from .volume import Volume4D
+
+__all__ = [
+    "Area",
+    "AreaDraft",
+    "AreaKind",
+    "CircleFootprint",
+    "Conflict",
+    "Footprint",
+    "Gaps",
+    "IntentCategory",
+    "IntentDraft",
+    "IntentState",
+    "OperationalIntent",
+    "Party",
+    "PolygonFootprint",
+    "RecordExtent",
+    "RecordId",
+    "RecordKind",
+    "SeparationPolicy",
+    "Volume4D",
+]

@@ -1,0 +1,180 @@
+"""Horizontal footprints: GeoJSON polygons (RFC 7946) and geodesic circles.
+
+Edges of a polygon are straight lines in (lon, lat), as RFC 7946 section 3.1.1 says, and each edge
+takes the shorter way in longitude: an edge from 179.5 to -179.5 crosses the antimeridian, it does
+not go round the world. A ring may therefore cross the antimeridian without being cut; a ring
+that winds round a pole is rejected (use a circle centred on the pole). A circle is the set of
+points within ``radius_m`` of its centre, measured along the WGS84 ellipsoid.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from shapely import Polygon as ShapelyPolygon
+from shapely.validation import explain_validity
+
+from ..geodesy import GEOD
+
+#: The largest footprint we accept: every point within this distance of the footprint's centre.
+MAX_FOOTPRINT_RADIUS_M = 2_000_000.0
+#: Largest longitude span of one polygon, in degrees (beyond it "the shorter way" is ambiguous).
+MAX_LON_SPAN_DEG = 120.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _check_position(pos: Any, where: str) -> tuple[float, float]:
+    if not isinstance(pos, list | tuple) or len(pos) not in (2, 3):
+        raise ValueError(f"{where}: a position is [lon, lat] (optionally with a third value)")
+    lon, lat = pos[0], pos[1]
+    for name, v in (("lon", lon), ("lat", lat)):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"{where}: {name} must be a number")
+        if not math.isfinite(v):
+            raise ValueError(f"{where}: {name} must be finite, got {v}")
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError(f"{where}: lon {lon} is outside [-180, 180]")
+    if not -90.0 <= lat <= 90.0:
+        raise ValueError(f"{where}: lat {lat} is outside [-90, 90]")
+    return float(lon), float(lat)
+
+
+def unwrap_lons(lons: list[float]) -> list[float]:
+    """Shift each longitude by a multiple of 360 so that every step is at most 180 degrees."""
+    out = [lons[0]]
+    for lon in lons[1:]:
+        prev = out[-1]
+        d = (lon - prev + 180.0) % 360.0 - 180.0
+        out.append(prev + d)
+    return out
+
+
+class PolygonFootprint(_Strict):
+    """A GeoJSON Polygon with one ring (the exterior); holes are not supported."""
+
+    type: Literal["Polygon"]
+    coordinates: list[list[list[float]]]
+
+    @field_validator("coordinates", mode="before")
+    @classmethod
+    def _rings(cls, v: Any) -> Any:
+        if not isinstance(v, list) or not v:
+            raise ValueError("a Polygon needs exactly one linear ring")
+        if len(v) > 1:
+            raise ValueError("holes are not supported: give only the exterior ring")
+        ring = v[0]
+        if not isinstance(ring, list):
+            raise ValueError("the ring must be a list of positions")
+        if len(ring) < 4:
+            raise ValueError("a ring needs at least 4 positions (3 distinct vertices, closed)")
+        pts = [_check_position(p, f"position {i}") for i, p in enumerate(ring)]
+        if pts[0] != pts[-1]:
+            raise ValueError("the ring is not closed: its last position must equal its first")
+        distinct = set(pts[:-1])
+        if len(distinct) < 3:
+            raise ValueError("the ring needs at least 3 distinct vertices")
+        if any(abs(lat) >= 90.0 for _, lat in pts):
+            raise ValueError("polygon vertices must have |lat| < 90: use a Circle for a polar area")
+        lons = unwrap_lons([p[0] for p in pts])
+        if abs(lons[-1] - lons[0]) > 1e-9:
+            raise ValueError("the ring winds round a pole: use a Circle centred on the pole")
+        if max(lons) - min(lons) > MAX_LON_SPAN_DEG:
+            raise ValueError(f"the ring spans more than {MAX_LON_SPAN_DEG:g} degrees of longitude")
+        shape = ShapelyPolygon(list(zip(lons, (p[1] for p in pts), strict=True)))
+        if not shape.is_valid:
+            raise ValueError(f"the ring is not simple ({explain_validity(shape)})")
+        if shape.area <= 0.0:
+            raise ValueError("the ring has no area")
+        cap = _polygon_cap(*dense_ring(lons, [p[1] for p in pts]))
+        if cap[2] > MAX_FOOTPRINT_RADIUS_M:
+            raise ValueError(
+                f"the polygon is too large: it reaches {cap[2] / 1000:.0f} km from its centre "
+                f"(at most {MAX_FOOTPRINT_RADIUS_M / 1000:.0f} km)"
+            )
+        return [[[lon, lat] for lon, lat in pts]]
+
+    def lonlat_ring(self) -> tuple[list[float], list[float]]:
+        """The ring's vertices (closed), longitudes unwrapped so each edge takes the short way."""
+        ring = self.coordinates[0]
+        return unwrap_lons([p[0] for p in ring]), [p[1] for p in ring]
+
+    @cached_property
+    def dense(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The closed ring with extra vertices on each edge, at most ``DENSIFY_STEP_DEG`` apart."""
+        return dense_ring(*self.lonlat_ring())
+
+    @cached_property
+    def cap(self) -> tuple[float, float, float]:
+        """(lon, lat, radius_m): a geodesic circle that contains the whole polygon."""
+        return _polygon_cap(*self.dense)
+
+
+#: Largest step between vertices of a densified ring, in degrees of lon or lat. A lon/lat-straight
+#: edge and the great circle through the ends of one step differ by at most ~1.2 m.
+DENSIFY_STEP_DEG = 0.1
+#: What a densified ring may miss of the true (lon/lat-straight) edge, in metres; used as slack.
+DENSIFY_SLACK_M = 10.0
+
+
+def dense_ring(
+    lons: list[float], lats: list[float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Insert vertices along each lon/lat-straight edge so no step exceeds DENSIFY_STEP_DEG."""
+    out_lon: list[NDArray[np.float64]] = []
+    out_lat: list[NDArray[np.float64]] = []
+    for i in range(len(lons) - 1):
+        n = max(
+            1,
+            math.ceil(
+                max(abs(lons[i + 1] - lons[i]), abs(lats[i + 1] - lats[i])) / DENSIFY_STEP_DEG
+            ),
+        )
+        t = np.arange(n, dtype=np.float64) / n
+        out_lon.append(lons[i] + t * (lons[i + 1] - lons[i]))
+        out_lat.append(lats[i] + t * (lats[i + 1] - lats[i]))
+    out_lon.append(np.array([lons[-1]]))
+    out_lat.append(np.array([lats[-1]]))
+    return np.concatenate(out_lon), np.concatenate(out_lat)
+
+
+def _polygon_cap(
+    lons: NDArray[np.float64], lats: NDArray[np.float64]
+) -> tuple[float, float, float]:
+    # centre: the normalized mean of the vertices as unit vectors (robust across the antimeridian)
+    lo, la = np.radians(lons[:-1]), np.radians(lats[:-1])
+    x, y, z = np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)
+    cx, cy, cz = float(x.mean()), float(y.mean()), float(z.mean())
+    clon = math.degrees(math.atan2(cy, cx))
+    clat = math.degrees(math.atan2(cz, math.hypot(cx, cy)))
+    _, _, dist = GEOD.inv(np.full_like(lons, clon), np.full_like(lats, clat), lons, lats)
+    return clon, clat, float(np.max(dist)) + DENSIFY_SLACK_M
+
+
+class CircleFootprint(_Strict):
+    """A geodesic circle: every point within ``radius_m`` of ``center`` (lon, lat)."""
+
+    type: Literal["Circle"]
+    center: list[float]
+    radius_m: float = Field(gt=0.0, le=MAX_FOOTPRINT_RADIUS_M)
+
+    @field_validator("center", mode="before")
+    @classmethod
+    def _center(cls, v: Any) -> Any:
+        lon, lat = _check_position(v, "center")
+        return [lon, lat]
+
+    @property
+    def cap(self) -> tuple[float, float, float]:
+        """(lon, lat, radius_m)."""
+        return self.center[0], self.center[1], self.radius_m
+
+
+Footprint = Annotated[PolygonFootprint | CircleFootprint, Field(discriminator="type")]

@@ -1,0 +1,29 @@
+"""Storage: the Store protocol and its back ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FieldError, InvalidInput
+from ..model import SeparationPolicy
+from .base import Store, StoredRecord, WriteResult
+from .sqlite import SqliteStore
+
+
+def open_store(url: str, policy: SeparationPolicy | None = None) -> Store:
+    """Open a store by URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path or path == ":memory:":
+            raise InvalidInput([FieldError("/db", "give a file path: sqlite:///data/x.db")])
+        return SqliteStore(Path(path), policy)
+    raise InvalidInput(
+        [
+            FieldError(
+                "/db", f"unsupported database URL {url.split(':', 1)[0]!r}; use sqlite:///PATH"
+            )
+        ]
+    )
+
+
+__all__ = ["SqliteStore", "Store", "StoredRecord", "WriteResult", "open_store"]

@@ -1,0 +1,538 @@
+"""The Store protocol and the transaction logic every back end shares.
+
+A write runs as one transaction: the record, its S2 cells, the conflicts it opens or resolves,
+the outbox events for every party concerned and the audit entry are committed together, or not
+at all. ``Tx`` holds that logic over a DB-API cursor; back ends supply the connection, the
+placeholder style and the isolation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..audit import GENESIS, AuditEntry, digest
+from ..engine import Finding, Record, check_pair
+from ..errors import Forbidden, NotFound, VersionConflict
+from ..geo import CellRange, cover, query_ranges
+from ..model import (
+    Area,
+    AreaDraft,
+    Conflict,
+    Gaps,
+    IntentDraft,
+    OperationalIntent,
+    Party,
+    RecordExtent,
+    RecordKind,
+    SeparationPolicy,
+    Volume4D,
+)
+
+StoredRecord = OperationalIntent | Area
+Draft = IntentDraft | AreaDraft
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_ovn() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def conflict_id(a_id: str, b_id: str) -> str:
+    return hashlib.sha256(f"{a_id}\x00{b_id}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A record as written, and the conflicts it is in after the write (open ones)."""
+
+    record: StoredRecord
+    conflicts: list[Conflict]
+
+
+class Store(Protocol):
+    """Where records live. Every write is one transaction (record + outbox + audit)."""
+
+    policy: SeparationPolicy
+
+    def close(self) -> None: ...
+    def put_party(self, party: Party, *, actor: str) -> Party: ...
+    def get_party(self, party_id: str) -> Party: ...
+    def list_parties(self) -> list[Party]: ...
+    def create(
+        self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
+    ) -> WriteResult: ...
+    def replace(
+        self,
+        kind: RecordKind,
+        record_id: str,
+        owner: str,
+        draft: Draft,
+        expected_version: int,
+        *,
+        actor: str,
+    ) -> WriteResult: ...
+    def delete(
+        self, kind: RecordKind, record_id: str, owner: str, expected_version: int, *, actor: str
+    ) -> StoredRecord: ...
+    def get(self, kind: RecordKind, record_id: str) -> StoredRecord: ...
+    def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]: ...
+    def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]: ...
+    def preview(
+        self, owner: str, draft: Draft, kind: RecordKind, exclude_id: str | None = None
+    ) -> list[Conflict]: ...
+    def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]: ...
+    def audit_entries(self) -> list[AuditEntry]: ...
+    def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]: ...
+
+
+def to_record(kind: RecordKind, rec: StoredRecord) -> Record:
+    return Record(kind, rec.id, rec.owner, rec.volumes)
+
+
+class RecordCache:
+    """Parsed records by (id, version): parsing and preparing geometry is the costly part."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._items: OrderedDict[tuple[str, int], tuple[StoredRecord, Record]] = OrderedDict()
+        self._size = size
+
+    def get(self, kind: str, body: str, rid: str, version: int) -> tuple[StoredRecord, Record]:
+        key = (rid, version)
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+            return hit
+        k = RecordKind(kind)
+        model: type[StoredRecord] = OperationalIntent if k is RecordKind.INTENT else Area
+        rec = model.model_validate_json(body)
+        val = (rec, to_record(k, rec))
+        self._items[key] = val
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return val
+
+
+class Tx:
+    """The shared transaction logic over one DB-API cursor (placeholders written as ``?``)."""
+
+    def __init__(
+        self, cur: Any, cache: RecordCache, policy: SeparationPolicy, placeholder: str = "?"
+    ) -> None:
+        self.cur = cur
+        self.cache = cache
+        self.policy = policy
+        self._ph = placeholder
+
+    def x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._ph != "?":
+            sql = sql.replace("?", self._ph)
+        self.cur.execute(sql, tuple(params))
+        return self.cur
+
+    # --- parties -------------------------------------------------------------------------
+    def put_party(self, party: Party, actor: str, at: datetime) -> Party:
+        row = self.x("SELECT name FROM parties WHERE id = ?", (party.id,)).fetchone()
+        if row is None:
+            self.x(
+                "INSERT INTO parties (id, name, created_at) VALUES (?, ?, ?)",
+                (party.id, party.name, iso(at)),
+            )
+        else:
+            self.x("UPDATE parties SET name = ? WHERE id = ?", (party.name, party.id))
+        self.audit(at, actor, "party.put", party.id, digest(party.model_dump(mode="json")))
+        return party
+
+    def get_party(self, party_id: str) -> Party:
+        row = self.x("SELECT id, name FROM parties WHERE id = ?", (party_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no party {party_id!r}")
+        return Party(id=row[0], name=row[1])
+
+    # --- records -------------------------------------------------------------------------
+    def load(self, record_id: str) -> tuple[StoredRecord, Record] | None:
+        row = self.x(
+            "SELECT kind, body, version FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return self.cache.get(row[0], row[1], record_id, int(row[2]))
+
+    def get(self, kind: RecordKind, record_id: str) -> StoredRecord:
+        found = self.load(record_id)
+        if found is None or RecordKind(found[1].kind) is not kind:
+            raise NotFound(f"no {kind.value} {record_id!r}")
+        return found[0]
+
+    def write(
+        self,
+        kind: RecordKind,
+        record_id: str | None,
+        owner: str,
+        draft: Draft,
+        expected_version: int | None,
+        actor: str,
+        at: datetime,
+    ) -> WriteResult:
+        self.get_party(owner)
+        rid = record_id or str(uuid.uuid4())
+        existing = self.load(rid)
+        if expected_version is None:
+            if existing is not None:
+                raise VersionConflict(f"{rid!r} already exists (version {existing[0].version})")
+            version = 1
+        else:
+            if existing is None or existing[1].kind is not kind:
+                raise NotFound(f"no {kind.value} {rid!r}")
+            old = existing[0]
+            if old.owner != owner:
+                raise Forbidden(f"{kind.value} {rid!r} belongs to another party")
+            if old.version != expected_version:
+                raise VersionConflict(
+                    f"{rid!r} is at version {old.version}, not {expected_version}"
+                )
+            self._drop_cells(rid, old)
+            version = old.version + 1
+        model: type[StoredRecord] = OperationalIntent if kind is RecordKind.INTENT else Area
+        rec = model.model_validate(
+            {
+                **draft.model_dump(),
+                "id": rid,
+                "owner": owner,
+                "version": version,
+                "ovn": new_ovn(),
+                "updated_at": at,
+            }
+        )
+        body = rec.model_dump_json()
+        if existing is None:
+            self.x(
+                "INSERT INTO records (id, kind, owner, version, ovn, body, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rid, kind.value, owner, version, rec.ovn, body, iso(at)),
+            )
+        else:
+            self.x(
+                "UPDATE records SET version = ?, ovn = ?, body = ?, updated_at = ? WHERE id = ?",
+                (version, rec.ovn, body, iso(at), rid),
+            )
+        engine_rec = to_record(kind, rec)
+        self.cache._items[(rid, version)] = (rec, engine_rec)
+        self._add_cells(engine_rec)
+        conflicts = self._redetect(engine_rec, at)
+        action = f"{kind.value}.{'created' if existing is None else 'updated'}"
+        self.event(owner, action, {"id": rid, "version": version}, at)
+        self.audit(at, actor, action, rid, digest(json.loads(body)))
+        return WriteResult(rec, conflicts)
+
+    def delete(
+        self,
+        kind: RecordKind,
+        record_id: str,
+        owner: str,
+        expected_version: int,
+        actor: str,
+        at: datetime,
+    ) -> StoredRecord:
+        existing = self.load(record_id)
+        if existing is None or existing[1].kind is not kind:
+            raise NotFound(f"no {kind.value} {record_id!r}")
+        old = existing[0]
+        if old.owner != owner:
+            raise Forbidden(f"{kind.value} {record_id!r} belongs to another party")
+        if old.version != expected_version:
+            raise VersionConflict(
+                f"{record_id!r} is at version {old.version}, not {expected_version}"
+            )
+        self._drop_cells(record_id, old)
+        self.x("DELETE FROM records WHERE id = ?", (record_id,))
+        self._resolve_all(record_id, at)
+        self.event(owner, f"{kind.value}.deleted", {"id": record_id, "version": old.version}, at)
+        self.audit(
+            at, actor, f"{kind.value}.deleted", record_id, digest(old.model_dump(mode="json"))
+        )
+        return old
+
+    def _add_cells(self, rec: Record) -> None:
+        rows = []
+        for i, v in enumerate(rec.volumes):
+            for c in cover(v.footprint):
+                rows.append(
+                    (
+                        c,
+                        rec.id,
+                        i,
+                        rec.kind.value,
+                        rec.owner,
+                        v.t_start_s,
+                        v.t_end_s,
+                        v.alt_lower_m,
+                        v.alt_upper_m,
+                    )
+                )
+        sql = (
+            "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
+            "alt_lower, alt_upper) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        if self._ph != "?":
+            sql = sql.replace("?", self._ph)
+        self.cur.executemany(sql, rows)
+
+    def _drop_cells(self, rid: str, rec: StoredRecord) -> None:
+        keys = [(c, rid, i) for i, v in enumerate(rec.volumes) for c in cover(v.footprint)]
+        sql = "DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?"
+        if self._ph != "?":
+            sql = sql.replace("?", self._ph)
+        self.cur.executemany(sql, keys)
+
+    # --- candidate search ----------------------------------------------------------------
+    def candidates(
+        self,
+        volumes: Iterable[Volume4D],
+        policy: SeparationPolicy,
+        kinds: Sequence[RecordKind],
+        *,
+        exclude_owner: str | None = None,
+        exclude_id: str | None = None,
+    ) -> list[tuple[StoredRecord, Record]]:
+        """Records with a volume near (cells, time and altitude ranges grown by the buffers)."""
+        ids: set[str] = set()
+        kind_vals = [k.value for k in kinds]
+        for v in volumes:
+            ranges = query_ranges(v.footprint, policy.lateral_m)
+            ids.update(
+                self._cell_search(
+                    ranges,
+                    v.t_start_s - policy.time_s,
+                    v.t_end_s + policy.time_s,
+                    v.alt_lower_m - policy.vertical_m,
+                    v.alt_upper_m + policy.vertical_m,
+                    kind_vals,
+                    exclude_owner,
+                )
+            )
+        ids.discard(exclude_id or "")
+        out = []
+        for rid in sorted(ids):
+            found = self.load(rid)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _cell_search(
+        self,
+        ranges: list[CellRange],
+        t0: float,
+        t1: float,
+        a0: float,
+        a1: float,
+        kinds: list[str],
+        exclude_owner: str | None,
+    ) -> set[str]:
+        terms: list[str] = []
+        params: list[Any] = []
+        exact: set[int] = set()
+        for r in ranges:
+            terms.append("cell BETWEEN ? AND ?")
+            params += [r.lo, r.hi]
+            exact.update(r.ancestors)
+        if exact:
+            terms.append(f"cell IN ({', '.join('?' * len(exact))})")
+            params += sorted(exact)
+        sql = (
+            f"SELECT DISTINCT record_id FROM record_cells WHERE ({' OR '.join(terms)}) "
+            f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
+            f"AND kind IN ({', '.join('?' * len(kinds))})"
+        )
+        params += [t1, t0, a1, a0, *kinds]
+        if exclude_owner is not None:
+            sql += " AND owner <> ?"
+            params.append(exclude_owner)
+        return {row[0] for row in self.x(sql, params).fetchall()}
+
+    def findings(self, rec: Record, policy: SeparationPolicy) -> list[tuple[Record, Finding]]:
+        """Exact conflicts of a record with stored ones (intents: all; areas: others' intents)."""
+        out = []
+        if rec.kind is RecordKind.INTENT:
+            groups = [([RecordKind.INTENT], None), ([RecordKind.AREA], rec.owner)]
+        else:
+            groups = [([RecordKind.INTENT], rec.owner)]
+        for kinds, exclude_owner in groups:
+            for _, other in self.candidates(
+                rec.volumes, policy, kinds, exclude_owner=exclude_owner, exclude_id=rec.id
+            ):
+                finding = check_pair(rec, other, policy)
+                if finding is not None:
+                    out.append((other, finding))
+        return out
+
+    # --- conflicts -----------------------------------------------------------------------
+    def _redetect(self, rec: Record, at: datetime) -> list[Conflict]:
+        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy)}
+        open_rows = self.x(
+            "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
+            (rec.id, rec.id),
+        ).fetchall()
+        for cid, a_id, b_id in open_rows:
+            other = b_id if a_id == rec.id else a_id
+            if other not in found:
+                self._set_resolved(cid, a_id, b_id, at)
+        out = []
+        for other, finding in found.values():
+            a, b = (rec, other) if rec.id < other.id else (other, rec)
+            out.append(self._upsert_conflict(a, b, finding, at))
+        return out
+
+    def _upsert_conflict(self, a: Record, b: Record, f: Finding, at: datetime) -> Conflict:
+        cid = conflict_id(a.id, b.id)
+        p = self.policy
+        row = self.x("SELECT state, detected_at FROM conflicts WHERE id = ?", (cid,)).fetchone()
+        vals = (
+            iso(f.time_start),
+            iso(f.time_end),
+            f.gaps.horizontal_m,
+            f.gaps.vertical_m,
+            f.gaps.time_s,
+            p.lateral_m,
+            p.vertical_m,
+            p.time_s,
+            iso(at),
+        )
+        if row is None:
+            self.x(
+                "INSERT INTO conflicts (id, a_id, b_id, a_owner, b_owner, state, time_start, "
+                "time_end, horizontal_m, vertical_m, time_s, lateral_buffer_m, "
+                "vertical_buffer_m, time_buffer_s, updated_at, detected_at) VALUES "
+                "(?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, a.id, b.id, a.owner, b.owner, *vals, iso(at)),
+            )
+            event, detected = "conflict.opened", at
+        else:
+            self.x(
+                "UPDATE conflicts SET state = 'open', time_start = ?, time_end = ?, "
+                "horizontal_m = ?, vertical_m = ?, time_s = ?, lateral_buffer_m = ?, "
+                "vertical_buffer_m = ?, time_buffer_s = ?, updated_at = ? WHERE id = ?",
+                (*vals, cid),
+            )
+            event = "conflict.updated" if row[0] == "open" else "conflict.opened"
+            detected = datetime.fromisoformat(row[1])
+        payload = {"id": cid, "records": [a.id, b.id]}
+        for party in sorted({a.owner, b.owner}):
+            self.event(party, event, payload, at)
+        return make_conflict(a, b, f, p, detected)
+
+    def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
+        """Stored records of these kinds that meet the volume (no buffers)."""
+        probe = Record(RecordKind.INTENT, "\x00query", "\x00query", [volume])
+        zero = SeparationPolicy()
+        return [
+            rec
+            for rec, eng in self.candidates([volume], zero, kinds)
+            if check_pair(probe, eng, zero) is not None
+        ]
+
+    def preview(
+        self, owner: str, draft: Draft, kind: RecordKind, exclude_id: str | None, at: datetime
+    ) -> list[Conflict]:
+        """The conflicts a draft would be in if written now; nothing is written."""
+        rec = Record(kind, exclude_id or "\x00preview", owner, draft.volumes)
+        out = []
+        for other, f in self.findings(rec, self.policy):
+            a, b = (rec, other) if rec.id < other.id else (other, rec)
+            out.append(make_conflict(a, b, f, self.policy, at))
+        return out
+
+    def _set_resolved(self, cid: str, a_id: str, b_id: str, at: datetime) -> None:
+        row = self.x("SELECT a_owner, b_owner FROM conflicts WHERE id = ?", (cid,)).fetchone()
+        self.x(
+            "UPDATE conflicts SET state = 'resolved', updated_at = ? WHERE id = ?", (iso(at), cid)
+        )
+        for party in sorted({row[0], row[1]}):
+            self.event(party, "conflict.resolved", {"id": cid, "records": [a_id, b_id]}, at)
+
+    def _resolve_all(self, record_id: str, at: datetime) -> None:
+        for cid, a_id, b_id in self.x(
+            "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
+            (record_id, record_id),
+        ).fetchall():
+            self._set_resolved(cid, a_id, b_id, at)
+
+    def list_conflicts(self, party: str, include_resolved: bool) -> list[Conflict]:
+        states = ("open", "resolved") if include_resolved else ("open", "open")
+        rows = self.x(
+            "SELECT id, a_id, b_id, a_owner, b_owner, time_start, time_end, horizontal_m, "
+            "vertical_m, time_s, lateral_buffer_m, vertical_buffer_m, time_buffer_s, detected_at "
+            "FROM conflicts WHERE (a_owner = ? OR b_owner = ?) AND state IN (?, ?) "
+            "ORDER BY time_start, id",
+            (party, party, *states),
+        ).fetchall()
+        out = []
+        for r in rows:
+            extents = []
+            for rid, owner in ((r[1], r[3]), (r[2], r[4])):
+                found = self.load(rid)
+                kind = found[1].kind if found else RecordKind.INTENT
+                vols = list(found[0].volumes) if found else []
+                extents.append(RecordExtent(kind=kind, id=rid, owner=owner, volumes=vols))
+            out.append(
+                Conflict(
+                    id=r[0],
+                    a=extents[0],
+                    b=extents[1],
+                    time_start=datetime.fromisoformat(r[5]),
+                    time_end=datetime.fromisoformat(r[6]),
+                    gaps=Gaps(horizontal_m=r[7], vertical_m=r[8], time_s=r[9]),
+                    policy=SeparationPolicy(lateral_m=r[10], vertical_m=r[11], time_s=r[12]),
+                    detected_at=datetime.fromisoformat(r[13]),
+                )
+            )
+        return out
+
+    # --- outbox and audit ----------------------------------------------------------------
+    def event(self, party: str, type_: str, payload: dict[str, Any], at: datetime) -> None:
+        self.x(
+            "INSERT INTO outbox (party, type, payload, created_at) VALUES (?, ?, ?, ?)",
+            (party, type_, json.dumps(payload, sort_keys=True), iso(at)),
+        )
+
+    def audit(
+        self, at: datetime, actor: str, action: str, subject: str, record_digest: str
+    ) -> AuditEntry:
+        row = self.x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (int(row[0]) + 1, row[1]) if row else (1, GENESIS)
+        e = AuditEntry.make(seq, iso(at), actor, action, subject, record_digest, prev)
+        self.x(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, digest, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.seq, e.at, e.actor, e.action, e.subject, e.digest, e.prev_hash, e.hash),
+        )
+        return e
+
+
+def make_conflict(
+    a: Record, b: Record, f: Finding, policy: SeparationPolicy, detected_at: datetime
+) -> Conflict:
+    return Conflict(
+        id=conflict_id(a.id, b.id),
+        a=RecordExtent(kind=a.kind, id=a.id, owner=a.owner, volumes=list(a.volumes)),
+        b=RecordExtent(kind=b.kind, id=b.id, owner=b.owner, volumes=list(b.volumes)),
+        time_start=f.time_start,
+        time_end=f.time_end,
+        gaps=f.gaps,
+        policy=policy,
+        detected_at=detected_at,
+    )

@@ -1,0 +1,216 @@
+"""The embedded store: SQLite in WAL mode, one writer thread, readers on their own connections.
+
+Writes are queued to a single thread, which runs a batch of them in one transaction (each in its
+own savepoint, so a refused write rolls back alone) and commits with ``synchronous=FULL`` before
+any caller is answered: write transactions are serial, and an acknowledged write survives a crash
+of the process or of the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..audit import AuditEntry
+from ..model import Conflict, Party, RecordKind, SeparationPolicy, Volume4D
+from . import migrate
+from .base import Draft, RecordCache, StoredRecord, Tx, WriteResult, now_utc
+
+T = TypeVar("T")
+_BATCH = 64
+
+
+class SqliteStore:
+    """``SqliteStore(path)``; ``":memory:"`` is not supported (readers need the same file)."""
+
+    def __init__(self, path: str | Path, policy: SeparationPolicy | None = None) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.policy = policy or SeparationPolicy()
+        self.cache = RecordCache()
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Callable[[Tx], Any], Future[Any]] | None] = queue.Queue()
+        wconn = self._connect()
+        migrate.apply(wconn, "sqlite")
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(wconn,), name="sqlite-writer", daemon=True
+        )
+        self._writer.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    # --- the writer ----------------------------------------------------------------------
+    def _run_writer(self, conn: sqlite3.Connection) -> None:
+        cur = conn.cursor()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < _BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            results: list[tuple[Future[Any], bool, Any]] = []
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                for fn, fut in batch:
+                    cur.execute("SAVEPOINT w")
+                    try:
+                        res = fn(Tx(cur, self.cache, self.policy))
+                        cur.execute("RELEASE w")
+                        results.append((fut, True, res))
+                    except Exception as exc:  # refused or failed: roll back this write alone
+                        cur.execute("ROLLBACK TO w")
+                        cur.execute("RELEASE w")
+                        results.append((fut, False, exc))
+                cur.execute("COMMIT")
+            except Exception as exc:  # the commit itself failed: nothing of the batch holds
+                if conn.in_transaction:
+                    conn.rollback()
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for fut, ok, val in results:
+                if ok:
+                    fut.set_result(val)
+                else:
+                    fut.set_exception(val)
+
+    def _write(self, fn: Callable[[Tx], T]) -> T:
+        if not self._writer.is_alive():
+            raise RuntimeError("the store is closed")
+        fut: Future[T] = Future()
+        self._queue.put((fn, fut))
+        return fut.result()
+
+    def _read(self, fn: Callable[[Tx], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            return fn(Tx(cur, self.cache, self.policy))
+        finally:
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        with self._conns_lock:
+            for c in self._conns:
+                c.close()
+            self._conns.clear()
+
+    # --- the Store protocol --------------------------------------------------------------
+    def put_party(self, party: Party, *, actor: str) -> Party:
+        return self._write(lambda tx: tx.put_party(party, actor, now_utc()))
+
+    def get_party(self, party_id: str) -> Party:
+        return self._read(lambda tx: tx.get_party(party_id))
+
+    def list_parties(self) -> list[Party]:
+        rows = self._read(lambda tx: tx.x("SELECT id, name FROM parties ORDER BY id").fetchall())
+        return [Party(id=r[0], name=r[1]) for r in rows]
+
+    def create(
+        self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
+    ) -> WriteResult:
+        return self._write(
+            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc())
+        )
+
+    def replace(
+        self,
+        kind: RecordKind,
+        record_id: str,
+        owner: str,
+        draft: Draft,
+        expected_version: int,
+        *,
+        actor: str,
+    ) -> WriteResult:
+        return self._write(
+            lambda tx: tx.write(kind, record_id, owner, draft, expected_version, actor, now_utc())
+        )
+
+    def delete(
+        self, kind: RecordKind, record_id: str, owner: str, expected_version: int, *, actor: str
+    ) -> StoredRecord:
+        return self._write(
+            lambda tx: tx.delete(kind, record_id, owner, expected_version, actor, now_utc())
+        )
+
+    def get(self, kind: RecordKind, record_id: str) -> StoredRecord:
+        return self._read(lambda tx: tx.get(kind, record_id))
+
+    def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]:
+        def run(tx: Tx) -> list[StoredRecord]:
+            rows = tx.x(
+                "SELECT id, kind, body, version FROM records WHERE owner = ? AND kind = ? "
+                "ORDER BY id",
+                (owner, kind.value),
+            ).fetchall()
+            return [self.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]
+
+        return self._read(run)
+
+    def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
+        return self._read(lambda tx: tx.query(volume, kinds))
+
+    def preview(
+        self, owner: str, draft: Draft, kind: RecordKind, exclude_id: str | None = None
+    ) -> list[Conflict]:
+        return self._read(lambda tx: tx.preview(owner, draft, kind, exclude_id, now_utc()))
+
+    def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]:
+        return self._read(lambda tx: tx.list_conflicts(party, include_resolved))
+
+    def audit_entries(self) -> list[AuditEntry]:
+        rows = self._read(
+            lambda tx: tx.x(
+                "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
+                "ORDER BY seq"
+            ).fetchall()
+        )
+        return [AuditEntry(*r) for r in rows]
+
+    def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]:
+        rows = self._read(
+            lambda tx: tx.x(
+                "SELECT seq, type, payload, created_at FROM outbox WHERE party = ? AND seq > ? "
+                "ORDER BY seq",
+                (party, after_seq),
+            ).fetchall()
+        )
+        return [
+            {"seq": r[0], "type": r[1], "payload": json.loads(r[2]), "created_at": r[3]}
+            for r in rows
+        ]

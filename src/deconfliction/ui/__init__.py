@@ -1,0 +1,1 @@
+"""The map page served by the API."""
