@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 import anyio
 import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 
 from deconfliction.api import create_app

@@ -12,11 +12,22 @@ from deconfliction.auth import AuthConfig
 T0, T1 = "2026-03-01T08:00:00Z", "2026-03-01T10:00:00Z"
 
 
-def box(lon0: float, lat0: float, lon1: float, lat1: float, alt: tuple[float, float] = (0, 3000),
-        t: tuple[str, str] = (T0, T1)) -> dict[str, Any]:
+def box(
+    lon0: float,
+    lat0: float,
+    lon1: float,
+    lat1: float,
+    alt: tuple[float, float] = (0, 3000),
+    t: tuple[str, str] = (T0, T1),
+) -> dict[str, Any]:
     ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
-    return {"footprint": {"type": "Polygon", "coordinates": [ring]}, "alt_lower_m": alt[0],
-            "alt_upper_m": alt[1], "time_start": t[0], "time_end": t[1]}
+    return {
+        "footprint": {"type": "Polygon", "coordinates": [ring]},
+        "alt_lower_m": alt[0],
+        "alt_upper_m": alt[1],
+        "time_start": t[0],
+        "time_end": t[1],
+    }
 
 
 def test_health_needs_no_token(api: Any) -> None:
@@ -61,8 +72,10 @@ def test_create_read_replace_delete_with_versions(api: Any) -> None:
     assert r.status_code == 201, r.text
     intent = r.json()["intent"]
     assert intent["version"] == 1 and intent["owner"] == "FR" and intent["ovn"]
-    assert api.post("/v1/intents", "FR", json={"id": "FR-1", "volumes": [box(1, 1, 2, 2)]}
-                    ).status_code == 409
+    assert (
+        api.post("/v1/intents", "FR", json={"id": "FR-1", "volumes": [box(1, 1, 2, 2)]}).status_code
+        == 409
+    )
     # replacing names the version it replaces
     new = {"version": 1, "volumes": [box(36, 35, 36.5, 35.5)]}
     r = api.put("/v1/intents/FR-1", "FR", json=new)
@@ -79,12 +92,22 @@ def test_create_read_replace_delete_with_versions(api: Any) -> None:
 
 
 def test_conflicts_seen_by_both_sides_other_as_extent_only(api: Any) -> None:
-    fr = api.post("/v1/intents", "FR", json={
-        "id": "FR-1", "name": "carrier sortie", "category": "air-sortie",
-        "volumes": [box(35, 35, 35.5, 35.5)]})
+    fr = api.post(
+        "/v1/intents",
+        "FR",
+        json={
+            "id": "FR-1",
+            "name": "carrier sortie",
+            "category": "air-sortie",
+            "volumes": [box(35, 35, 35.5, 35.5)],
+        },
+    )
     assert fr.json()["conflicts"] == []
-    ru = api.post("/v1/intents", "RU", json={"id": "RU-1", "name": "patrol",
-                                             "volumes": [box(35.4, 35.4, 36, 36)]})
+    ru = api.post(
+        "/v1/intents",
+        "RU",
+        json={"id": "RU-1", "name": "patrol", "volumes": [box(35.4, 35.4, 36, 36)]},
+    )
     assert [c["b"]["id"] for c in ru.json()["conflicts"]] == ["RU-1"]
     for party in ("FR", "RU"):
         cs = api.get("/v1/conflicts", party).json()["conflicts"]
@@ -105,18 +128,30 @@ def test_conflicts_seen_by_both_sides_other_as_extent_only(api: Any) -> None:
 
 
 def test_area_conflicts_with_other_parties_intents_only(api: Any) -> None:
-    r = api.post("/v1/areas", "RU", json={"id": "RU-LIVEFIRE", "kind": "restricted",
-                                          "volumes": [box(35, 35, 36, 36, alt=(0, 20000))]})
+    r = api.post(
+        "/v1/areas",
+        "RU",
+        json={
+            "id": "RU-LIVEFIRE",
+            "kind": "restricted",
+            "volumes": [box(35, 35, 36, 36, alt=(0, 20000))],
+        },
+    )
     assert r.status_code == 201
-    own = api.post("/v1/intents", "RU", json={"id": "RU-1", "volumes": [box(35.2, 35.2, 35.3,
-                                                                            35.3)]})
+    own = api.post(
+        "/v1/intents", "RU", json={"id": "RU-1", "volumes": [box(35.2, 35.2, 35.3, 35.3)]}
+    )
     assert own.json()["conflicts"] == []
-    fr = api.post("/v1/intents", "FR", json={"id": "FR-1", "volumes": [box(35.2, 35.2, 35.3,
-                                                                           35.3)]})
+    fr = api.post(
+        "/v1/intents", "FR", json={"id": "FR-1", "volumes": [box(35.2, 35.2, 35.3, 35.3)]}
+    )
     assert [(c["a"]["id"], c["b"]["id"]) for c in fr.json()["conflicts"]] == [
-        ("FR-1", "RU-1"), ("FR-1", "RU-LIVEFIRE")] or sorted(
-        (c["a"]["id"], c["b"]["id"]) for c in fr.json()["conflicts"]) == [
-        ("FR-1", "RU-1"), ("FR-1", "RU-LIVEFIRE")]
+        ("FR-1", "RU-1"),
+        ("FR-1", "RU-LIVEFIRE"),
+    ] or sorted((c["a"]["id"], c["b"]["id"]) for c in fr.json()["conflicts"]) == [
+        ("FR-1", "RU-1"),
+        ("FR-1", "RU-LIVEFIRE"),
+    ]
 
 
 def test_query_and_preview(api: Any) -> None:
@@ -138,25 +173,47 @@ def test_query_and_preview(api: Any) -> None:
         ({"alt_lower_m": 500, "alt_upper_m": 100}, "/volumes/0", "alt_upper_m"),
         ({"time_start": T1, "time_end": T0}, "/volumes/0", "time_end"),
         ({"time_start": "2026-03-01T08:00:00"}, "/volumes/0/time_start", "timezone"),
-        ({"footprint": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0.5]]]}},
-         "/volumes/0/footprint/coordinates", "not closed"),
-        ({"footprint": {"type": "Polygon",
-                        "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}},
-         "/volumes/0/footprint/coordinates", "not simple"),
-        ({"footprint": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0], [0, 0]]]}},
-         "/volumes/0/footprint/coordinates", "3 distinct"),
-        ({"footprint": {"type": "Polygon",
-                        "coordinates": [[[0, 0], [181, 0], [1, 1], [0, 0]]]}},
-         "/volumes/0/footprint/coordinates", "outside [-180, 180]"),
-        ({"footprint": {"type": "Circle", "center": [0, 91], "radius_m": 10}},
-         "/volumes/0/footprint/center", "outside [-90, 90]"),
-        ({"footprint": {"type": "Circle", "center": [0, 0], "radius_m": 0}},
-         "/volumes/0/footprint/radius_m", "greater than 0"),
+        (
+            {"footprint": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0.5]]]}},
+            "/volumes/0/footprint/coordinates",
+            "not closed",
+        ),
+        (
+            {
+                "footprint": {
+                    "type": "Polygon",
+                    "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]],
+                }
+            },
+            "/volumes/0/footprint/coordinates",
+            "not simple",
+        ),
+        (
+            {"footprint": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0], [0, 0]]]}},
+            "/volumes/0/footprint/coordinates",
+            "3 distinct",
+        ),
+        (
+            {"footprint": {"type": "Polygon", "coordinates": [[[0, 0], [181, 0], [1, 1], [0, 0]]]}},
+            "/volumes/0/footprint/coordinates",
+            "outside [-180, 180]",
+        ),
+        (
+            {"footprint": {"type": "Circle", "center": [0, 91], "radius_m": 10}},
+            "/volumes/0/footprint/center",
+            "outside [-90, 90]",
+        ),
+        (
+            {"footprint": {"type": "Circle", "center": [0, 0], "radius_m": 0}},
+            "/volumes/0/footprint/radius_m",
+            "greater than 0",
+        ),
         ({"footprint": {"type": "Hexagon"}}, "/volumes/0/footprint", "type"),
     ],
 )
-def test_bad_input_is_422_naming_field_and_reason(api: Any, volume_patch: dict[str, Any],
-                                                  pointer: str, words: str) -> None:
+def test_bad_input_is_422_naming_field_and_reason(
+    api: Any, volume_patch: dict[str, Any], pointer: str, words: str
+) -> None:
     vol = {**box(0, 0, 1, 1), **volume_patch}
     r = api.post("/v1/intents", "FR", json={"volumes": [vol]})
     assert r.status_code == 422, r.text
@@ -174,11 +231,16 @@ def test_every_field_error_is_listed(api: Any) -> None:
 
 
 def test_nan_and_inf_are_rejected(api: Any) -> None:
-    raw = ('{"volumes": [{"footprint": {"type": "Circle", "center": [NaN, 0], "radius_m": 5}, '
-           '"alt_lower_m": 0, "alt_upper_m": Infinity, "time_start": "%s", "time_end": "%s"}]}'
-           % (T0, T1))
-    r = api.post("/v1/intents", "FR", content=raw,
-                 headers={**api.as_("FR"), "content-type": "application/json"})
+    raw = (
+        '{"volumes": [{"footprint": {"type": "Circle", "center": [NaN, 0], "radius_m": 5}, '
+        f'"alt_lower_m": 0, "alt_upper_m": Infinity, "time_start": "{T0}", "time_end": "{T1}"}}]}}'
+    )
+    r = api.post(
+        "/v1/intents",
+        "FR",
+        content=raw,
+        headers={**api.as_("FR"), "content-type": "application/json"},
+    )
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
 
@@ -194,6 +256,7 @@ def test_openapi_documents_every_status_each_route_returns(store: Any, auth: Aut
                 assert "422" in codes, (method, path)
             if "{record_id}" in path:
                 assert "404" in codes, (method, path)
-            if method in ("put", "delete") or (method == "post" and path.count("/") == 2
-                                               and path not in ("/v1/parties",)):
+            if method in ("put", "delete") or (
+                method == "post" and path.count("/") == 2 and path not in ("/v1/parties",)
+            ):
                 assert "409" in codes, (method, path)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from ..geo import DISTANCE_RESOLUTION_M, Shape, cover, horizontal_gap_m, query_ranges
+from ..geo import DISTANCE_RESOLUTION_M, Shape, cover, horizontal_gap_m, query_cells
 from ..model import Gaps, RecordKind, SeparationPolicy, Volume4D
 
 
@@ -102,12 +102,13 @@ class CellIndex:
         self._sort()
         found: set[int] = set()
         for v in record.volumes:
-            for r in query_ranges(v.footprint, policy.lateral_m):
-                lo = bisect.bisect_left(self._ids, r.lo)
-                hi = bisect.bisect_right(self._ids, r.hi)
+            q = query_cells(v.footprint, policy.lateral_m)
+            for lo_id, hi_id in q.ranges:
+                lo = bisect.bisect_left(self._ids, lo_id)
+                hi = bisect.bisect_right(self._ids, hi_id)
                 found.update(self._refs[lo:hi])
-                for a in r.ancestors:
-                    found.update(self._exact.get(a, ()))
+            for a in q.ancestors:
+                found.update(self._exact.get(a, ()))
         return [self._records[i] for i in sorted(found)]
 
 

@@ -1,15 +1,18 @@
 """Geometry on the WGS84 ellipsoid: exact gaps, S2 coverings. No I/O."""
 
-from .cells import CellRange, cells_intersect, cover, query_ranges
+from .cells import CellQuery, cell_query, cells_intersect, cover, covering, query_cells, to_sql
 from .distance import DISTANCE_RESOLUTION_M, Shape, horizontal_gap_m, point_to_shape_m
 
 __all__ = [
     "DISTANCE_RESOLUTION_M",
-    "CellRange",
+    "CellQuery",
     "Shape",
+    "cell_query",
     "cells_intersect",
     "cover",
+    "covering",
     "horizontal_gap_m",
     "point_to_shape_m",
-    "query_ranges",
+    "query_cells",
+    "to_sql",
 ]

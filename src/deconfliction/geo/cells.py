@@ -42,15 +42,6 @@ def to_sql(cell_id: int) -> int:
     return cell_id - _OFFSET
 
 
-@dataclass(frozen=True)
-class CellRange:
-    """What a query cell matches in a stored covering: its descendants and its ancestors."""
-
-    lo: int
-    hi: int
-    ancestors: tuple[int, ...]
-
-
 def _cap(lon: float, lat: float, radius_m: float) -> s2.S2Cap:
     angle = min(math.pi, radius_m * 1.001 / _MIN_CURVATURE_M)
     return s2.S2Cap(s2.S2LatLng.FromDegrees(lat, lon).ToPoint(), s2.S1Angle.Radians(angle))
@@ -82,25 +73,67 @@ def _grown_polygon(fp: PolygonFootprint, margin_m: float) -> s2.S2Polygon | None
 def _region(fp: Footprint, margin_m: float) -> s2.S2Region:
     if isinstance(fp, CircleFootprint):
         return _cap(fp.center[0], fp.center[1], fp.radius_m + margin_m + SLACK_M)
-    poly = _grown_polygon(fp, margin_m + SLACK_M)
-    if poly is not None:
-        return poly
     lon, lat, r = fp.cap
+    # a compact polygon is covered about as tightly by its cap, which is much cheaper to build
+    lons, lats = fp.lonlat_ring()
+    area_deg2 = shapely.Polygon(np.column_stack([lons, lats])).area
+    cap_deg2 = math.pi * ((r + margin_m) / _M_PER_DEG) ** 2 * math.cos(math.radians(lat))
+    if area_deg2 < 0.5 * cap_deg2:
+        poly = _grown_polygon(fp, margin_m + SLACK_M)
+        if poly is not None:
+            return poly
     return _cap(lon, lat, r + margin_m + SLACK_M)
 
 
+def covering(fp: Footprint, margin_m: float = 0.0) -> list[int]:
+    """S2 cell ids (unsigned) whose union contains ``fp`` grown by ``margin_m``."""
+    return [c.id() for c in _coverer.GetCovering(_region(fp, margin_m))]
+
+
 def cover(fp: Footprint, margin_m: float = 0.0) -> list[int]:
-    """S2 cell ids (as stored, see ``to_sql``) whose union contains ``fp`` grown by ``margin_m``."""
-    return [to_sql(c.id()) for c in _coverer.GetCovering(_region(fp, margin_m))]
+    """The covering as stored (see ``to_sql``)."""
+    return [to_sql(c) for c in covering(fp, margin_m)]
 
 
-def query_ranges(fp: Footprint, margin_m: float) -> list[CellRange]:
-    """For a search within ``margin_m`` of ``fp``: the cells to match against stored coverings."""
-    out = []
-    for c in _coverer.GetCovering(_region(fp, margin_m)):
-        ancestors = tuple(to_sql(c.parent(lv).id()) for lv in range(MIN_LEVEL, c.level()))
-        out.append(CellRange(to_sql(c.range_min().id()), to_sql(c.range_max().id()), ancestors))
-    return out
+def _lsb(cell: int) -> int:
+    return cell & -cell
+
+
+def cell_level(cell: int) -> int:
+    return 30 - (_lsb(cell).bit_length() - 1) // 2
+
+
+def cell_parent(cell: int, level: int) -> int:
+    lsb = 1 << (2 * (30 - level))
+    return (cell & (-lsb & 0xFFFFFFFFFFFFFFFF)) | lsb
+
+
+@dataclass(frozen=True)
+class CellQuery:
+    """What a query covering matches in stored coverings: descendants (ranges) or ancestors."""
+
+    ranges: tuple[tuple[int, int], ...]
+    ancestors: frozenset[int]
+
+
+def cell_query(cells: list[int]) -> CellQuery:
+    """The ranges and ancestors (stored ids) that a query covering (unsigned ids) matches."""
+    spans = []
+    ancestors: set[int] = set()
+    for c in cells:
+        low = _lsb(c) - 1
+        spans.append((to_sql(c - low), to_sql(c + low)))
+        for lv in range(cell_level(c) - 1, MIN_LEVEL - 1, -1):
+            a = to_sql(cell_parent(c, lv))
+            if a in ancestors:
+                break  # and every coarser one is there too
+            ancestors.add(a)
+    return CellQuery(tuple(spans), frozenset(ancestors))
+
+
+def query_cells(fp: Footprint, margin_m: float) -> CellQuery:
+    """For a search within ``margin_m`` of ``fp``: what to match against stored coverings."""
+    return cell_query(covering(fp, margin_m))
 
 
 def cells_intersect(a: list[int], b: list[int]) -> bool:

@@ -51,9 +51,8 @@ def unwrap_lons(lons: list[float]) -> list[float]:
     """Shift each longitude by a multiple of 360 so that every step is at most 180 degrees."""
     out = [lons[0]]
     for lon in lons[1:]:
-        prev = out[-1]
-        d = (lon - prev + 180.0) % 360.0 - 180.0
-        out.append(prev + d)
+        # exact when nothing wraps: only whole turns are ever added
+        out.append(lon + 360.0 * round((out[-1] - lon) / 360.0))
     return out
 
 
@@ -84,7 +83,7 @@ class PolygonFootprint(_Strict):
         if any(abs(lat) >= 90.0 for _, lat in pts):
             raise ValueError("polygon vertices must have |lat| < 90: use a Circle for a polar area")
         lons = unwrap_lons([p[0] for p in pts])
-        if abs(lons[-1] - lons[0]) > 1e-9:
+        if lons[-1] != lons[0]:
             raise ValueError("the ring winds round a pole: use a Circle centred on the pole")
         if max(lons) - min(lons) > MAX_LON_SPAN_DEG:
             raise ValueError(f"the ring spans more than {MAX_LON_SPAN_DEG:g} degrees of longitude")

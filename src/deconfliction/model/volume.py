@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, model_validator
@@ -52,10 +53,10 @@ class Volume4D(_Strict):
             raise ValueError(f"the time window is longer than {MAX_DURATION.days} days")
         return self
 
-    @property
+    @cached_property
     def t_start_s(self) -> float:
         return self.time_start.timestamp()
 
-    @property
+    @cached_property
     def t_end_s(self) -> float:
         return self.time_end.timestamp()

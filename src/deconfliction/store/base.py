@@ -13,7 +13,7 @@ import json
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from ..audit import GENESIS, AuditEntry, digest
 from ..engine import Finding, Record, check_pair
 from ..errors import Forbidden, NotFound, VersionConflict
-from ..geo import CellRange, cover, query_ranges
+from ..geo import cell_query, covering, to_sql
 from ..model import (
     Area,
     AreaDraft,
@@ -76,6 +76,12 @@ class Store(Protocol):
     def create(
         self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
     ) -> WriteResult: ...
+    def create_many(
+        self, kind: RecordKind, items: Sequence[tuple[str | None, str, Draft]], *, actor: str
+    ) -> list[WriteResult]:
+        """Create several records in one transaction: all are written, or none."""
+        ...
+
     def replace(
         self,
         kind: RecordKind,
@@ -121,10 +127,13 @@ class RecordCache:
         model: type[StoredRecord] = OperationalIntent if k is RecordKind.INTENT else Area
         rec = model.model_validate_json(body)
         val = (rec, to_record(k, rec))
-        self._items[key] = val
+        self.put(rid, version, *val)
+        return val
+
+    def put(self, rid: str, version: int, rec: StoredRecord, engine_rec: Record) -> None:
+        self._items[(rid, version)] = (rec, engine_rec)
         if len(self._items) > self._size:
             self._items.popitem(last=False)
-        return val
 
 
 class Tx:
@@ -205,35 +214,32 @@ class Tx:
                 raise VersionConflict(
                     f"{rid!r} is at version {old.version}, not {expected_version}"
                 )
-            self._drop_cells(rid, old)
+            self._drop_cells(rid)
             version = old.version + 1
+        # the draft is validated already: build the record without validating it again
         model: type[StoredRecord] = OperationalIntent if kind is RecordKind.INTENT else Area
-        rec = model.model_validate(
-            {
-                **draft.model_dump(),
-                "id": rid,
-                "owner": owner,
-                "version": version,
-                "ovn": new_ovn(),
-                "updated_at": at,
-            }
+        rec = model.model_construct(
+            **dict(draft), id=rid, owner=owner, version=version, ovn=new_ovn(), updated_at=at
         )
         body = rec.model_dump_json()
+        cells = [covering(v.footprint) for v in rec.volumes]
+        cells_json = json.dumps(cells)
         if existing is None:
             self.x(
-                "INSERT INTO records (id, kind, owner, version, ovn, body, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (rid, kind.value, owner, version, rec.ovn, body, iso(at)),
+                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (rid, kind.value, owner, version, rec.ovn, body, cells_json, iso(at)),
             )
         else:
             self.x(
-                "UPDATE records SET version = ?, ovn = ?, body = ?, updated_at = ? WHERE id = ?",
-                (version, rec.ovn, body, iso(at), rid),
+                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, updated_at = ? "
+                "WHERE id = ?",
+                (version, rec.ovn, body, cells_json, iso(at), rid),
             )
         engine_rec = to_record(kind, rec)
-        self.cache._items[(rid, version)] = (rec, engine_rec)
-        self._add_cells(engine_rec)
-        conflicts = self._redetect(engine_rec, at)
+        self.cache.put(rid, version, rec, engine_rec)
+        self._add_cells(engine_rec, cells)
+        conflicts = self._redetect(engine_rec, at, cells)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
         self.audit(at, actor, action, rid, digest(json.loads(body)))
@@ -258,7 +264,7 @@ class Tx:
             raise VersionConflict(
                 f"{record_id!r} is at version {old.version}, not {expected_version}"
             )
-        self._drop_cells(record_id, old)
+        self._drop_cells(record_id)
         self.x("DELETE FROM records WHERE id = ?", (record_id,))
         self._resolve_all(record_id, at)
         self.event(owner, f"{kind.value}.deleted", {"id": record_id, "version": old.version}, at)
@@ -267,13 +273,13 @@ class Tx:
         )
         return old
 
-    def _add_cells(self, rec: Record) -> None:
+    def _add_cells(self, rec: Record, cells: list[list[int]]) -> None:
         rows = []
-        for i, v in enumerate(rec.volumes):
-            for c in cover(v.footprint):
+        for i, (v, vcells) in enumerate(zip(rec.volumes, cells, strict=True)):
+            for c in vcells:
                 rows.append(
                     (
-                        c,
+                        to_sql(c),
                         rec.id,
                         i,
                         rec.kind.value,
@@ -292,8 +298,10 @@ class Tx:
             sql = sql.replace("?", self._ph)
         self.cur.executemany(sql, rows)
 
-    def _drop_cells(self, rid: str, rec: StoredRecord) -> None:
-        keys = [(c, rid, i) for i, v in enumerate(rec.volumes) for c in cover(v.footprint)]
+    def _drop_cells(self, rid: str) -> None:
+        row = self.x("SELECT cells FROM records WHERE id = ?", (rid,)).fetchone()
+        cells: list[list[int]] = json.loads(row[0]) if row else []
+        keys = [(to_sql(c), rid, i) for i, vcells in enumerate(cells) for c in vcells]
         sql = "DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?"
         if self._ph != "?":
             sql = sql.replace("?", self._ph)
@@ -302,29 +310,42 @@ class Tx:
     # --- candidate search ----------------------------------------------------------------
     def candidates(
         self,
-        volumes: Iterable[Volume4D],
+        volumes: Sequence[Volume4D],
         policy: SeparationPolicy,
-        kinds: Sequence[RecordKind],
+        scope: tuple[str, Sequence[Any]],
         *,
-        exclude_owner: str | None = None,
         exclude_id: str | None = None,
+        cells: list[list[int]] | None = None,
     ) -> list[tuple[StoredRecord, Record]]:
-        """Records with a volume near (cells, time and altitude ranges grown by the buffers)."""
+        """Records with a volume near (cells, time and altitude ranges grown by the buffers).
+
+        ``scope`` is an SQL condition on ``kind`` and ``owner`` with its parameters (see
+        ``scope_for``); ``cells``: the volumes' own coverings, reused when the lateral buffer is 0.
+        """
         ids: set[str] = set()
-        kind_vals = [k.value for k in kinds]
-        for v in volumes:
-            ranges = query_ranges(v.footprint, policy.lateral_m)
-            ids.update(
-                self._cell_search(
-                    ranges,
-                    v.t_start_s - policy.time_s,
-                    v.t_end_s + policy.time_s,
-                    v.alt_lower_m - policy.vertical_m,
-                    v.alt_upper_m + policy.vertical_m,
-                    kind_vals,
-                    exclude_owner,
-                )
+        for i, v in enumerate(volumes):
+            if cells is not None and policy.lateral_m == 0.0:
+                query = cell_query(cells[i])
+            else:
+                query = cell_query(covering(v.footprint, policy.lateral_m))
+            terms = ["cell BETWEEN ? AND ?"] * len(query.ranges)
+            params: list[Any] = [x for span in query.ranges for x in span]
+            if query.ancestors:
+                terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
+                params += sorted(query.ancestors)
+            sql = (
+                f"SELECT DISTINCT record_id FROM record_cells WHERE ({' OR '.join(terms)}) "
+                f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
+                f"AND {scope[0]}"
             )
+            params += [
+                v.t_end_s + policy.time_s,
+                v.t_start_s - policy.time_s,
+                v.alt_upper_m + policy.vertical_m,
+                v.alt_lower_m - policy.vertical_m,
+                *scope[1],
+            ]
+            ids.update(row[0] for row in self.x(sql, params).fetchall())
         ids.discard(exclude_id or "")
         out = []
         for rid in sorted(ids):
@@ -333,56 +354,22 @@ class Tx:
                 out.append(found)
         return out
 
-    def _cell_search(
-        self,
-        ranges: list[CellRange],
-        t0: float,
-        t1: float,
-        a0: float,
-        a1: float,
-        kinds: list[str],
-        exclude_owner: str | None,
-    ) -> set[str]:
-        terms: list[str] = []
-        params: list[Any] = []
-        exact: set[int] = set()
-        for r in ranges:
-            terms.append("cell BETWEEN ? AND ?")
-            params += [r.lo, r.hi]
-            exact.update(r.ancestors)
-        if exact:
-            terms.append(f"cell IN ({', '.join('?' * len(exact))})")
-            params += sorted(exact)
-        sql = (
-            f"SELECT DISTINCT record_id FROM record_cells WHERE ({' OR '.join(terms)}) "
-            f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
-            f"AND kind IN ({', '.join('?' * len(kinds))})"
-        )
-        params += [t1, t0, a1, a0, *kinds]
-        if exclude_owner is not None:
-            sql += " AND owner <> ?"
-            params.append(exclude_owner)
-        return {row[0] for row in self.x(sql, params).fetchall()}
-
-    def findings(self, rec: Record, policy: SeparationPolicy) -> list[tuple[Record, Finding]]:
-        """Exact conflicts of a record with stored ones (intents: all; areas: others' intents)."""
+    def findings(
+        self, rec: Record, policy: SeparationPolicy, cells: list[list[int]] | None = None
+    ) -> list[tuple[Record, Finding]]:
+        """Exact conflicts of a record with stored ones (see ``engine.may_conflict``)."""
         out = []
-        if rec.kind is RecordKind.INTENT:
-            groups = [([RecordKind.INTENT], None), ([RecordKind.AREA], rec.owner)]
-        else:
-            groups = [([RecordKind.INTENT], rec.owner)]
-        for kinds, exclude_owner in groups:
-            for _, other in self.candidates(
-                rec.volumes, policy, kinds, exclude_owner=exclude_owner, exclude_id=rec.id
-            ):
-                finding = check_pair(rec, other, policy)
-                if finding is not None:
-                    out.append((other, finding))
+        for _, other in self.candidates(
+            rec.volumes, policy, scope_for(rec), exclude_id=rec.id, cells=cells
+        ):
+            finding = check_pair(rec, other, policy)
+            if finding is not None:
+                out.append((other, finding))
         return out
 
     # --- conflicts -----------------------------------------------------------------------
-    def _redetect(self, rec: Record, at: datetime) -> list[Conflict]:
-        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy)}
+    def _redetect(self, rec: Record, at: datetime, cells: list[list[int]]) -> list[Conflict]:
+        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy, cells)}
         open_rows = self.x(
             "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
             (rec.id, rec.id),
@@ -439,9 +426,10 @@ class Tx:
         """Stored records of these kinds that meet the volume (no buffers)."""
         probe = Record(RecordKind.INTENT, "\x00query", "\x00query", [volume])
         zero = SeparationPolicy()
+        kind_list = ", ".join(f"'{RecordKind(k).value}'" for k in kinds)
         return [
             rec
-            for rec, eng in self.candidates([volume], zero, kinds)
+            for rec, eng in self.candidates([volume], zero, (f"kind IN ({kind_list})", ()))
             if check_pair(probe, eng, zero) is not None
         ]
 
@@ -521,6 +509,15 @@ class Tx:
             (e.seq, e.at, e.actor, e.action, e.subject, e.digest, e.prev_hash, e.hash),
         )
         return e
+
+
+def scope_for(rec: Record) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition for the records that ``rec`` may conflict with (``may_conflict``):
+    an intent meets every intent and other parties' areas; an area meets other parties' intents.
+    """
+    if rec.kind is RecordKind.INTENT:
+        return "(kind = 'intent' OR owner <> ?)", (rec.owner,)
+    return "kind = 'intent' AND owner <> ?", (rec.owner,)
 
 
 def make_conflict(

@@ -147,6 +147,15 @@ class SqliteStore:
             lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc())
         )
 
+    def create_many(
+        self, kind: RecordKind, items: Sequence[tuple[str | None, str, Draft]], *, actor: str
+    ) -> list[WriteResult]:
+        def run(tx: Tx) -> list[WriteResult]:
+            at = now_utc()
+            return [tx.write(kind, rid, owner, d, None, actor, at) for rid, owner, d in items]
+
+        return self._write(run)
+
     def replace(
         self,
         kind: RecordKind,

@@ -12,6 +12,7 @@ CREATE TABLE records (
     version BIGINT NOT NULL,
     ovn TEXT NOT NULL,
     body TEXT NOT NULL,
+    cells TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
 CREATE INDEX records_owner ON records (owner, kind);

@@ -1,0 +1,3 @@
+from deconfliction.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""The service over a real socket, started as a user would: ``deconfliction serve --demo``."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deconfliction",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    tokens: dict[str, str] = {}
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(tokens) < 3:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.match(r"\s+(FR|RU|admin): (\S+)$", line)
+            if m:
+                tokens[m.group(1)] = m.group(2)
+        assert set(tokens) == {"FR", "RU", "admin"}, "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, tokens
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_demo_service_answers_with_the_scenario(demo_server: tuple[str, dict[str, str]]) -> None:
+    base, tokens = demo_server
+    assert httpx.get(f"{base}/v1/health").json()["status"] == "ok"
+    fr = {"Authorization": f"Bearer {tokens['FR']}"}
+    ru = {"Authorization": f"Bearer {tokens['RU']}"}
+    assert httpx.get(f"{base}/v1/me", headers=fr).json()["party"] == "FR"
+    own = httpx.get(f"{base}/v1/intents", headers=fr).json()["intents"]
+    assert own and all(i["owner"] == "FR" for i in own)
+    fr_conflicts = httpx.get(f"{base}/v1/conflicts", headers=fr).json()["conflicts"]
+    ru_conflicts = httpx.get(f"{base}/v1/conflicts", headers=ru).json()["conflicts"]
+    assert fr_conflicts, "the demo scenario has real conflicts"
+    cross = {c["id"] for c in fr_conflicts if {c["a"]["owner"], c["b"]["owner"]} == {"FR", "RU"}}
+    assert cross and cross <= {c["id"] for c in ru_conflicts}
+    assert httpx.get(f"{base}/v1/intents").status_code == 401
+    assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "deconfliction"
