@@ -95,8 +95,8 @@ def fill_bulk(store: SqliteStore, drafts: list[IntentDraft], first_id: int) -> f
     return time.perf_counter() - t
 
 
-def progress(done: int, total: int, t0: float) -> None:
-    rate = done / max(1e-9, time.perf_counter() - t0)
+def progress(done: int, total: int, t0: float, since: int) -> None:
+    rate = (done - since) / max(1e-9, time.perf_counter() - t0)
     print(f"\r  filling {done:>9,}/{total:,} ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
 
 
@@ -130,12 +130,12 @@ def main() -> None:
     )
     stored = 0
     for size in sorted(args.sizes):
-        t0 = time.perf_counter()
+        t0, since = time.perf_counter(), stored
         while stored < size - 2 * args.measure_writes:
             n = min(20_000, size - 2 * args.measure_writes - stored)
             fill_bulk(store, [random_draft(rng) for _ in range(n)], stored)
             stored += n
-            progress(stored, size, t0)
+            progress(stored, size, t0, since)
         print(file=sys.stderr)
         drafts = [random_draft(rng) for _ in range(args.measure_writes)]
         elapsed = fill(store, drafts, stored, args.writers)

@@ -1,12 +1,19 @@
 """Geometry on the WGS84 ellipsoid: exact gaps, S2 coverings. No I/O."""
 
 from .cells import CellQuery, cell_query, cells_intersect, cover, covering, query_cells, to_sql
-from .distance import DISTANCE_RESOLUTION_M, Shape, horizontal_gap_m, point_to_shape_m
+from .distance import (
+    DISTANCE_RESOLUTION_M,
+    Shape,
+    cap_gap_lower_bound_m,
+    horizontal_gap_m,
+    point_to_shape_m,
+)
 
 __all__ = [
     "DISTANCE_RESOLUTION_M",
     "CellQuery",
     "Shape",
+    "cap_gap_lower_bound_m",
     "cell_query",
     "cells_intersect",
     "cover",

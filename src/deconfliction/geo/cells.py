@@ -22,7 +22,7 @@ from ..model.footprint import CircleFootprint, Footprint, PolygonFootprint, dens
 
 MIN_LEVEL = 4
 MAX_LEVEL = 16
-MAX_CELLS = 12
+MAX_CELLS = 8
 #: Metres per degree of latitude, and of longitude at the equator, rounded down (WGS84).
 _M_PER_DEG = 110_000.0
 #: Smallest radius of curvature of WGS84 (meridian, at the equator), rounded down: a distance in

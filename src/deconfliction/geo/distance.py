@@ -135,16 +135,24 @@ def _min_along_edge(
 def point_to_ring_m(lon: float, lat: float, shape: Shape, *, within_m: float = math.inf) -> float:
     """Exact geodesic distance from a point to a polygon's boundary (not its interior).
 
-    Only the steps whose ends come within ``within_m`` + one step of the point are refined.
+    Results above ``within_m`` may be lower bounds; only steps that may come within
+    ``within_m`` (and within the nearest vertex's distance) are refined.
     """
     lons, lats = shape.ring
+    # Lower bounds per step: in a spherical azimuthal-equidistant projection centred on the
+    # point, distances from the point are its spherical distances; a step (at most 0.1 degrees)
+    # bends away from its chord by metres at most, and sphere and ellipsoid differ by < 0.5 %.
+    xy = _aeqd(lon, lat, lons, lats)
+    a, ab = xy[:-1], xy[1:] - xy[:-1]
+    len2 = np.einsum("ij,ij->i", ab, ab)
+    t = np.clip(-np.einsum("ij,ij->i", a, ab) / np.where(len2 > 0, len2, 1.0), 0.0, 1.0)
+    plane = np.hypot(a[:, 0] + t * ab[:, 0], a[:, 1] + t * ab[:, 1])
+    lower = plane * 0.99 - 5.0
+    if float(np.min(lower)) > within_m:
+        return float(np.min(lower))
     d = _geod_dist(lon, lat, lons, lats)
-    # a step's closest point is nearer than its nearer end by at most half the step's length
-    seg_len = _geod_dist_pairs(lons[:-1], lats[:-1], lons[1:], lats[1:])
-    lower = np.minimum(d[:-1], d[1:]) - seg_len * 0.51 - 1.0
-    bound = min(float(np.min(d)), within_m)
-    candidates = np.nonzero(lower <= bound)[0]
     best = float(np.min(d))
+    candidates = np.nonzero(lower <= min(best, within_m))[0]
     for i in candidates[np.argsort(lower[candidates])]:
         if lower[i] > best:
             break
@@ -184,6 +192,25 @@ def _aeqd(lon0: float, lat0: float, lons: FloatArray, lats: FloatArray) -> Float
     return np.column_stack([xs * scale, ys * scale])
 
 
+#: Smallest radius of curvature of WGS84 (the meridian's, at the equator), rounded down. Every
+#: path on the ellipsoid is at least this times its length on the unit sphere in geodetic
+#: coordinates, so it turns a central angle into a lower bound of the geodesic distance.
+MIN_CURVATURE_M = 6_335_000.0
+
+
+def cap_gap_lower_bound_m(
+    lon1: float, lat1: float, r1: float, lon2: float, lat2: float, r2: float
+) -> float:
+    """A lower bound of the gap between two footprints held in caps (centre, radius), cheaply."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    angle = 2.0 * math.asin(min(1.0, math.sqrt(h)))
+    return angle * MIN_CURVATURE_M - r1 - r2
+
+
 def horizontal_gap_m(a: Shape, b: Shape, *, within_m: float = math.inf) -> float:
     """Shortest geodesic distance between two footprints, 0 where they overlap or touch.
 
@@ -193,12 +220,11 @@ def horizontal_gap_m(a: Shape, b: Shape, *, within_m: float = math.inf) -> float
     """
     alon, alat, ar = a.cap
     blon, blat, br = b.cap
-    d_centres = float(_geod_dist(alon, alat, blon, blat)[0])
-    if a.is_circle and b.is_circle:
-        return max(0.0, d_centres - ar - br)
-    lower = d_centres - ar - br
+    lower = cap_gap_lower_bound_m(alon, alat, ar, blon, blat, br)
     if lower > within_m:
         return lower
+    if a.is_circle and b.is_circle:
+        return max(0.0, float(_geod_dist(alon, alat, blon, blat)[0]) - ar - br)
     if a.is_circle or b.is_circle:
         circle, poly = (a, b) if a.is_circle else (b, a)
         clon, clat, r = circle.cap

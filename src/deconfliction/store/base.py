@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from ..audit import GENESIS, AuditEntry, digest
 from ..engine import Finding, Record, check_pair
 from ..errors import Forbidden, NotFound, VersionConflict
-from ..geo import cell_query, covering, to_sql
+from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
 from ..model import (
     Area,
     AreaDraft,
@@ -125,7 +125,7 @@ class RecordCache:
             return hit
         k = RecordKind(kind)
         model: type[StoredRecord] = OperationalIntent if k is RecordKind.INTENT else Area
-        rec = model.model_validate_json(body)
+        rec = model.model_validate_json(body, context={"trusted": True})
         val = (rec, to_record(k, rec))
         self.put(rid, version, *val)
         return val
@@ -239,9 +239,9 @@ class Tx:
         engine_rec = to_record(kind, rec)
         self.cache.put(rid, version, rec, engine_rec)
         self._add_cells(engine_rec, cells)
-        conflicts = self._redetect(engine_rec, at, cells)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
+        conflicts = self._redetect(engine_rec, at, cells)
         self.audit(at, actor, action, rid, digest(json.loads(body)))
         return WriteResult(rec, conflicts)
 
@@ -288,11 +288,13 @@ class Tx:
                         v.t_end_s,
                         v.alt_lower_m,
                         v.alt_upper_m,
+                        *v.footprint.cap,
                     )
                 )
         sql = (
             "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
-            "alt_lower, alt_upper) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         if self._ph != "?":
             sql = sql.replace("?", self._ph)
@@ -334,7 +336,8 @@ class Tx:
                 terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
                 params += sorted(query.ancestors)
             sql = (
-                f"SELECT DISTINCT record_id FROM record_cells WHERE ({' OR '.join(terms)}) "
+                "SELECT DISTINCT record_id, volume, cap_lon, cap_lat, cap_r FROM record_cells "
+                f"WHERE ({' OR '.join(terms)}) "
                 f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
                 f"AND {scope[0]}"
             )
@@ -345,13 +348,26 @@ class Tx:
                 v.alt_lower_m - policy.vertical_m,
                 *scope[1],
             ]
-            ids.update(row[0] for row in self.x(sql, params).fetchall())
+            lon, lat, r = v.footprint.cap
+            reach = policy.lateral_m + DISTANCE_RESOLUTION_M
+            for rid, _, clon, clat, cr in self.x(sql, params).fetchall():
+                if rid not in ids and cap_gap_lower_bound_m(lon, lat, r, clon, clat, cr) <= reach:
+                    ids.add(rid)
         ids.discard(exclude_id or "")
+        return self.load_many(sorted(ids))
+
+    def load_many(self, ids: Sequence[str]) -> list[tuple[StoredRecord, Record]]:
+        """Records by id (those that exist), in the order given."""
         out = []
-        for rid in sorted(ids):
-            found = self.load(rid)
-            if found is not None:
-                out.append(found)
+        for k in range(0, len(ids), 500):
+            chunk = list(ids[k : k + 500])
+            rows = self.x(
+                f"SELECT id, kind, body, version FROM records WHERE id IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            by_id = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
+            out += [by_id[i] for i in chunk if i in by_id]
         return out
 
     def findings(

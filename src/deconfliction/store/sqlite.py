@@ -54,6 +54,7 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=4294967296")
         with self._conns_lock:
             self._conns.append(conn)
         return conn

@@ -17,8 +17,9 @@ CREATE TABLE records (
 );
 CREATE INDEX records_owner ON records (owner, kind);
 
--- One row per (record, volume, S2 cell of the volume's covering); the 4D bounds ride along so
--- that the candidate search filters on time and altitude without reading the record.
+-- One row per (record, volume, S2 cell of the volume's covering); the 4D bounds and a cap that
+-- holds the footprint ride along, so that the candidate search filters on time, altitude and
+-- distance without reading the record.
 CREATE TABLE record_cells (
     cell BIGINT NOT NULL,
     record_id TEXT NOT NULL,
@@ -29,6 +30,9 @@ CREATE TABLE record_cells (
     t_end DOUBLE PRECISION NOT NULL,
     alt_lower DOUBLE PRECISION NOT NULL,
     alt_upper DOUBLE PRECISION NOT NULL,
+    cap_lon DOUBLE PRECISION NOT NULL,
+    cap_lat DOUBLE PRECISION NOT NULL,
+    cap_r DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (cell, record_id, volume)
 ) CLUSTERED;
 

@@ -1,0 +1,126 @@
+"""SIGKILL the server during a write burst: every acknowledged write survives, whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from deconfliction.audit import first_bad_entry
+from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
+from deconfliction.model import RecordKind
+from deconfliction.store import SqliteStore
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deconfliction",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def _intent(i: int) -> dict[str, object]:
+    lon, lat = 2 + (i % 50) * 0.05, 45 + (i // 50) * 0.05
+    ring = [[lon, lat], [lon + 0.03, lat], [lon + 0.03, lat + 0.03], [lon, lat + 0.03], [lon, lat]]
+    return {
+        "id": f"W{i}",
+        "volumes": [
+            {
+                "footprint": {"type": "Polygon", "coordinates": [ring]},
+                "alt_lower_m": 0,
+                "alt_upper_m": 500,
+                "time_start": "2026-07-01T10:00:00Z",
+                "time_end": "2026-07-01T11:00:00Z",
+            }
+        ],
+    }
+
+
+def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = dev_private_key(data)
+    admin = {"Authorization": f"Bearer {mint_token(key, 'admin', scopes=[ADMIN_SCOPE])}"}
+    fr = {"Authorization": f"Bearer {mint_token(key, 'FR')}"}
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data, port)
+    acked: list[str] = []
+    lock = threading.Lock()
+    try:
+        assert (
+            httpx.post(
+                f"{base}/v1/parties", json={"id": "FR", "name": "France"}, headers=admin
+            ).status_code
+            == 201
+        )
+
+        def writer(k: int) -> None:
+            with httpx.Client(timeout=5) as c:
+                for i in range(k, 100_000, 4):
+                    try:
+                        r = c.post(f"{base}/v1/intents", json=_intent(i), headers=fr)
+                    except httpx.TransportError:
+                        return
+                    if r.status_code == 201:
+                        with lock:
+                            acked.append(f"W{i}")
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(acked) < 150:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(acked) >= 150, "the burst was too short to mean anything"
+    store = SqliteStore(data / "deconfliction.db")
+    try:
+        stored = {r.id for r in store.list_owned(RecordKind.INTENT, "FR")}
+        assert set(acked) <= stored
+        entries = store.audit_entries()
+        assert first_bad_entry(entries) is None
+        created = {e.subject for e in entries if e.action == "intent.created"}
+        assert created == stored  # nothing half there: every record has its audit entry
+        events = {
+            e["payload"]["id"] for e in store.outbox_events("FR") if e["type"] == "intent.created"
+        }
+        assert events == stored
+    finally:
+        store.close()

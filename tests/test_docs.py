@@ -1,0 +1,47 @@
+"""Docs against the code: the public API, every CLI command and option, the README quickstart."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+import deconfliction
+from deconfliction.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_public_api_is_small_sorted_and_importable() -> None:
+    names = deconfliction.__all__
+    assert names == sorted(names)
+    for n in names:
+        assert hasattr(deconfliction, n), n
+
+
+def test_every_cli_command_and_option_is_documented() -> None:
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sub.choices
+    for name, p in sub.choices.items():
+        assert f"## `deconfliction {name}`" in doc, name
+        section = doc.split(f"## `deconfliction {name}`", 1)[1].split("\n## ", 1)[0]
+        for action in p._actions:
+            for opt in action.option_strings:
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in section, f"{name} {opt} is not in docs/cli.md"
+
+
+def test_readme_quickstart_has_the_two_commands_and_they_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", quick, re.S)
+    assert block is not None
+    commands = [ln.split("#")[0].strip() for ln in block.group(1).splitlines() if ln.strip()]
+    assert commands == ["scripts/demo", "scripts/test"]
+    for c in commands:
+        assert os.access(ROOT / c, os.X_OK), c
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "exec scripts/test" in ci

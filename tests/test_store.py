@@ -1,0 +1,122 @@
+"""The Store contract, run on every back end (see ``store_factory`` in conftest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from deconfliction.audit import AuditEntry, first_bad_entry
+from deconfliction.errors import Forbidden, NotFound, VersionConflict
+from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
+from deconfliction.store import Store
+
+INTENT = RecordKind.INTENT
+
+
+def draft(
+    lon: float, lat: float, size: float = 0.2, alt: tuple[float, float] = (0, 1000)
+) -> IntentDraft:
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    vol = Volume4D.model_validate(
+        {
+            "footprint": {"type": "Polygon", "coordinates": [ring]},
+            "alt_lower_m": alt[0],
+            "alt_upper_m": alt[1],
+            "time_start": "2026-05-01T10:00:00Z",
+            "time_end": "2026-05-01T11:00:00Z",
+        }
+    )
+    return IntentDraft(volumes=[vol])
+
+
+def counts(store: Store) -> tuple[int, int, int]:
+    events = sum(len(store.outbox_events(p.id)) for p in store.list_parties())
+    return len(store.list_owned(INTENT, "FR")), events, len(store.audit_entries())
+
+
+def test_versions_and_ownership(store: Store) -> None:
+    w = store.create(INTENT, "A", "FR", draft(10, 10), actor="FR")
+    assert (w.record.version, w.record.owner) == (1, "FR")
+    with pytest.raises(VersionConflict):
+        store.create(INTENT, "A", "FR", draft(10, 10), actor="FR")
+    with pytest.raises(Forbidden):
+        store.replace(INTENT, "A", "RU", draft(11, 11), 1, actor="RU")
+    w2 = store.replace(INTENT, "A", "FR", draft(11, 11), 1, actor="FR")
+    assert w2.record.version == 2 and w2.record.ovn != w.record.ovn
+    with pytest.raises(VersionConflict):
+        store.replace(INTENT, "A", "FR", draft(12, 12), 1, actor="FR")
+    with pytest.raises(VersionConflict):
+        store.delete(INTENT, "A", "FR", 1, actor="FR")
+    store.delete(INTENT, "A", "FR", 2, actor="FR")
+    with pytest.raises(NotFound):
+        store.get(INTENT, "A")
+    with pytest.raises(NotFound):
+        store.create(INTENT, "B", "NOBODY", draft(0, 0), actor="x")
+
+
+def test_a_refused_write_leaves_nothing_behind(store: Store) -> None:
+    store.create(INTENT, "A", "FR", draft(10, 10), actor="FR")
+    before = counts(store)
+    with pytest.raises(VersionConflict):
+        store.create_many(
+            INTENT, [("B", "FR", draft(20, 20)), ("A", "FR", draft(30, 30))], actor="FR"
+        )
+    assert counts(store) == before
+    with pytest.raises(NotFound):
+        store.get(INTENT, "B")
+
+
+def test_every_write_has_its_outbox_events_and_audit_entry(store: Store) -> None:
+    store.create(INTENT, "FR-1", "FR", draft(35, 35), actor="FR")
+    w = store.create(INTENT, "RU-1", "RU", draft(35.1, 35.1), actor="RU")
+    assert [c.id for c in w.conflicts] == [c.id for c in store.list_conflicts("FR")]
+    types = {p: [e["type"] for e in store.outbox_events(p)] for p in ("FR", "RU")}
+    assert types == {
+        "FR": ["intent.created", "conflict.opened"],
+        "RU": ["intent.created", "conflict.opened"],
+    }
+    store.replace(INTENT, "RU-1", "RU", draft(50, 50), 1, actor="RU")
+    assert store.outbox_events("FR")[-1]["type"] == "conflict.resolved"
+    entries = store.audit_entries()
+    actions = [e.action for e in entries if e.action.startswith("intent")]
+    assert actions == ["intent.created", "intent.created", "intent.updated"]
+    assert first_bad_entry(entries) is None
+
+
+def test_audit_chain_detects_tampering(store: Store) -> None:
+    for i in range(3):
+        store.create(INTENT, f"I{i}", "FR", draft(i, 0), actor="FR")
+    entries = store.audit_entries()
+    assert first_bad_entry(entries) is None
+    forged = list(entries)
+    e = forged[4]
+    forged[4] = AuditEntry(**{**e.__dict__, "actor": "RU"})
+    assert first_bad_entry(forged) == e.seq
+    assert first_bad_entry(entries[:2] + entries[3:]) == entries[3].seq
+    assert first_bad_entry([entries[1], entries[0], *entries[2:]]) == entries[1].seq
+
+
+def test_data_survives_reopening(store_factory: Any) -> None:
+    s1 = store_factory()
+    s1.put_party(Party(id="FR", name="France"), actor="t")
+    s1.create(INTENT, "A", "FR", draft(1, 1), actor="FR")
+    s1.close()
+    s2 = store_factory()
+    assert s2.get(INTENT, "A").version == 1
+    assert first_bad_entry(s2.audit_entries()) is None
+
+
+def test_buffers_of_the_store_policy_apply(store_factory: Any) -> None:
+    s = store_factory(SeparationPolicy(lateral_m=20_000))
+    for p in ("FR", "RU"):
+        s.put_party(Party(id=p, name=p), actor="t")
+    s.create(INTENT, "A", "FR", draft(10, 10, size=0.1), actor="FR")
+    # 0.1 degree of latitude (about 11 km) north of A: within 20 km
+    w = s.create(INTENT, "B", "RU", draft(10, 10.2, size=0.1), actor="RU")
+    assert len(w.conflicts) == 1
+    assert 11_000 < w.conflicts[0].gaps.horizontal_m < 11_200
+    w = s.create(INTENT, "C", "RU", draft(10, 10.5, size=0.1), actor="RU")
+    assert w.conflicts == []
+    q = s.query(draft(10.05, 10.05, size=0.01).volumes[0], [INTENT])
+    assert [r.id for r in q] == ["A"]
