@@ -64,6 +64,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def test_demo_service_answers_with_the_scenario(demo_server: tuple[str, dict[str, str]]) -> None:

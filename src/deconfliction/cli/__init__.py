@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeconflictionError as exc:
         print(f"deconfliction: {exc.user_message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 

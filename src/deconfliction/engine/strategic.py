@@ -130,7 +130,7 @@ def may_conflict(a: Record, b: Record) -> bool:
 
 
 def _ordered(a: Record, b: Record) -> tuple[Record, Record]:
-    return (a, b) if (a.kind, a.id) <= (b.kind, b.id) else (b, a)
+    return (a, b) if a.id <= b.id else (b, a)
 
 
 def conflicts_among(
