@@ -108,7 +108,9 @@ def _min_along_edge(
     The segment is one densified step (at most 0.1 degrees), over which the distance is unimodal;
     golden-section search on the segment parameter finds its minimum. Returns (d, lon, lat).
     """
-    lon0, lon1 = _lon_near(lon0, lon), _lon_near(lon1, lon)
+    # keep the step as it is (the short way, from the unwrapped ring), moved near the point
+    shifted = _lon_near(lon0, lon)
+    lon0, lon1 = shifted, shifted + (lon1 - lon0)
     lo, hi = 0.0, 1.0
 
     def at(t: float) -> float:

@@ -205,15 +205,7 @@ class Tx:
                 raise VersionConflict(f"{rid!r} already exists (version {existing[0].version})")
             version = 1
         else:
-            if existing is None or existing[1].kind is not kind:
-                raise NotFound(f"no {kind.value} {rid!r}")
-            old = existing[0]
-            if old.owner != owner:
-                raise Forbidden(f"{kind.value} {rid!r} belongs to another party")
-            if old.version != expected_version:
-                raise VersionConflict(
-                    f"{rid!r} is at version {old.version}, not {expected_version}"
-                )
+            old = _owned_at_version(existing, kind, rid, owner, expected_version)
             self._drop_cells(rid)
             version = old.version + 1
         # the draft is validated already: build the record without validating it again
@@ -254,16 +246,7 @@ class Tx:
         actor: str,
         at: datetime,
     ) -> StoredRecord:
-        existing = self.load(record_id)
-        if existing is None or existing[1].kind is not kind:
-            raise NotFound(f"no {kind.value} {record_id!r}")
-        old = existing[0]
-        if old.owner != owner:
-            raise Forbidden(f"{kind.value} {record_id!r} belongs to another party")
-        if old.version != expected_version:
-            raise VersionConflict(
-                f"{record_id!r} is at version {old.version}, not {expected_version}"
-            )
+        old = _owned_at_version(self.load(record_id), kind, record_id, owner, expected_version)
         self._drop_cells(record_id)
         self.x("DELETE FROM records WHERE id = ?", (record_id,))
         self._resolve_all(record_id, at)
@@ -525,6 +508,24 @@ class Tx:
             (e.seq, e.at, e.actor, e.action, e.subject, e.digest, e.prev_hash, e.hash),
         )
         return e
+
+
+def _owned_at_version(
+    found: tuple[StoredRecord, Record] | None,
+    kind: RecordKind,
+    rid: str,
+    owner: str,
+    expected_version: int,
+) -> StoredRecord:
+    """The stored record, if it is of this kind, this owner's and at the expected version."""
+    if found is None or found[1].kind is not kind:
+        raise NotFound(f"no {kind.value} {rid!r}")
+    old = found[0]
+    if old.owner != owner:
+        raise Forbidden(f"{kind.value} {rid!r} belongs to another party")
+    if old.version != expected_version:
+        raise VersionConflict(f"{rid!r} is at version {old.version}, not {expected_version}")
+    return old
 
 
 def scope_for(rec: Record) -> tuple[str, tuple[str, ...]]:
