@@ -23,7 +23,7 @@ from ..model import (
     Volume4D,
 )
 from ..store import Store, StoredRecord
-from . import problems
+from . import dss, problems
 from .problems import responses
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,7 @@ def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") 
             conflicts=store.list_conflicts(party, include_resolved=include_resolved)
         )
 
+    app.include_router(dss.router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

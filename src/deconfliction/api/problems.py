@@ -69,7 +69,9 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid-input", "; ".join(str(e) for e in errs), errs)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if request.url.path.startswith("/dss/"):  # the F3548 API has its own error body
+            return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
         return problem(exc.status_code, "http", str(exc.detail))
 
     @app.exception_handler(Exception)

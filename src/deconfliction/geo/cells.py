@@ -142,3 +142,79 @@ def cells_intersect(a: list[int], b: list[int]) -> bool:
     ca = [cid(x + _OFFSET) for x in a]
     cb = [cid(x + _OFFSET) for x in b]
     return any(x.intersects(y) for x in ca for y in cb)
+
+
+# --- ASTM F3548-21 DSS cells: every level-13 cell a volume touches ------------------------------
+#: The DSS's notion of "the same place" is sharing a level-13 cell (as the InterUSS reference).
+DSS_LEVEL = 13
+#: Radius of the sphere the DSS builds circles on, metres.
+DSS_EARTH_RADIUS_M = 6_371_010.0
+_DSS_EARTH_AREA_KM2 = 510_072_000.0
+
+_dss_coverer = s2.S2RegionCoverer()
+_dss_coverer.set_min_level(DSS_LEVEL)
+_dss_coverer.set_max_level(DSS_LEVEL)
+_dss_coverer.set_max_cells(1 << 30)
+
+
+def _s2_point(lat: float, lng: float) -> s2.S2Point:
+    return s2.S2LatLng.FromDegrees(lat, lng).ToPoint()
+
+
+def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
+    n = math.sqrt(v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
+    return (v[0] / n, v[1] / n, v[2] / n)
+
+
+def _cross(
+    a: tuple[float, float, float], b: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _ortho(v: tuple[float, float, float]) -> tuple[float, float, float]:
+    o = [0.012, 0.0053, 0.00457]
+    k = max(range(3), key=lambda i: abs(v[i]))
+    o[(k + 2) % 3] = 1.0
+    return _unit(_cross(v, (o[0], o[1], o[2])))
+
+
+def dss_circle_cells(lat: float, lng: float, radius_m: float) -> frozenset[int]:
+    """Level-13 cells of a circle, drawn as a regular 20-gon on the sphere (as the reference)."""
+    c = _s2_point(lat, lng)
+    z = (c.x(), c.y(), c.z())
+    y = _ortho(z)
+    x = _cross(y, z)
+    ang = radius_m / DSS_EARTH_RADIUS_M
+    zc, r = math.cos(ang), math.sin(ang)
+    pts = []
+    for i in range(20):
+        a = 2 * math.pi * i / 20
+        q = (r * math.cos(a), r * math.sin(a), zc)
+        v = _unit(tuple(q[0] * x[k] + q[1] * y[k] + q[2] * z[k] for k in range(3)))
+        pts.append(s2.S2Point_FromRaw(*v))
+    return frozenset(c.id() for c in _dss_coverer.GetCovering(s2.S2Loop(pts)))
+
+
+def dss_polygon_cells(vertices: list[tuple[float, float]], max_area_km2: float) -> frozenset[int]:
+    """Level-13 cells of a polygon given as (lat, lng) vertices; ValueError says why it is bad.
+
+    Edges are great circles (S2). No two non-adjacent edges may cross or touch (so the last
+    vertex must not repeat the first); the smaller of the two regions is the polygon.
+    """
+    if len(vertices) < 3:
+        raise ValueError("a polygon needs at least 3 vertices")
+    pts = [_s2_point(a, b) for a, b in vertices]
+    n = len(pts)
+    for i in range(n - 2):
+        for j in range(i + 2, n - 1 if i == 0 else n):
+            if s2.CrossingSign(pts[i], pts[i + 1], pts[j], pts[(j + 1) % n]) != -1:
+                raise ValueError(f"polygon edges {i} and {j} cross or touch")
+    loop = s2.S2Loop(pts)
+    if not loop.IsValid():
+        raise ValueError("the polygon is not a valid loop")
+    loop.Normalize()
+    area = loop.GetArea() * _DSS_EARTH_AREA_KM2 / (4 * math.pi)
+    if area > max_area_km2:
+        raise ValueError(f"the polygon's area ({area:.0f} km^2) is over {max_area_km2:g} km^2")
+    return frozenset(c.id() for c in _dss_coverer.GetCovering(loop))

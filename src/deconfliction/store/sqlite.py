@@ -122,6 +122,14 @@ class SqliteStore:
         finally:
             cur.execute("COMMIT")
 
+    def write_tx(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(cursor)`` as one write transaction, serial with every other write."""
+        return self._write(lambda tx: fn(tx.cur))
+
+    def read_tx(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(cursor)`` on a read snapshot."""
+        return self._read(lambda tx: fn(tx.cur))
+
     def close(self) -> None:
         self._queue.put(None)
         self._writer.join(timeout=30)

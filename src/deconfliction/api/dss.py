@@ -1,0 +1,385 @@
+"""``/dss/v1``: the ASTM F3548-21 DSS endpoints (strategic coordination), thin over ``dss``.
+
+Errors use the standard's body, ``{"message": ...}``, with 400 for every input error.
+"""
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from ..auth import AuthConfig
+from ..dss.scd import STATES, Caller, Scd, ScdError
+from ..dss.volumes import BadRequest, Extent, parse_volume4d, union
+from ..errors import Unauthenticated
+
+SC = "utm.strategic_coordination"
+CM = "utm.constraint_management"
+CP = "utm.constraint_processing"
+CMSA = "utm.conformance_monitoring_sa"
+AA = "utm.availability_arbitration"
+_UUID4 = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+)
+
+router = APIRouter(prefix="/dss/v1", tags=["ASTM F3548-21 DSS"])
+
+
+class DssError(BaseModel):
+    message: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"model": DssError} for c in codes}
+
+
+_ANY = _errors(400, 401, 403)
+
+
+def _caller(request: Request, options: list[set[str]]) -> Caller:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("missing bearer token")
+    auth: AuthConfig = request.app.state.auth
+    p = auth.verify(token.strip())
+    if not any(opt <= p.scopes for opt in options):
+        raise ScdError(403, "the token lacks the scope this endpoint needs")
+    return Caller(p.subject, p.scopes)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("a JSON body is required")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("the body must be a JSON object")
+    return doc
+
+
+def _uuid(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _UUID4.match(value):
+        raise BadRequest(f"{what} must be a UUID version 4: {value!r}")
+    return value.lower()
+
+
+def _base_url(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{what} is required")
+    if not value.startswith("https://"):
+        raise BadRequest(f"{what} must be an https URL")
+    return value
+
+
+def _reply(status: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+async def _run(
+    request: Request,
+    options: list[set[str]],
+    status: int,
+    work: Callable[[Caller, dict[str, Any] | None], Any],
+    *,
+    write: bool = False,
+    body: bool = False,
+) -> JSONResponse:
+    try:
+        caller = _caller(request, options)
+        doc = await _body(request) if body else None
+        prepared = work(caller, doc)  # stateless validation; returns the transaction to run
+        store = request.app.state.store
+        run = store.write_tx if write else store.read_tx
+        result = await run_in_threadpool(run, lambda cur: prepared(Scd(cur, datetime.now(UTC))))
+        return _reply(status, result)
+    except Unauthenticated as exc:
+        return _reply(401, {"message": exc.user_message})
+    except BadRequest as exc:
+        return _reply(400, {"message": exc.message})
+    except ScdError as exc:
+        return _reply(exc.status, exc.body or {"message": exc.message})
+
+
+def _extents(doc: dict[str, Any], key: str = "extents") -> Extent:
+    items = doc.get(key)
+    if not isinstance(items, list) or not items:
+        raise BadRequest(f"{key} must be a non-empty list of Volume4D")
+    ext = union([parse_volume4d(v, f"{key}[{i}]") for i, v in enumerate(items)])
+    if ext.time_start is None or ext.time_end is None:
+        raise BadRequest(f"{key}: time_start and time_end are required")
+    if ext.time_end < datetime.now(UTC):
+        raise BadRequest(f"{key}: time_end is in the past")
+    return ext
+
+
+def _area(doc: dict[str, Any] | None) -> Extent:
+    assert doc is not None
+    ext = parse_volume4d(doc.get("area_of_interest"), "area_of_interest")
+    if ext.cells is None:
+        raise BadRequest("area_of_interest: an outline is required")
+    return ext
+
+
+# --- operational intent references ---------------------------------------------------------
+def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | None], Any]:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        assert doc is not None
+        oid = _uuid(eid, "entityid")
+        base_url = _base_url(doc.get("uss_base_url"), "uss_base_url")
+        sub_id = doc.get("subscription_id")
+        if sub_id is not None:
+            sub_id = _uuid(sub_id, "subscription_id")
+        new_sub = doc.get("new_subscription")
+        if new_sub is not None:
+            if not isinstance(new_sub, dict):
+                raise BadRequest("new_subscription must be an object")
+            _base_url(new_sub.get("uss_base_url"), "new_subscription.uss_base_url")
+            if sub_id is not None:
+                raise BadRequest("give subscription_id or new_subscription, not both")
+        state = doc.get("state")
+        if state not in STATES:
+            raise BadRequest(f"state must be one of {', '.join(STATES)}")
+        ext = _extents(doc)
+        if ext.alt_lower is None or ext.alt_upper is None:
+            raise BadRequest("extents: altitude_lower and altitude_upper are required")
+        if ovn is None and state != "Accepted":
+            raise BadRequest("a new operational intent must be Accepted")
+        if state != "Accepted" and sub_id is None and new_sub is None:
+            raise BadRequest(f"a {state} operational intent needs a subscription")
+        if state in ("Nonconforming", "Contingent") and CMSA not in caller.scopes:
+            raise ScdError(403, f"{state} needs the {CMSA} scope")
+        key = doc.get("key") or []
+        if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
+            raise BadRequest("key must be a list of OVNs")
+        return lambda scd: scd.put_oir(
+            caller, oid, ovn, ext, state, set(key), base_url, sub_id, new_sub
+        )
+
+    return work
+
+
+@router.put(
+    "/operational_intent_references/{entityid}",
+    status_code=201,
+    responses=_errors(400, 401, 403, 409),
+)
+async def create_oir(entityid: str, request: Request) -> JSONResponse:
+    return await _run(request, [{SC}, {CMSA}], 201, _put_oir(entityid, None), write=True, body=True)
+
+
+@router.put(
+    "/operational_intent_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 409)
+)
+async def update_oir(entityid: str, ovn: str, request: Request) -> JSONResponse:
+    return await _run(request, [{SC}, {CMSA}], 200, _put_oir(entityid, ovn), write=True, body=True)
+
+
+@router.get("/operational_intent_references/{entityid}", responses=_errors(400, 401, 403, 404))
+async def get_oir(entityid: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        oid = _uuid(entityid, "entityid")
+
+        def tx(scd: Scd) -> Any:
+            e = scd.get("oir", oid)
+            if e is None:
+                raise ScdError(404, f"operational intent {oid} not found")
+            return {"operational_intent_reference": scd.oir_json(e, caller.manager)}
+
+        return tx
+
+    return await _run(request, [{SC}, {CMSA}], 200, work)
+
+
+@router.delete(
+    "/operational_intent_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 404, 409)
+)
+async def delete_oir(entityid: str, ovn: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        oid = _uuid(entityid, "entityid")
+        return lambda scd: scd.delete_oir(caller, oid, ovn)
+
+    return await _run(request, [{SC}, {CMSA}], 200, work, write=True)
+
+
+@router.post("/operational_intent_references/query", responses=_ANY)
+async def query_oirs(request: Request) -> JSONResponse:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        ext = _area(doc)
+        return lambda scd: {"operational_intent_references": scd.query("oir", ext, caller.manager)}
+
+    return await _run(request, [{SC}, {CMSA}], 200, work, body=True)
+
+
+# --- constraint references -----------------------------------------------------------------
+def _put_constraint(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | None], Any]:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        assert doc is not None
+        cid = _uuid(eid, "entityid")
+        base_url = _base_url(doc.get("uss_base_url"), "uss_base_url")
+        ext = _extents(doc)
+        return lambda scd: scd.put_constraint(caller, cid, ovn, ext, base_url)
+
+    return work
+
+
+@router.put(
+    "/constraint_references/{entityid}", status_code=201, responses=_errors(400, 401, 403, 409)
+)
+async def create_constraint(entityid: str, request: Request) -> JSONResponse:
+    return await _run(request, [{CM}], 201, _put_constraint(entityid, None), write=True, body=True)
+
+
+@router.put("/constraint_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 409))
+async def update_constraint(entityid: str, ovn: str, request: Request) -> JSONResponse:
+    return await _run(request, [{CM}], 200, _put_constraint(entityid, ovn), write=True, body=True)
+
+
+@router.get("/constraint_references/{entityid}", responses=_errors(400, 401, 403, 404))
+async def get_constraint(entityid: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        cid = _uuid(entityid, "entityid")
+
+        def tx(scd: Scd) -> Any:
+            e = scd.get("constraint", cid)
+            if e is None:
+                raise ScdError(404, f"constraint {cid} not found")
+            return {"constraint_reference": scd.constraint_json(e, caller.manager)}
+
+        return tx
+
+    return await _run(request, [{CM}, {CP}], 200, work)
+
+
+@router.delete(
+    "/constraint_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 404, 409)
+)
+async def delete_constraint(entityid: str, ovn: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        cid = _uuid(entityid, "entityid")
+        return lambda scd: scd.delete_constraint(caller, cid, ovn)
+
+    return await _run(request, [{CM}], 200, work, write=True)
+
+
+@router.post("/constraint_references/query", responses=_ANY)
+async def query_constraints(request: Request) -> JSONResponse:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        ext = _area(doc)
+        return lambda scd: {"constraint_references": scd.query("constraint", ext, caller.manager)}
+
+    return await _run(request, [{CM}, {CP}], 200, work, body=True)
+
+
+# --- subscriptions -------------------------------------------------------------------------
+def _put_sub(sid: str, version: str | None) -> Callable[[Caller, dict[str, Any] | None], Any]:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        assert doc is not None
+        subid = _uuid(sid, "subscriptionid")
+        base_url = _base_url(doc.get("uss_base_url"), "uss_base_url")
+        ext = parse_volume4d(doc.get("extents"), "extents")
+        notify_ops = doc.get("notify_for_operational_intents", False) is True
+        notify_cons = doc.get("notify_for_constraints", False) is True
+        if not (notify_ops or notify_cons):
+            raise BadRequest("no notification triggers requested")
+        return lambda scd: scd.put_sub(
+            caller, subid, version, ext, base_url, notify_ops, notify_cons
+        )
+
+    return work
+
+
+@router.put("/subscriptions/{subscriptionid}", responses=_errors(400, 401, 403, 409))
+async def create_sub(subscriptionid: str, request: Request) -> JSONResponse:
+    return await _run(
+        request, [{SC}, {CP}], 200, _put_sub(subscriptionid, None), write=True, body=True
+    )
+
+
+@router.put("/subscriptions/{subscriptionid}/{version}", responses=_errors(400, 401, 403, 409))
+async def update_sub(subscriptionid: str, version: str, request: Request) -> JSONResponse:
+    return await _run(
+        request, [{SC}, {CP}], 200, _put_sub(subscriptionid, version), write=True, body=True
+    )
+
+
+@router.get("/subscriptions/{subscriptionid}", responses=_errors(400, 401, 403, 404))
+async def get_sub(subscriptionid: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        subid = _uuid(subscriptionid, "subscriptionid")
+        return lambda scd: scd.get_sub(caller, subid)
+
+    return await _run(request, [{SC}, {CP}], 200, work)
+
+
+@router.delete(
+    "/subscriptions/{subscriptionid}/{version}", responses=_errors(400, 401, 403, 404, 409)
+)
+async def delete_sub(subscriptionid: str, version: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        subid = _uuid(subscriptionid, "subscriptionid")
+        return lambda scd: scd.delete_sub(caller, subid, version)
+
+    return await _run(request, [{SC}, {CP}], 200, work, write=True)
+
+
+@router.post("/subscriptions/query", responses=_ANY)
+async def query_subs(request: Request) -> JSONResponse:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        ext = _area(doc)
+        return lambda scd: {"subscriptions": scd.query_subs(caller, ext)}
+
+    return await _run(request, [{SC}, {CP}], 200, work, body=True)
+
+
+# --- USS availability and reports ----------------------------------------------------------
+_AVAILABILITY = {"": "Unknown", "unknown": "Unknown", "normal": "Normal", "down": "Down"}
+
+
+@router.get("/uss_availability/{uss_id}", responses=_errors(401, 403))
+async def get_availability(uss_id: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        def tx(scd: Scd) -> Any:
+            availability, version = scd.availability(uss_id)
+            return {"status": {"uss": uss_id, "availability": availability}, "version": version}
+
+        return tx
+
+    return await _run(request, [{AA}, {SC}, {CMSA}], 200, work)
+
+
+@router.put("/uss_availability/{uss_id}", responses=_errors(400, 401, 403, 409))
+async def put_availability(uss_id: str, request: Request) -> JSONResponse:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        assert doc is not None
+        raw = doc.get("availability", "")
+        value = _AVAILABILITY.get(raw.lower()) if isinstance(raw, str) else None
+        if value is None:
+            raise BadRequest(f"availability must be Unknown, Normal or Down, not {raw!r}")
+        old = doc.get("old_version") or ""
+        if not isinstance(old, str):
+            raise BadRequest("old_version must be a string")
+        return lambda scd: scd.put_availability(uss_id, value, old)
+
+    return await _run(request, [{AA}], 200, work, write=True, body=True)
+
+
+@router.post("/reports", status_code=201, responses=_errors(400, 401, 403))
+async def make_report(request: Request) -> JSONResponse:
+    def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
+        assert doc is not None
+        import uuid
+
+        report = {**doc, "report_id": str(uuid.uuid4())}
+        return lambda scd: report
+
+    return await _run(request, [{CM}, {CP}, {SC}, {CMSA}, {AA}], 201, work, body=True)

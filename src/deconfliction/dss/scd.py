@@ -1,0 +1,551 @@
+"""The DSS's transactions: operational intent references, constraints, subscriptions.
+
+Every function here runs inside one store transaction (writes on the store's single writer, so
+they are serial: the key rule cannot be raced). Entities are kept as JSON with their level-13
+cells indexed in ``scd_cells``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..geo.cells import to_sql
+from .volumes import BadRequest, Extent, format_time
+
+HIDDEN_OVN = "Available from USS"
+NULL_SUBSCRIPTION = "00000000-0000-4000-8000-000000000000"
+SUB_MAX_DURATION = timedelta(hours=24)
+SUB_START_SLACK = timedelta(minutes=5)
+STATES = ("Accepted", "Activated", "Nonconforming", "Contingent")
+
+
+class ScdError(Exception):
+    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Caller:
+    manager: str
+    scopes: frozenset[str]
+
+
+def new_version() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat()
+
+
+def _dt(s: str | None) -> datetime | None:
+    return None if s is None else datetime.fromisoformat(s)
+
+
+class Scd:
+    """DSS operations over one DB-API cursor (``?`` placeholders)."""
+
+    def __init__(self, cur: Any, now: datetime) -> None:
+        self.cur = cur
+        self.now = now
+
+    # --- storage ---------------------------------------------------------------------------
+    def get(self, kind: str, eid: str) -> dict[str, Any] | None:
+        row = self.cur.execute(
+            "SELECT body FROM scd_entities WHERE kind = ? AND id = ?", (kind, eid)
+        ).fetchone()
+        return None if row is None else _load(row[0])
+
+    def save(self, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if old is not None:
+            self._drop_cells(kind, ent["id"], old["cells"])
+        ref = ent.get("subscription_id") if kind == "oir" else None
+        self.cur.execute(
+            "INSERT OR REPLACE INTO scd_entities (kind, id, manager, ref, body) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (kind, ent["id"], ent["manager"], ref, _dump(ent)),
+        )
+        self.cur.executemany(
+            "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)",
+            [(kind, to_sql(c), ent["id"]) for c in ent["cells"]],
+        )
+
+    def delete(self, kind: str, ent: dict[str, Any]) -> None:
+        self._drop_cells(kind, ent["id"], ent["cells"])
+        self.cur.execute("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
+
+    def _drop_cells(self, kind: str, eid: str, cells: Iterable[int]) -> None:
+        self.cur.executemany(
+            "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
+            [(kind, to_sql(c), eid) for c in cells],
+        )
+
+    def search(self, kind: str, cells: Iterable[int]) -> list[dict[str, Any]]:
+        """Entities of a kind sharing at least one cell, by id."""
+        ids: set[str] = set()
+        cl = [to_sql(c) for c in cells]
+        for k in range(0, len(cl), 500):
+            chunk = cl[k : k + 500]
+            rows = self.cur.execute(
+                f"SELECT DISTINCT id FROM scd_cells WHERE kind = ? AND cell IN "
+                f"({', '.join('?' * len(chunk))})",
+                (kind, *chunk),
+            ).fetchall()
+            ids.update(r[0] for r in rows)
+        out = [self.get(kind, i) for i in sorted(ids)]
+        return [e for e in out if e is not None]
+
+    def dependents(self, sub_id: str) -> list[str]:
+        rows = self.cur.execute(
+            "SELECT id FROM scd_entities WHERE kind = 'oir' AND ref = ? ORDER BY id", (sub_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def availability(self, uss: str) -> tuple[str, str]:
+        row = self.cur.execute(
+            "SELECT availability, version FROM scd_availability WHERE uss = ?", (uss,)
+        ).fetchone()
+        return (row[0], row[1]) if row else ("Unknown", "")
+
+    # --- JSON views ------------------------------------------------------------------------
+    def oir_json(self, e: dict[str, Any], caller: str) -> dict[str, Any]:
+        return {
+            "id": e["id"],
+            "manager": e["manager"],
+            "uss_availability": self.availability(e["manager"])[0],
+            "version": e["version"],
+            "state": e["state"],
+            "ovn": e["ovn"] if e["manager"] == caller else HIDDEN_OVN,
+            "time_start": format_time(e["time_start"]),
+            "time_end": format_time(e["time_end"]),
+            "uss_base_url": e["uss_base_url"],
+            "subscription_id": e["subscription_id"] or NULL_SUBSCRIPTION,
+        }
+
+    def constraint_json(self, e: dict[str, Any], caller: str) -> dict[str, Any]:
+        return {
+            "id": e["id"],
+            "manager": e["manager"],
+            "uss_availability": "Unknown",
+            "version": e["version"],
+            "ovn": e["ovn"] if e["manager"] == caller else HIDDEN_OVN,
+            "time_start": format_time(e["time_start"]),
+            "time_end": format_time(e["time_end"]),
+            "uss_base_url": e["uss_base_url"],
+        }
+
+    def sub_json(self, s: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": s["id"],
+            "version": s["version"],
+            "notification_index": s["notification_index"],
+            "time_start": format_time(s["time_start"]),
+            "time_end": format_time(s["time_end"]),
+            "uss_base_url": s["uss_base_url"],
+            "notify_for_operational_intents": s["notify_for_operational_intents"],
+            "notify_for_constraints": s["notify_for_constraints"],
+            "implicit_subscription": s["implicit_subscription"],
+            "dependent_operational_intents": self.dependents(s["id"]),
+        }
+
+    # --- notifications ---------------------------------------------------------------------
+    def notify(
+        self, flag: str, cells: Iterable[int], start: datetime | None, end: datetime | None
+    ) -> list[dict[str, Any]]:
+        """Increment the index of every subscription concerned; the subscribers, grouped."""
+        hit = []
+        for s in self.search("sub", cells):
+            if not s[flag]:
+                continue
+            if (end is not None and s["time_start"] > end) or (
+                start is not None and s["time_end"] < start
+            ):
+                continue
+            s["notification_index"] += 1
+            self.save("sub", s, s)
+            hit.append(s)
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for s in hit:
+            groups.setdefault(s["uss_base_url"], []).append(
+                {"subscription_id": s["id"], "notification_index": s["notification_index"]}
+            )
+        return [{"uss_base_url": url, "subscriptions": subs} for url, subs in groups.items()]
+
+    # --- operational intent references -----------------------------------------------------
+    def put_oir(
+        self,
+        caller: Caller,
+        eid: str,
+        ovn: str | None,
+        ext: Extent,
+        state: str,
+        key: set[str],
+        base_url: str,
+        sub_id: str | None,
+        new_sub: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        assert ext.cells is not None
+        old = self.get("oir", eid)
+        if old is not None:
+            if old["manager"] != caller.manager:
+                raise ScdError(403, f"operational intent {eid} is managed by another USS")
+            if (ovn or "") != old["ovn"]:
+                raise ScdError(409, "the OVN given is not the current one")
+        elif ovn is not None:
+            raise ScdError(400, f"operational intent {eid} does not exist")
+        prev_sub = (
+            self.get("sub", old["subscription_id"]) if old and old["subscription_id"] else None
+        )
+        sub: dict[str, Any] | None = None
+        if sub_id is not None:
+            sub = self.get("sub", sub_id)
+            if sub is None:
+                raise ScdError(400, f"subscription {sub_id} does not exist")
+            if sub["manager"] != caller.manager:
+                raise ScdError(403, f"subscription {sub_id} is managed by another USS")
+            covers = (
+                sub["time_start"] <= ext.time_start
+                and sub["time_end"] >= ext.time_end
+                and ext.cells <= frozenset(sub["cells"])
+            )
+            if not covers:
+                if not sub["implicit_subscription"]:
+                    raise ScdError(400, f"subscription {sub_id} does not cover the intent")
+                sub["time_start"] = min(sub["time_start"], ext.time_start)
+                sub["time_end"] = max(sub["time_end"], ext.time_end)
+                sub["cells"] = sorted(frozenset(sub["cells"]) | ext.cells)
+        if state in ("Accepted", "Activated"):
+            self._check_key(eid, ext, key, sub)
+        if sub is not None and sub_id is not None:
+            self.save("sub", sub, self.get("sub", sub_id))
+        if new_sub is not None:
+            sub = {
+                "id": str(uuid.uuid4()),
+                "manager": caller.manager,
+                "version": new_version(),
+                "notification_index": 0,
+                "time_start": ext.time_start,
+                "time_end": ext.time_end,
+                "alt_lower": ext.alt_lower,
+                "alt_upper": ext.alt_upper,
+                "uss_base_url": new_sub["uss_base_url"],
+                "notify_for_operational_intents": True,
+                "notify_for_constraints": bool(new_sub.get("notify_for_constraints", False)),
+                "implicit_subscription": True,
+                "cells": sorted(ext.cells),
+            }
+            self.save("sub", sub, None)
+        ent = {
+            "id": eid,
+            "manager": caller.manager,
+            "version": (old["version"] + 1) if old else 1,
+            "state": state,
+            "ovn": new_version(),
+            "time_start": ext.time_start,
+            "time_end": ext.time_end,
+            "alt_lower": ext.alt_lower,
+            "alt_upper": ext.alt_upper,
+            "uss_base_url": base_url,
+            "subscription_id": sub["id"] if sub else None,
+            "cells": sorted(ext.cells),
+        }
+        self.save("oir", ent, old)
+        if (
+            prev_sub is not None
+            and prev_sub["implicit_subscription"]
+            and (sub is None or sub["id"] != prev_sub["id"])
+            and not self.dependents(prev_sub["id"])
+        ):
+            self.delete("sub", prev_sub)
+        cells, start, end = set(ext.cells), ext.time_start, ext.time_end
+        if old is not None:
+            cells |= set(old["cells"])
+            start, end = min(start, old["time_start"]), max(end, old["time_end"])
+        subscribers = self.notify("notify_for_operational_intents", cells, start, end)
+        return {
+            "operational_intent_reference": self.oir_json(ent, caller.manager),
+            "subscribers": subscribers,
+        }
+
+    def _check_key(self, eid: str, ext: Extent, key: set[str], sub: dict[str, Any] | None) -> None:
+        assert ext.cells is not None
+        missing_ops = []
+        for o in self.search("oir", ext.cells):
+            if o["id"] == eid or o["ovn"] in key:
+                continue
+            if not _meets(o, ext, altitude=True):
+                continue
+            if o["state"] == "Accepted" and self.availability(o["manager"])[0] == "Down":
+                continue
+            missing_ops.append(o)
+        missing_cons = []
+        if sub is not None and sub["notify_for_constraints"]:
+            missing_cons = [
+                c
+                for c in self.search("constraint", ext.cells)
+                if c["ovn"] not in key and _meets(c, ext, altitude=False)
+            ]
+        if missing_ops or missing_cons:
+            raise ScdError(
+                409,
+                "Current OVNs not provided for one or more OperationalIntents or Constraints",
+                {
+                    "message": "Current OVNs not provided for one or more OperationalIntents or "
+                    "Constraints",
+                    "missing_operational_intents": [self.oir_json(o, "") for o in missing_ops],
+                    "missing_constraints": [self.constraint_json(c, "") for c in missing_cons],
+                },
+            )
+
+    def delete_oir(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
+        old = self.get("oir", eid)
+        if old is None:
+            raise ScdError(404, f"operational intent {eid} not found")
+        if old["manager"] != caller.manager:
+            raise ScdError(403, f"operational intent {eid} is managed by another USS")
+        if ovn != old["ovn"]:
+            raise ScdError(409, "the OVN given is not the current one")
+        subscribers = self.notify(
+            "notify_for_operational_intents", old["cells"], old["time_start"], old["time_end"]
+        )
+        self.delete("oir", old)
+        if old["subscription_id"]:
+            sub = self.get("sub", old["subscription_id"])
+            if sub and sub["implicit_subscription"] and not self.dependents(sub["id"]):
+                self.delete("sub", sub)
+        return {
+            "operational_intent_reference": self.oir_json(old, caller.manager),
+            "subscribers": subscribers,
+        }
+
+    def query(self, kind: str, ext: Extent, caller: str) -> list[dict[str, Any]]:
+        assert ext.cells is not None
+        found = [e for e in self.search(kind, ext.cells) if _meets(e, ext, altitude=kind == "oir")]
+        view = self.oir_json if kind == "oir" else self.constraint_json
+        return [view(e, caller) for e in found]
+
+    # --- constraint references -------------------------------------------------------------
+    def put_constraint(
+        self, caller: Caller, eid: str, ovn: str | None, ext: Extent, base_url: str
+    ) -> dict[str, Any]:
+        assert ext.cells is not None
+        old = self.get("constraint", eid)
+        if old is not None:
+            if old["manager"] != caller.manager:
+                raise ScdError(403, f"constraint {eid} is managed by another USS")
+            if (ovn or "") != old["ovn"]:
+                raise ScdError(409, "the OVN given is not the current one")
+        elif ovn is not None:
+            raise ScdError(409, f"constraint {eid} does not exist")
+        ent = {
+            "id": eid,
+            "manager": caller.manager,
+            "version": (old["version"] + 1) if old else 1,
+            "ovn": new_version(),
+            "time_start": ext.time_start,
+            "time_end": ext.time_end,
+            "alt_lower": ext.alt_lower,
+            "alt_upper": ext.alt_upper,
+            "uss_base_url": base_url,
+            "cells": sorted(ext.cells),
+        }
+        self.save("constraint", ent, old)
+        cells, start, end = set(ext.cells), ext.time_start, ext.time_end
+        if old is not None:
+            cells |= set(old["cells"])
+            start, end = min(start, old["time_start"]), max(end, old["time_end"])
+        subscribers = self.notify("notify_for_constraints", cells, start, end)
+        return {
+            "constraint_reference": self.constraint_json(ent, caller.manager),
+            "subscribers": subscribers,
+        }
+
+    def delete_constraint(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
+        old = self.get("constraint", eid)
+        if old is None:
+            raise ScdError(404, f"constraint {eid} not found")
+        if old["manager"] != caller.manager:
+            raise ScdError(403, f"constraint {eid} is managed by another USS")
+        if ovn != old["ovn"]:
+            raise ScdError(409, "the OVN given is not the current one")
+        subscribers = self.notify(
+            "notify_for_constraints", old["cells"], old["time_start"], old["time_end"]
+        )
+        self.delete("constraint", old)
+        return {
+            "constraint_reference": self.constraint_json(old, caller.manager),
+            "subscribers": subscribers,
+        }
+
+    # --- subscriptions ---------------------------------------------------------------------
+    def put_sub(
+        self,
+        caller: Caller,
+        sid: str,
+        version: str | None,
+        ext: Extent,
+        base_url: str,
+        notify_ops: bool,
+        notify_cons: bool,
+    ) -> dict[str, Any]:
+        old = self.get("sub", sid)
+        start = ext.time_start
+        if start is None:
+            start = self.now if old is None else old["time_start"]
+        elif start < self.now - SUB_START_SLACK:
+            raise BadRequest("subscriptions may not start more than 5 minutes in the past")
+        end = ext.time_end
+        if end is None:
+            end = old["time_end"] if old is not None else start + SUB_MAX_DURATION
+        if end < start:
+            raise BadRequest("time_end is before time_start")
+        if end - start > SUB_MAX_DURATION:
+            raise BadRequest("a subscription may last at most 24 hours")
+        if old is None and version is not None:
+            raise ScdError(400, f"subscription {sid} does not exist")
+        if old is not None:
+            if version is None:
+                raise ScdError(409, f"subscription {sid} already exists")
+            if version != old["version"]:
+                raise ScdError(409, "the version given is not the current one")
+            if old["manager"] != caller.manager:
+                raise ScdError(403, f"subscription {sid} is managed by another USS")
+        cells = ext.cells if ext.cells is not None else (frozenset(old["cells"]) if old else None)
+        if cells is None:
+            raise BadRequest("extents: an outline is required")
+        if old is not None:
+            for oid in self.dependents(sid):
+                o = self.get("oir", oid)
+                assert o is not None
+                if not frozenset(o["cells"]) <= cells:
+                    raise BadRequest(f"the subscription would no longer cover intent {oid}")
+                if ext.alt_lower is not None and (
+                    o["alt_lower"] is None or o["alt_lower"] < ext.alt_lower
+                ):
+                    raise BadRequest(f"the subscription would no longer cover intent {oid}")
+                if ext.alt_upper is not None and (
+                    o["alt_upper"] is None or o["alt_upper"] > ext.alt_upper
+                ):
+                    raise BadRequest(f"the subscription would no longer cover intent {oid}")
+                if start - o["time_start"] > SUB_START_SLACK or o["time_end"] > end:
+                    raise BadRequest(f"the subscription would no longer cover intent {oid}")
+        sub = {
+            "id": sid,
+            "manager": caller.manager,
+            "version": new_version(),
+            "notification_index": old["notification_index"] if old else 0,
+            "time_start": start,
+            "time_end": end,
+            "alt_lower": ext.alt_lower,
+            "alt_upper": ext.alt_upper,
+            "uss_base_url": base_url,
+            "notify_for_operational_intents": notify_ops,
+            "notify_for_constraints": notify_cons,
+            "implicit_subscription": False,
+            "cells": sorted(cells),
+        }
+        self.save("sub", sub, old)
+        out: dict[str, Any] = {"subscription": self.sub_json(sub)}
+        window = Extent(cells, start, end, None, None)
+        if notify_ops:
+            out["operational_intent_references"] = [
+                self.oir_json(o, caller.manager)
+                for o in self.search("oir", cells)
+                if _meets(o, window, altitude=False)
+            ]
+        if notify_cons:
+            out["constraint_references"] = [
+                self.constraint_json(c, caller.manager)
+                for c in self.search("constraint", cells)
+                if _meets(c, window, altitude=False)
+            ]
+        return out
+
+    def get_sub(self, caller: Caller, sid: str) -> dict[str, Any]:
+        s = self.get("sub", sid)
+        if s is None:
+            raise ScdError(404, f"subscription {sid} not found")
+        if s["manager"] != caller.manager:
+            raise ScdError(403, f"subscription {sid} is managed by another USS")
+        return {"subscription": self.sub_json(s)}
+
+    def delete_sub(self, caller: Caller, sid: str, version: str) -> dict[str, Any]:
+        s = self.get("sub", sid)
+        if s is None:
+            raise ScdError(404, f"subscription {sid} not found")
+        if s["manager"] != caller.manager:
+            raise ScdError(403, f"subscription {sid} is managed by another USS")
+        if version != s["version"]:
+            raise ScdError(409, "the version given is not the current one")
+        if self.dependents(sid):
+            raise ScdError(400, f"operational intents depend on subscription {sid}")
+        view = self.sub_json(s)
+        self.delete("sub", s)
+        return {"subscription": view}
+
+    def query_subs(self, caller: Caller, ext: Extent) -> list[dict[str, Any]]:
+        assert ext.cells is not None
+        return [
+            self.sub_json(s)
+            for s in self.search("sub", ext.cells)
+            if s["manager"] == caller.manager
+            and s["time_end"] >= self.now
+            and _meets(s, ext, altitude=False)
+        ]
+
+    # --- availability ----------------------------------------------------------------------
+    def put_availability(self, uss: str, availability: str, old_version: str) -> dict[str, Any]:
+        current, version = self.availability(uss)
+        if old_version != version:
+            raise ScdError(409, "old_version is not the current version")
+        new = new_version()
+        self.cur.execute(
+            "INSERT OR REPLACE INTO scd_availability (uss, availability, version) VALUES (?, ?, ?)",
+            (uss, availability, new),
+        )
+        del current
+        return {"status": {"uss": uss, "availability": availability}, "version": new}
+
+
+def _meets(e: dict[str, Any], ext: Extent, *, altitude: bool) -> bool:
+    if ext.time_end is not None and e["time_start"] is not None and e["time_start"] > ext.time_end:
+        return False
+    if ext.time_start is not None and e["time_end"] is not None and e["time_end"] < ext.time_start:
+        return False
+    if altitude:
+        if (
+            ext.alt_upper is not None
+            and e["alt_lower"] is not None
+            and e["alt_lower"] > ext.alt_upper
+        ):
+            return False
+        if (
+            ext.alt_lower is not None
+            and e["alt_upper"] is not None
+            and e["alt_upper"] < ext.alt_lower
+        ):
+            return False
+    return True
+
+
+_TIMES = ("time_start", "time_end")
+
+
+def _dump(ent: dict[str, Any]) -> str:
+    return json.dumps({k: (_iso(v) if k in _TIMES else v) for k, v in ent.items()})
+
+
+def _load(body: str) -> dict[str, Any]:
+    ent: dict[str, Any] = json.loads(body)
+    for k in _TIMES:
+        ent[k] = _dt(ent.get(k))
+    return ent
