@@ -1,0 +1,379 @@
+"""The ASTM F3548-21 DSS (/dss/v1): our own checks of the standard's rules, in-process.
+
+Written from the standard's text and the behaviour the public conformance suite expects, so that
+CI guards conformance without the external suite.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from deconfliction.auth import mint_token
+
+SC = "utm.strategic_coordination"
+CM = "utm.constraint_management"
+CP = "utm.constraint_processing"
+AA = "utm.availability_arbitration"
+BASE = "/dss/v1"
+HIDDEN = "Available from USS"
+
+
+def t(minutes: float) -> dict[str, str]:
+    at = datetime.now(UTC) + timedelta(minutes=minutes)
+    return {"value": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "format": "RFC3339"}
+
+
+def circle(
+    lat: float,
+    lng: float,
+    r: float,
+    alt: tuple[float, float] = (0, 120),
+    start: float = 10,
+    end: float = 70,
+) -> dict[str, Any]:
+    return {
+        "volume": {
+            "outline_circle": {
+                "center": {"lat": lat, "lng": lng},
+                "radius": {"value": r, "units": "M"},
+            },
+            "altitude_lower": {"value": alt[0], "reference": "W84", "units": "M"},
+            "altitude_upper": {"value": alt[1], "reference": "W84", "units": "M"},
+        },
+        "time_start": t(start),
+        "time_end": t(end),
+    }
+
+
+def oir(extent: dict[str, Any], key: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "extents": [extent],
+        "key": key or [],
+        "state": "Accepted",
+        "uss_base_url": "https://uss.example/ops",
+        **extra,
+    }
+
+
+def uid() -> str:
+    return str(uuid.uuid4())
+
+
+class Uss:
+    def __init__(self, api: Any, key: ec.EllipticCurvePrivateKey, name: str) -> None:
+        self.api, self.key, self.name = api, key, name
+
+    def call(self, method: str, path: str, scope: str = SC, **kw: Any) -> Any:
+        token = mint_token(self.key, self.name, scopes=scope.split())
+        headers = {"Authorization": f"Bearer {token}"}
+        r = self.api.client.request(method, BASE + path, headers=headers, **kw)
+        assert r.headers["content-type"].startswith("application/json"), r.headers
+        return r
+
+
+@pytest.fixture
+def uss1(api: Any, signing_key: ec.EllipticCurvePrivateKey) -> Uss:
+    return Uss(api, signing_key, "uss1")
+
+
+@pytest.fixture
+def uss2(api: Any, signing_key: ec.EllipticCurvePrivateKey) -> Uss:
+    return Uss(api, signing_key, "uss2")
+
+
+def test_auth_and_scopes(api: Any, uss1: Uss) -> None:
+    body = {"area_of_interest": circle(10, 10, 100)}
+    r = api.client.request("POST", f"{BASE}/operational_intent_references/query", json=body)
+    assert r.status_code == 401 and "message" in r.json()
+    assert (
+        uss1.call("POST", "/operational_intent_references/query", CP, json=body).status_code == 403
+    )
+    assert uss1.call("PUT", f"/constraint_references/{uid()}", SC, json={}).status_code == 403
+    assert uss1.call("POST", "/operational_intent_references/query", json=body).json() == {
+        "operational_intent_references": []
+    }
+    assert uss1.call("GET", "/operation_references/x").status_code == 404
+
+
+def test_oir_lifecycle_versions_and_hidden_ovns(uss1: Uss, uss2: Uss) -> None:
+    oid = uid()
+    r = uss1.call(
+        "PUT",
+        f"/operational_intent_references/{oid}",
+        json=oir(
+            circle(10, 10, 100), new_subscription={"uss_base_url": "https://uss.example/subs"}
+        ),
+    )
+    assert r.status_code == 201, r.text
+    ref = r.json()["operational_intent_reference"]
+    assert (ref["id"], ref["manager"], ref["version"], ref["state"]) == (oid, "uss1", 1, "Accepted")
+    ovn = ref["ovn"]
+    assert ovn and ovn != HIDDEN
+    assert (
+        uss2.call("GET", f"/operational_intent_references/{oid}").json()[
+            "operational_intent_reference"
+        ]["ovn"]
+        == HIDDEN
+    )
+    assert (
+        uss1.call(
+            "PUT", f"/operational_intent_references/{oid}", json=oir(circle(10, 10, 100))
+        ).status_code
+        == 409
+    )
+    assert (
+        uss1.call(
+            "PUT", f"/operational_intent_references/{oid}/wrong", json=oir(circle(10, 10, 100))
+        ).status_code
+        == 409
+    )
+    assert (
+        uss2.call(
+            "PUT", f"/operational_intent_references/{oid}/{ovn}", json=oir(circle(10, 10, 100))
+        ).status_code
+        == 403
+    )
+    r = uss1.call(
+        "PUT",
+        f"/operational_intent_references/{oid}/{ovn}",
+        json=oir(
+            circle(10, 10, 100),
+            key=[ovn],
+            state="Activated",
+            subscription_id=ref["subscription_id"],
+        ),
+    )
+    assert r.status_code == 200 and r.json()["operational_intent_reference"]["version"] == 2
+    new_ovn = r.json()["operational_intent_reference"]["ovn"]
+    assert uss2.call("DELETE", f"/operational_intent_references/{oid}/{new_ovn}").status_code == 403
+    assert uss1.call("DELETE", f"/operational_intent_references/{oid}/{ovn}").status_code == 409
+    assert uss1.call("DELETE", f"/operational_intent_references/{oid}/{new_ovn}").status_code == 200
+    assert uss1.call("GET", f"/operational_intent_references/{oid}").status_code == 404
+    # its implicit subscription went with it
+    assert uss1.call("GET", f"/subscriptions/{ref['subscription_id']}").status_code == 404
+
+
+def test_key_rule_lists_missing_intents_without_revealing_ovns(uss1: Uss, uss2: Uss) -> None:
+    a = uss1.call(
+        "PUT", f"/operational_intent_references/{uid()}", json=oir(circle(20, 20, 300))
+    ).json()["operational_intent_reference"]
+    b_id = uid()
+    r = uss2.call("PUT", f"/operational_intent_references/{b_id}", json=oir(circle(20, 20, 200)))
+    assert r.status_code == 409
+    missing = r.json()["missing_operational_intents"]
+    assert [m["id"] for m in missing] == [a["id"]] and missing[0]["ovn"] == HIDDEN
+    # above its altitude band, or later, no key is needed
+    assert (
+        uss2.call(
+            "PUT",
+            f"/operational_intent_references/{uid()}",
+            json=oir(circle(20, 20, 200, alt=(121, 200))),
+        ).status_code
+        == 201
+    )
+    assert (
+        uss2.call(
+            "PUT",
+            f"/operational_intent_references/{uid()}",
+            json=oir(circle(20, 20, 200, start=71, end=90)),
+        ).status_code
+        == 201
+    )
+    r = uss2.call(
+        "PUT",
+        f"/operational_intent_references/{b_id}",
+        json=oir(circle(20, 20, 200), key=[a["ovn"]]),
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_notification_indices_are_exact(uss1: Uss, uss2: Uss) -> None:
+    sid = uid()
+    sub = {
+        "extents": circle(30, 30, 500, alt=(0, 1000), start=0, end=90),
+        "uss_base_url": "https://uss2.example/subs",
+        "notify_for_operational_intents": True,
+    }
+    r = uss2.call("PUT", f"/subscriptions/{sid}", json=sub)
+    assert r.status_code == 200 and r.json()["subscription"]["notification_index"] == 0
+    assert "constraint_references" not in r.json()
+
+    def index_in(resp: Any) -> int | None:
+        for group in resp.json()["subscribers"]:
+            for s in group["subscriptions"]:
+                if s["subscription_id"] == sid:
+                    return int(s["notification_index"])
+        return None
+
+    oid = uid()
+    r = uss1.call("PUT", f"/operational_intent_references/{oid}", json=oir(circle(30, 30, 100)))
+    assert index_in(r) == 1
+    ovn = r.json()["operational_intent_reference"]["ovn"]
+    # a refused write changes nothing
+    assert (
+        uss1.call(
+            "PUT", f"/operational_intent_references/{oid}/stale", json=oir(circle(30, 30, 100))
+        ).status_code
+        == 409
+    )
+    r = uss1.call(
+        "PUT",
+        f"/operational_intent_references/{oid}/{ovn}",
+        json=oir(circle(30, 30, 120), key=[ovn]),
+    )
+    assert index_in(r) == 2
+    ovn = r.json()["operational_intent_reference"]["ovn"]
+    # far away: not notified
+    far = uss1.call("PUT", f"/operational_intent_references/{uid()}", json=oir(circle(31, 31, 100)))
+    assert far.status_code == 201 and index_in(far) is None
+    r = uss1.call("DELETE", f"/operational_intent_references/{oid}/{ovn}")
+    assert index_in(r) == 3
+    assert (
+        uss2.call("GET", f"/subscriptions/{sid}").json()["subscription"]["notification_index"] == 3
+    )
+
+
+def test_subscription_rules(uss1: Uss, uss2: Uss) -> None:
+    sid = uid()
+    base = {"extents": circle(40, 40, 300, start=0, end=60), "uss_base_url": "https://u.example"}
+    assert uss1.call("PUT", f"/subscriptions/{sid}", json=base).status_code == 400  # no trigger
+    long = {
+        **base,
+        "extents": circle(40, 40, 300, start=0, end=25 * 60),
+        "notify_for_constraints": True,
+    }
+    assert uss1.call("PUT", f"/subscriptions/{sid}", json=long).status_code == 400
+    ok = {**base, "notify_for_constraints": True}
+    r = uss1.call("PUT", f"/subscriptions/{sid}", json=ok)
+    assert r.status_code == 200 and "operational_intent_references" not in r.json()
+    version = r.json()["subscription"]["version"]
+    assert uss1.call("PUT", f"/subscriptions/{sid}", json=ok).status_code == 409
+    assert uss2.call("GET", f"/subscriptions/{sid}").status_code == 403
+    q = uss1.call("POST", "/subscriptions/query", json={"area_of_interest": circle(40, 40, 50)})
+    assert [s["id"] for s in q.json()["subscriptions"]] == [sid]
+    assert (
+        uss2.call(
+            "POST", "/subscriptions/query", json={"area_of_interest": circle(40, 40, 50)}
+        ).json()["subscriptions"]
+        == []
+    )
+    assert uss1.call("DELETE", f"/subscriptions/{sid}/{version}").status_code == 200
+
+
+def test_implicit_subscription_cannot_be_deleted_while_used(uss1: Uss) -> None:
+    r = uss1.call(
+        "PUT",
+        f"/operational_intent_references/{uid()}",
+        json=oir(
+            circle(50, 50, 100), new_subscription={"uss_base_url": "https://uss.example/subs"}
+        ),
+    )
+    sid = r.json()["operational_intent_reference"]["subscription_id"]
+    sub = uss1.call("GET", f"/subscriptions/{sid}").json()["subscription"]
+    assert sub["implicit_subscription"] is True and len(sub["dependent_operational_intents"]) == 1
+    assert uss1.call("DELETE", f"/subscriptions/{sid}/{sub['version']}").status_code == 400
+
+
+def _polygon(*latlng: tuple[float, float]) -> dict[str, Any]:
+    ext = circle(0, 0, 1)
+    ext["volume"].pop("outline_circle")
+    ext["volume"]["outline_polygon"] = {"vertices": [{"lat": a, "lng": b} for a, b in latlng]}
+    return ext
+
+
+def _bad_volume(mutate: Any) -> dict[str, Any]:
+    ext = circle(60, 60, 100)
+    mutate(ext)
+    return oir(ext)
+
+
+BAD_PUTS = {
+    "closed polygon": oir(_polygon((1, 1), (1, 1.01), (1.01, 1.01), (1, 1))),
+    "self-crossing polygon": oir(_polygon((1, 1), (1.01, 1.01), (1, 1.01), (1.01, 1))),
+    "area too large": oir(_polygon((0, 0), (0, 1), (1, 1), (1, 0))),
+    "http base url": {**oir(circle(60, 60, 100)), "uss_base_url": "http://uss.example"},
+    "state Ended": {**oir(circle(60, 60, 100)), "state": "Ended"},
+    "created Activated": {**oir(circle(60, 60, 100)), "state": "Activated"},
+    "feet": _bad_volume(lambda e: e["volume"]["altitude_lower"].update(units="FT")),
+    "circle and polygon": _bad_volume(
+        lambda e: e["volume"].update(outline_polygon={"vertices": [{"lat": 1, "lng": 1}] * 3})
+    ),
+    "ended in the past": oir(circle(60, 60, 100, start=-120, end=-60)),
+    "start after end": oir(circle(60, 60, 100, start=50, end=40)),
+    "bad time": _bad_volume(lambda e: e["time_start"].update(value="soon")),
+    "extents not a list": {**oir(circle(60, 60, 100)), "extents": circle(60, 60, 100)},
+    "both subscriptions": oir(
+        circle(60, 60, 100),
+        subscription_id=str(uuid.uuid4()),
+        new_subscription={"uss_base_url": "https://u.example"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_PUTS))
+def test_bad_requests_are_400_never_422(uss1: Uss, name: str) -> None:
+    r = uss1.call("PUT", f"/operational_intent_references/{uid()}", json=BAD_PUTS[name])
+    assert r.status_code == 400, (name, r.text)
+    assert isinstance(r.json()["message"], str)
+
+
+def test_bad_ids_and_missing_bodies_are_400(uss1: Uss) -> None:
+    assert (
+        uss1.call(
+            "PUT", "/operational_intent_references/not-a-uuid", json=oir(circle(1, 1, 10))
+        ).status_code
+        == 400
+    )
+    assert uss1.call("POST", "/operational_intent_references/query").status_code == 400
+    assert uss1.call("GET", f"/operational_intent_references/{uuid.uuid1()}").status_code == 400
+
+
+def test_concurrent_writers_get_the_serial_outcome(uss1: Uss, uss2: Uss) -> None:
+    """Each client saw an empty cell and writes with an empty key: exactly one may win."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        uss = uss1 if k % 2 else uss2
+        r = uss.call("PUT", f"/operational_intent_references/{uid()}", json=oir(circle(70, 70, 50)))
+        with lock:
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(statuses) == [201] + [409] * 15
+
+
+def test_constraints_and_availability(uss1: Uss, uss2: Uss) -> None:
+    cid = uid()
+    body = {"extents": [circle(80, 80, 100)], "uss_base_url": "https://c.example"}
+    assert uss1.call("PUT", f"/constraint_references/{cid}", CP, json=body).status_code == 403
+    r = uss1.call("PUT", f"/constraint_references/{cid}", CM, json=body)
+    assert r.status_code == 201
+    ovn = r.json()["constraint_reference"]["ovn"]
+    seen = uss2.call("GET", f"/constraint_references/{cid}", CP).json()["constraint_reference"]
+    assert seen["ovn"] == HIDDEN
+    assert uss1.call("DELETE", f"/constraint_references/{cid}/{ovn}", CM).status_code == 200
+    assert uss2.call("GET", "/uss_availability/x", AA).json() == {
+        "status": {"uss": "x", "availability": "Unknown"},
+        "version": "",
+    }
+    r = uss2.call("PUT", "/uss_availability/x", AA, json={"availability": "normal"})
+    assert r.json()["status"]["availability"] == "Normal"
+    assert (
+        uss2.call("PUT", "/uss_availability/x", AA, json={"availability": "down"}).status_code
+        == 409
+    )  # names no version
+    assert (
+        uss2.call("PUT", "/uss_availability/x", AA, json={"availability": "purple"}).status_code
+        == 400
+    )
