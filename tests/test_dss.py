@@ -377,3 +377,34 @@ def test_constraints_and_availability(uss1: Uss, uss2: Uss) -> None:
         uss2.call("PUT", "/uss_availability/x", AA, json={"availability": "purple"}).status_code
         == 400
     )
+
+
+def test_dss_intents_are_native_intents_too(api: Any, uss1: Uss) -> None:
+    """An intent written through the DSS is its manager's intent in the native conflict view."""
+    oid = uid()
+    r = uss1.call("PUT", f"/operational_intent_references/{oid}", json=oir(circle(45, 5, 500)))
+    assert r.status_code == 201
+    at = datetime.now(UTC) + timedelta(minutes=30)
+    ring = [[4.99, 44.99], [5.01, 44.99], [5.01, 45.01], [4.99, 45.01], [4.99, 44.99]]
+    native = {
+        "volumes": [
+            {
+                "footprint": {"type": "Polygon", "coordinates": [ring]},
+                "alt_lower_m": 50,
+                "alt_upper_m": 300,
+                "time_start": at.isoformat(),
+                "time_end": (at + timedelta(minutes=10)).isoformat(),
+            }
+        ]
+    }
+    w = api.post("/v1/intents", "FR", json=native)
+    assert w.status_code == 201
+    assert [c["a"]["id"] == oid or c["b"]["id"] == oid for c in w.json()["conflicts"]] == [True]
+    mine = api.client.request(
+        "GET", "/v1/conflicts", headers={"Authorization": f"Bearer {mint_token(uss1.key, 'uss1')}"}
+    ).json()["conflicts"]
+    assert {c["a"]["owner"] for c in mine} | {c["b"]["owner"] for c in mine} == {"FR", "uss1"}
+    # deleting the reference removes the native intent, and so resolves the conflict
+    ovn = r.json()["operational_intent_reference"]["ovn"]
+    assert uss1.call("DELETE", f"/operational_intent_references/{oid}/{ovn}").status_code == 200
+    assert api.get("/v1/conflicts", "FR").json()["conflicts"] == []

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..auth import AuthConfig
 from ..dss.scd import STATES, Caller, Scd, ScdError
-from ..dss.volumes import BadRequest, Extent, parse_volume4d, union
+from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
 from ..errors import Unauthenticated
 
 SC = "utm.strategic_coordination"
@@ -100,7 +100,7 @@ async def _run(
         prepared = work(caller, doc)  # stateless validation; returns the transaction to run
         store = request.app.state.store
         run = store.write_tx if write else store.read_tx
-        result = await run_in_threadpool(run, lambda cur: prepared(Scd(cur, datetime.now(UTC))))
+        result = await run_in_threadpool(run, lambda tx: prepared(Scd(tx, datetime.now(UTC))))
         return _reply(status, result)
     except Unauthenticated as exc:
         return _reply(401, {"message": exc.user_message})
@@ -161,8 +161,9 @@ def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | No
         key = doc.get("key") or []
         if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
             raise BadRequest("key must be a list of OVNs")
+        native = native_volumes(doc["extents"])
         return lambda scd: scd.put_oir(
-            caller, oid, ovn, ext, state, set(key), base_url, sub_id, new_sub
+            caller, oid, ovn, ext, state, set(key), base_url, sub_id, new_sub, native
         )
 
     return work

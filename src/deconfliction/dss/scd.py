@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..geo.cells import to_sql
+from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
+from ..store.base import Tx
 from .volumes import BadRequest, Extent, format_time
 
 HIDDEN_OVN = "Available from USS"
@@ -54,8 +58,9 @@ def _dt(s: str | None) -> datetime | None:
 class Scd:
     """DSS operations over one DB-API cursor (``?`` placeholders)."""
 
-    def __init__(self, cur: Any, now: datetime) -> None:
-        self.cur = cur
+    def __init__(self, tx: Tx, now: datetime) -> None:
+        self.tx = tx
+        self.cur = tx.cur
         self.now = now
 
     # --- storage ---------------------------------------------------------------------------
@@ -192,6 +197,7 @@ class Scd:
         base_url: str,
         sub_id: str | None,
         new_sub: dict[str, Any] | None,
+        native: list[Volume4D] | None = None,
     ) -> dict[str, Any]:
         assert ext.cells is not None
         old = self.get("oir", eid)
@@ -259,6 +265,7 @@ class Scd:
             "cells": sorted(ext.cells),
         }
         self.save("oir", ent, old)
+        self._mirror(caller.manager, eid, state, native)
         if (
             prev_sub is not None
             and prev_sub["implicit_subscription"]
@@ -275,6 +282,39 @@ class Scd:
             "operational_intent_reference": self.oir_json(ent, caller.manager),
             "subscribers": subscribers,
         }
+
+    def _mirror(self, manager: str, eid: str, state: str, native: list[Volume4D] | None) -> None:
+        """Keep the native view of a DSS intent: the manager's intent with the same id, so that
+        ``/v1`` conflicts see it. Written in the same transaction as the reference."""
+        found = self.tx.load(eid)
+        if found is not None and (
+            found[1].kind is not RecordKind.INTENT or found[0].owner != manager
+        ):
+            return  # the id is someone else's native record: the DSS view stands alone
+        try:
+            if native is None:
+                if found is not None:
+                    self.tx.delete(
+                        RecordKind.INTENT, eid, manager, found[0].version, manager, self.now
+                    )
+                return
+            known = self.cur.execute("SELECT 1 FROM parties WHERE id = ?", (manager,)).fetchone()
+            if known is None:
+                self.tx.put_party(Party(id=manager, name=manager), manager, self.now)
+            draft = IntentDraft(
+                volumes=native, state=IntentState(state), category=IntentCategory.DRONE_FLIGHT
+            )
+            self.tx.write(
+                RecordKind.INTENT,
+                eid,
+                manager,
+                draft,
+                found[0].version if found else None,
+                manager,
+                self.now,
+            )
+        except (ValidationError, ValueError):
+            return  # a manager name that is no party id: no native view
 
     def _check_key(self, eid: str, ext: Extent, key: set[str], sub: dict[str, Any] | None) -> None:
         assert ext.cells is not None
@@ -318,6 +358,7 @@ class Scd:
             "notify_for_operational_intents", old["cells"], old["time_start"], old["time_end"]
         )
         self.delete("oir", old)
+        self._mirror(caller.manager, eid, "", None)
         if old["subscription_id"]:
             sub = self.get("sub", old["subscription_id"])
             if sub and sub["implicit_subscription"] and not self.dependents(sub["id"]):

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..geo.cells import dss_circle_cells, dss_polygon_cells
+from ..model import Volume4D
 
 MAX_AREA_KM2 = 2500.0
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -144,6 +147,39 @@ def parse_volume4d(obj: Any, where: str, *, max_area_km2: float = MAX_AREA_KM2) 
         except ValueError as exc:
             raise BadRequest(f"{where}.volume.outline_polygon: {exc}") from None
     return Extent(cells, start, end, lower, upper)
+
+
+def native_volumes(extents: list[Any]) -> list[Volume4D] | None:
+    """The extents (already validated as F3548) as native volumes, for the native view of the
+    same intent; None where the native model cannot hold them (a window over 31 days, say)."""
+    out = []
+    try:
+        for e in extents:
+            vol = e["volume"]
+            if vol.get("outline_circle") is not None:
+                c = vol["outline_circle"]
+                fp: dict[str, Any] = {
+                    "type": "Circle",
+                    "center": [c["center"]["lng"], c["center"]["lat"]],
+                    "radius_m": c["radius"]["value"],
+                }
+            else:
+                ring = [[v["lng"], v["lat"]] for v in vol["outline_polygon"]["vertices"]]
+                fp = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+            out.append(
+                Volume4D.model_validate(
+                    {
+                        "footprint": fp,
+                        "alt_lower_m": vol["altitude_lower"]["value"],
+                        "alt_upper_m": vol["altitude_upper"]["value"],
+                        "time_start": parse_time(e["time_start"], "time_start"),
+                        "time_end": parse_time(e["time_end"], "time_end"),
+                    }
+                )
+            )
+    except (ValidationError, KeyError, TypeError, BadRequest):
+        return None
+    return out
 
 
 def union(extents: list[Extent]) -> Extent:

@@ -122,13 +122,13 @@ class SqliteStore:
         finally:
             cur.execute("COMMIT")
 
-    def write_tx(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(cursor)`` as one write transaction, serial with every other write."""
-        return self._write(lambda tx: fn(tx.cur))
+    def write_tx(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` as one write transaction, serial with every other write."""
+        return self._write(fn)
 
-    def read_tx(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(cursor)`` on a read snapshot."""
-        return self._read(lambda tx: fn(tx.cur))
+    def read_tx(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` on a read snapshot."""
+        return self._read(fn)
 
     def close(self) -> None:
         self._queue.put(None)
