@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -38,27 +39,53 @@ class Principal:
 
 @dataclass
 class AuthConfig:
+    """Which tokens are accepted: signed by one of ``public_keys_pem`` or by a key of one of the
+    JWKS documents at ``jwks_urls``, with an ``aud`` among ``audiences``."""
+
     public_keys_pem: list[bytes] = field(default_factory=list)
     audiences: list[str] = field(default_factory=lambda: ["deconfliction"])
+    jwks_urls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._keys: list[Any] = [serialization.load_pem_public_key(p) for p in self.public_keys_pem]
+        self._jwks = [jwt.PyJWKClient(u, cache_keys=True, lifespan=300) for u in self.jwks_urls]
+
+    def add_key(self, pem: bytes) -> None:
+        self.public_keys_pem.append(pem)
+        self._keys.append(serialization.load_pem_public_key(pem))
 
     @staticmethod
-    def from_files(paths: list[Path], audiences: list[str]) -> AuthConfig:
-        return AuthConfig([p.read_bytes() for p in paths], audiences or ["deconfliction"])
+    def from_files(
+        paths: list[Path], audiences: list[str], jwks_urls: list[str] | None = None
+    ) -> AuthConfig:
+        return AuthConfig(
+            [p.read_bytes() for p in paths], audiences or ["deconfliction"], jwks_urls or []
+        )
+
+    def _candidate_keys(self, token: str) -> list[Any]:
+        keys = list(self._keys)
+        for client in self._jwks:
+            try:
+                keys.append(client.get_signing_key_from_jwt(token).key)
+            except jwt.PyJWKClientError:
+                continue  # no key of this set matches (or the set cannot be fetched)
+        return keys
 
     def verify(self, token: str) -> Principal:
-        if not self.public_keys_pem:
-            raise Unauthenticated("the service has no public key configured to check tokens")
+        keys = self._candidate_keys(token)
+        if not keys:
+            raise Unauthenticated("no configured key can check this token")
         last: Exception | None = None
-        for pem in self.public_keys_pem:
+        for key in keys:
             try:
                 claims = jwt.decode(
                     token,
-                    pem,
+                    key,
                     algorithms=ALGORITHMS,
                     audience=self.audiences,
                     options={"require": ["exp", "sub", "aud"]},
                 )
-            except jwt.InvalidSignatureError as exc:
+            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError) as exc:
                 last = exc
                 continue
             except jwt.PyJWTError as exc:

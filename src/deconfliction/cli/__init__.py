@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         "without one, the development key of the data folder",
     )
     serve.add_argument(
+        "--auth-jwks-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a JWKS document whose keys sign accepted tokens (repeatable)",
+    )
+    serve.add_argument(
         "--auth-audience",
         action="append",
         default=[],

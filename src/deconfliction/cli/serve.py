@@ -22,11 +22,11 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         if not p.is_file():
             raise UsageError(f"--auth-public-key: no such file {p}")
     audiences = args.auth_audience or ["deconfliction"]
-    auth = AuthConfig.from_files(args.auth_public_key, audiences)
+    auth = AuthConfig.from_files(args.auth_public_key, audiences, args.auth_jwks_url)
     dev_key = None
-    if not args.auth_public_key:
+    if not args.auth_public_key and not args.auth_jwks_url:
         dev_key = dev_private_key(data_dir)
-        auth.public_keys_pem.append(public_pem(dev_key))
+        auth.add_key(public_pem(dev_key))
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     store = open_store(db, policy)
