@@ -273,11 +273,7 @@ class Scd:
             and not self.dependents(prev_sub["id"])
         ):
             self.delete("sub", prev_sub)
-        cells, start, end = set(ext.cells), ext.time_start, ext.time_end
-        if old is not None:
-            cells |= set(old["cells"])
-            start, end = min(start, old["time_start"]), max(end, old["time_end"])
-        subscribers = self.notify("notify_for_operational_intents", cells, start, end)
+        subscribers = self._notify_change("notify_for_operational_intents", ext, old)
         return {
             "operational_intent_reference": self.oir_json(ent, caller.manager),
             "subscribers": subscribers,
@@ -346,14 +342,31 @@ class Scd:
                 },
             )
 
-    def delete_oir(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
-        old = self.get("oir", eid)
+    def _current(self, kind: str, eid: str, caller: Caller, ovn: str) -> dict[str, Any]:
+        """The entity, if it exists, is the caller's and is at this OVN (else 404, 403, 409)."""
+        old = self.get(kind, eid)
         if old is None:
-            raise ScdError(404, f"operational intent {eid} not found")
+            raise ScdError(404, f"{_NAMES[kind]} {eid} not found")
         if old["manager"] != caller.manager:
-            raise ScdError(403, f"operational intent {eid} is managed by another USS")
+            raise ScdError(403, f"{_NAMES[kind]} {eid} is managed by another USS")
         if ovn != old["ovn"]:
             raise ScdError(409, "the OVN given is not the current one")
+        return old
+
+    def _notify_change(
+        self, flag: str, ext: Extent, old: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """Notify over the new extent and, for an update, the old one too."""
+        assert ext.cells is not None
+        cells, start, end = set(ext.cells), ext.time_start, ext.time_end
+        if old is not None:
+            cells |= set(old["cells"])
+            start = min(start, old["time_start"]) if start else old["time_start"]
+            end = max(end, old["time_end"]) if end else old["time_end"]
+        return self.notify(flag, cells, start, end)
+
+    def delete_oir(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
+        old = self._current("oir", eid, caller, ovn)
         subscribers = self.notify(
             "notify_for_operational_intents", old["cells"], old["time_start"], old["time_end"]
         )
@@ -400,24 +413,14 @@ class Scd:
             "cells": sorted(ext.cells),
         }
         self.save("constraint", ent, old)
-        cells, start, end = set(ext.cells), ext.time_start, ext.time_end
-        if old is not None:
-            cells |= set(old["cells"])
-            start, end = min(start, old["time_start"]), max(end, old["time_end"])
-        subscribers = self.notify("notify_for_constraints", cells, start, end)
+        subscribers = self._notify_change("notify_for_constraints", ext, old)
         return {
             "constraint_reference": self.constraint_json(ent, caller.manager),
             "subscribers": subscribers,
         }
 
     def delete_constraint(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
-        old = self.get("constraint", eid)
-        if old is None:
-            raise ScdError(404, f"constraint {eid} not found")
-        if old["manager"] != caller.manager:
-            raise ScdError(403, f"constraint {eid} is managed by another USS")
-        if ovn != old["ovn"]:
-            raise ScdError(409, "the OVN given is not the current one")
+        old = self._current("constraint", eid, caller, ovn)
         subscribers = self.notify(
             "notify_for_constraints", old["cells"], old["time_start"], old["time_end"]
         )
@@ -579,6 +582,7 @@ def _meets(e: dict[str, Any], ext: Extent, *, altitude: bool) -> bool:
 
 
 _TIMES = ("time_start", "time_end")
+_NAMES = {"oir": "operational intent", "constraint": "constraint", "sub": "subscription"}
 
 
 def _dump(ent: dict[str, Any]) -> str:
