@@ -408,3 +408,10 @@ def test_dss_intents_are_native_intents_too(api: Any, uss1: Uss) -> None:
     ovn = r.json()["operational_intent_reference"]["ovn"]
     assert uss1.call("DELETE", f"/operational_intent_references/{oid}/{ovn}").status_code == 200
     assert api.get("/v1/conflicts", "FR").json()["conflicts"] == []
+
+
+@pytest.mark.parametrize("path", ["/operational_intent_references", "/subscriptions"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_an_empty_version_in_the_path_is_400(uss1: Uss, path: str, method: str) -> None:
+    r = uss1.call(method, f"{path}/{uid()}/", json=oir(circle(1, 1, 10)))
+    assert r.status_code == 400

@@ -235,6 +235,7 @@ def _record_router(
 
 def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") -> FastAPI:
     app = FastAPI(
+        redirect_slashes=False,
         title=title,
         version=__version__,
         description="Deconfliction between parties that share a sky or a sea.",

@@ -342,6 +342,40 @@ async def query_subs(request: Request) -> JSONResponse:
     return await _run(request, [{SC}, {CP}], 200, work, body=True)
 
 
+# --- a version or OVN left empty (a path ending in "/"): refused, not redirected ---------------
+async def _missing_version(request: Request, options: list[set[str]]) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        raise BadRequest("the OVN or version in the path is empty")
+
+    return await _run(request, options, 400, work)
+
+
+@router.put(
+    "/operational_intent_references/{entityid}/",
+    responses=_errors(400, 401, 403),
+    include_in_schema=False,
+)
+@router.delete(
+    "/operational_intent_references/{entityid}/",
+    responses=_errors(400, 401, 403),
+    include_in_schema=False,
+)
+async def oir_without_ovn(entityid: str, request: Request) -> JSONResponse:
+    return await _missing_version(request, [{SC}, {CMSA}])
+
+
+@router.put("/constraint_references/{entityid}/", include_in_schema=False)
+@router.delete("/constraint_references/{entityid}/", include_in_schema=False)
+async def constraint_without_ovn(entityid: str, request: Request) -> JSONResponse:
+    return await _missing_version(request, [{CM}])
+
+
+@router.put("/subscriptions/{subscriptionid}/", include_in_schema=False)
+@router.delete("/subscriptions/{subscriptionid}/", include_in_schema=False)
+async def sub_without_version(subscriptionid: str, request: Request) -> JSONResponse:
+    return await _missing_version(request, [{SC}, {CP}])
+
+
 # --- USS availability and reports ----------------------------------------------------------
 _AVAILABILITY = {"": "Unknown", "unknown": "Unknown", "normal": "Normal", "down": "Down"}
 
