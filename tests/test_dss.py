@@ -415,3 +415,17 @@ def test_dss_intents_are_native_intents_too(api: Any, uss1: Uss) -> None:
 def test_an_empty_version_in_the_path_is_400(uss1: Uss, path: str, method: str) -> None:
     r = uss1.call(method, f"{path}/{uid()}/", json=oir(circle(1, 1, 10)))
     assert r.status_code == 400
+
+
+def test_version_and_pool_need_their_scopes(uss1: Uss) -> None:
+    token = mint_token(uss1.key, "uss1", scopes=["interuss.versioning.read_system_versions"])
+    r = uss1.api.client.request(
+        "GET", "/versions/dss", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200 and r.json()["system_identity"] == "dss"
+    assert r.json()["system_version"].startswith("deconfliction-")
+    r = uss1.api.client.request("GET", "/aux/v1/pool", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403
+    token = mint_token(uss1.key, "uss1", scopes=["interuss.pool_status.read"])
+    r = uss1.api.client.request("GET", "/aux/v1/pool", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json()["dar_id"]

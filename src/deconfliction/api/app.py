@@ -280,6 +280,7 @@ def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") 
         )
 
     app.include_router(dss.router)
+    app.include_router(dss.aux_router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from .. import __version__
 from ..auth import AuthConfig
 from ..dss.scd import STATES, Caller, Scd, ScdError
 from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
@@ -418,3 +419,31 @@ async def make_report(request: Request) -> JSONResponse:
         return lambda scd: report
 
     return await _run(request, [{CM}, {CP}, {SC}, {CMSA}, {AA}], 201, work, body=True)
+
+
+# --- InterUSS auxiliary endpoints: version and pool ------------------------------------------
+aux_router = APIRouter(tags=["InterUSS auxiliary"])
+VERSIONS = "interuss.versioning.read_system_versions"
+POOL_READ = "interuss.pool_status.read"
+#: One instance, one airspace representation: the pool is this service alone.
+DAR_ID = "deconfliction-single-instance"
+
+
+@aux_router.get("/versions/{system_identity}", responses=_errors(401, 403))
+async def get_version(system_identity: str, request: Request) -> JSONResponse:
+
+    def work(caller: Caller, _: Any) -> Any:
+        return lambda scd: {
+            "system_identity": system_identity,
+            "system_version": f"deconfliction-{__version__}",
+        }
+
+    return await _run(request, [{VERSIONS}], 200, work)
+
+
+@aux_router.get("/aux/v1/pool", responses=_errors(401, 403))
+async def get_pool(request: Request) -> JSONResponse:
+    def work(caller: Caller, _: Any) -> Any:
+        return lambda scd: {"dar_id": DAR_ID}
+
+    return await _run(request, [{POOL_READ}], 200, work)
