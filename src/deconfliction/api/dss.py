@@ -190,14 +190,7 @@ async def update_oir(entityid: str, ovn: str, request: Request) -> JSONResponse:
 async def get_oir(entityid: str, request: Request) -> JSONResponse:
     def work(caller: Caller, _: Any) -> Any:
         oid = _uuid(entityid, "entityid")
-
-        def tx(scd: Scd) -> Any:
-            e = scd.get("oir", oid)
-            if e is None:
-                raise ScdError(404, f"operational intent {oid} not found")
-            return {"operational_intent_reference": scd.oir_json(e, caller.manager)}
-
-        return tx
+        return lambda scd: scd.view("oir", oid, caller.manager)
 
     return await _run(request, [{SC}, {CMSA}], 200, work)
 
@@ -250,14 +243,7 @@ async def update_constraint(entityid: str, ovn: str, request: Request) -> JSONRe
 async def get_constraint(entityid: str, request: Request) -> JSONResponse:
     def work(caller: Caller, _: Any) -> Any:
         cid = _uuid(entityid, "entityid")
-
-        def tx(scd: Scd) -> Any:
-            e = scd.get("constraint", cid)
-            if e is None:
-                raise ScdError(404, f"constraint {cid} not found")
-            return {"constraint_reference": scd.constraint_json(e, caller.manager)}
-
-        return tx
+        return lambda scd: scd.view("constraint", cid, caller.manager)
 
     return await _run(request, [{CM}, {CP}], 200, work)
 

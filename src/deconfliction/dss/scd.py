@@ -200,14 +200,7 @@ class Scd:
         native: list[Volume4D] | None = None,
     ) -> dict[str, Any]:
         assert ext.cells is not None
-        old = self.get("oir", eid)
-        if old is not None:
-            if old["manager"] != caller.manager:
-                raise ScdError(403, f"operational intent {eid} is managed by another USS")
-            if (ovn or "") != old["ovn"]:
-                raise ScdError(409, "the OVN given is not the current one")
-        elif ovn is not None:
-            raise ScdError(400, f"operational intent {eid} does not exist")
+        old = self._replaceable("oir", eid, caller, ovn, missing_status=400)
         prev_sub = (
             self.get("sub", old["subscription_id"]) if old and old["subscription_id"] else None
         )
@@ -342,6 +335,22 @@ class Scd:
                 },
             )
 
+    def _replaceable(
+        self, kind: str, eid: str, caller: Caller, ovn: str | None, *, missing_status: int
+    ) -> dict[str, Any] | None:
+        """The entity a PUT replaces (None on create): the caller's, at the OVN given (none on
+        the create path); an update of a missing entity answers ``missing_status``."""
+        old = self.get(kind, eid)
+        if old is None:
+            if ovn is not None:
+                raise ScdError(missing_status, f"{_NAMES[kind]} {eid} does not exist")
+            return None
+        if old["manager"] != caller.manager:
+            raise ScdError(403, f"{_NAMES[kind]} {eid} is managed by another USS")
+        if (ovn or "") != old["ovn"]:
+            raise ScdError(409, "the OVN given is not the current one")
+        return old
+
     def _current(self, kind: str, eid: str, caller: Caller, ovn: str) -> dict[str, Any]:
         """The entity, if it exists, is the caller's and is at this OVN (else 404, 403, 409)."""
         old = self.get(kind, eid)
@@ -381,6 +390,15 @@ class Scd:
             "subscribers": subscribers,
         }
 
+    def view(self, kind: str, eid: str, caller: str) -> dict[str, Any]:
+        """GET of an intent or a constraint reference (404 if missing)."""
+        e = self.get(kind, eid)
+        if e is None:
+            raise ScdError(404, f"{_NAMES[kind]} {eid} not found")
+        if kind == "oir":
+            return {"operational_intent_reference": self.oir_json(e, caller)}
+        return {"constraint_reference": self.constraint_json(e, caller)}
+
     def query(self, kind: str, ext: Extent, caller: str) -> list[dict[str, Any]]:
         assert ext.cells is not None
         found = [e for e in self.search(kind, ext.cells) if _meets(e, ext, altitude=kind == "oir")]
@@ -392,14 +410,7 @@ class Scd:
         self, caller: Caller, eid: str, ovn: str | None, ext: Extent, base_url: str
     ) -> dict[str, Any]:
         assert ext.cells is not None
-        old = self.get("constraint", eid)
-        if old is not None:
-            if old["manager"] != caller.manager:
-                raise ScdError(403, f"constraint {eid} is managed by another USS")
-            if (ovn or "") != old["ovn"]:
-                raise ScdError(409, "the OVN given is not the current one")
-        elif ovn is not None:
-            raise ScdError(409, f"constraint {eid} does not exist")
+        old = self._replaceable("constraint", eid, caller, ovn, missing_status=409)
         ent = {
             "id": eid,
             "manager": caller.manager,
