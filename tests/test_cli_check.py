@@ -221,3 +221,25 @@ def test_nan_in_file_and_bad_buffer_exit_2(
         code, _, err = run(capsys, str(ok), *bad)
         assert code == 2 and err.count("\n") == 1, (bad, err)
     assert run(capsys, str(tmp_path / "missing.geojson"))[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["serve", "--db", "mysql://x"], "unsupported database URL"),
+        (["serve", "--port", "0"], "--port"),
+        (["serve", "--auth-public-key", "{bad}"], "is not a PEM public key"),
+        (["serve", "--auth-public-key", "{missing}"], "no such file"),
+        (["serve", "--lateral-m", "-3"], "--lateral-m"),
+        (["token", "--party", "a b"], "--party"),
+    ],
+)
+def test_cli_usage_errors_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str
+) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key\n")
+    args = [a.format(bad=bad, missing=tmp_path / "none.pem") for a in args]
+    assert main([*args, "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and words in err, err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from cryptography.hazmat.primitives import serialization
+
 from ..auth import ADMIN_SCOPE, AuthConfig, dev_private_key, mint_token, public_pem
 from ..model import SeparationPolicy
 
@@ -22,6 +24,11 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         if not p.is_file():
             raise UsageError(f"--auth-public-key: no such file {p}")
     audiences = args.auth_audience or ["deconfliction"]
+    for p in args.auth_public_key:
+        try:
+            serialization.load_pem_public_key(p.read_bytes())
+        except ValueError:
+            raise UsageError(f"--auth-public-key: {p} is not a PEM public key") from None
     auth = AuthConfig.from_files(args.auth_public_key, audiences, args.auth_jwks_url)
     dev_key = None
     if not args.auth_public_key and not args.auth_jwks_url:
