@@ -75,8 +75,9 @@ class Scd:
             self._drop_cells(kind, ent["id"], old["cells"])
         ref = ent.get("subscription_id") if kind == "oir" else None
         self.cur.execute(
-            "INSERT OR REPLACE INTO scd_entities (kind, id, manager, ref, body) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO scd_entities (kind, id, manager, ref, body) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, id) DO UPDATE SET manager = excluded.manager, "
+            "ref = excluded.ref, body = excluded.body",
             (kind, ent["id"], ent["manager"], ref, _dump(ent)),
         )
         self.cur.executemany(
@@ -559,15 +560,16 @@ class Scd:
 
     # --- availability ----------------------------------------------------------------------
     def put_availability(self, uss: str, availability: str, old_version: str) -> dict[str, Any]:
-        current, version = self.availability(uss)
+        _, version = self.availability(uss)
         if old_version != version:
             raise ScdError(409, "old_version is not the current version")
         new = new_version()
         self.cur.execute(
-            "INSERT OR REPLACE INTO scd_availability (uss, availability, version) VALUES (?, ?, ?)",
+            "INSERT INTO scd_availability (uss, availability, version) VALUES (?, ?, ?) "
+            "ON CONFLICT (uss) DO UPDATE SET availability = excluded.availability, "
+            "version = excluded.version",
             (uss, availability, new),
         )
-        del current
         return {"status": {"uss": uss, "availability": availability}, "version": new}
 
 
