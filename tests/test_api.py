@@ -254,9 +254,19 @@ def test_openapi_documents_every_status_each_route_returns(store: Any, auth: Aut
                 assert "401" in codes, (method, path)
             if op.get("requestBody") or op.get("parameters"):
                 assert "422" in codes, (method, path)
+            if op.get("requestBody"):
+                assert "400" in codes, (method, path)  # a body that is not JSON
             if "{record_id}" in path:
                 assert "404" in codes, (method, path)
             if method in ("put", "delete") or (
                 method == "post" and path.count("/") == 2 and path not in ("/v1/parties",)
             ):
                 assert "409" in codes, (method, path)
+
+
+def test_a_body_that_is_not_json_is_a_documented_400(api: Any) -> None:
+    r = api.post(
+        "/v1/intents", "FR", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"

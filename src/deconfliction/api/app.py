@@ -141,6 +141,7 @@ def _record_router(
     plural = f"{name}s"
     router = APIRouter(prefix=f"/v1/{plural}", tags=[plural])
     err = responses(401, 403, 422)
+    body_err = responses(400, 401, 403, 422)  # 400: a body that is not JSON at all
 
     def pack(rec: Any, conflicts: list[Conflict]) -> Any:
         return written(**{name: rec, "conflicts": conflicts})
@@ -149,7 +150,7 @@ def _record_router(
         "",
         status_code=201,
         response_model=written,
-        responses={**err, **responses(409)},
+        responses={**body_err, **responses(409)},
         name=f"create_{name}",
         summary=f"Create an {name} (checked for conflicts)",
     )
@@ -171,7 +172,7 @@ def _record_router(
     @router.post(
         "/query",
         response_model=view,
-        responses=err,
+        responses=body_err,
         name=f"query_{plural}",
         summary=f"{plural.capitalize()} that meet a 4D volume",
     )
@@ -182,7 +183,7 @@ def _record_router(
     @router.post(
         "/preview",
         response_model=ConflictList,
-        responses=err,
+        responses=body_err,
         name=f"preview_{name}",
         summary="Conflicts a draft would have; writes nothing",
     )
@@ -202,7 +203,7 @@ def _record_router(
     @router.put(
         "/{record_id}",
         response_model=written,
-        responses={**err, **responses(404, 409)},
+        responses={**body_err, **responses(404, 409)},
         name=f"replace_{name}",
         summary=f"Replace an {name}: name the version it replaces",
     )
@@ -256,7 +257,7 @@ def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") 
         "/v1/parties",
         status_code=201,
         response_model=Party,
-        responses=responses(401, 403, 422),
+        responses=responses(400, 401, 403, 422),
         tags=["parties"],
     )
     def put_party(
