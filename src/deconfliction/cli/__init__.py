@@ -7,7 +7,6 @@ line on stderr naming what and why).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -175,7 +174,3 @@ def _token(args: argparse.Namespace) -> int:
     key = dev_private_key(args.data_dir)
     print(mint_token(key, args.party, audience=args.audience, scopes=scopes, ttl_s=args.ttl_s))
     return 0
-
-
-def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=False))

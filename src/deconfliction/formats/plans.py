@@ -24,7 +24,6 @@ from ..model import (
     AreaKind,
     IntentCategory,
     IntentDraft,
-    Party,
     RecordKind,
     Volume4D,
 )
@@ -176,7 +175,3 @@ def _record_for(records: dict[str, PlanRecord], props: dict[str, Any]) -> PlanRe
     if len(rec.volumes) >= 100:
         raise ValueError(f"/properties/intent_id: {rid} has more than 100 volumes")
     return rec
-
-
-def parties_of(records: list[PlanRecord]) -> list[Party]:
-    return [Party(id=p, name=p) for p in sorted({r.party for r in records})]

@@ -1,12 +1,11 @@
 """Geometry on the WGS84 ellipsoid: exact gaps, S2 coverings. No I/O."""
 
-from .cells import CellQuery, cell_query, cells_intersect, cover, covering, query_cells, to_sql
+from .cells import CellQuery, cell_query, cover, covering, query_cells, to_sql
 from .distance import (
     DISTANCE_RESOLUTION_M,
     Shape,
     cap_gap_lower_bound_m,
     horizontal_gap_m,
-    point_to_shape_m,
 )
 
 __all__ = [
@@ -15,11 +14,9 @@ __all__ = [
     "Shape",
     "cap_gap_lower_bound_m",
     "cell_query",
-    "cells_intersect",
     "cover",
     "covering",
     "horizontal_gap_m",
-    "point_to_shape_m",
     "query_cells",
     "to_sql",
 ]

@@ -136,14 +136,6 @@ def query_cells(fp: Footprint, margin_m: float) -> CellQuery:
     return cell_query(covering(fp, margin_m))
 
 
-def cells_intersect(a: list[int], b: list[int]) -> bool:
-    """Whether two coverings (stored ids) share a point: one cell contains or equals another."""
-    cid = s2.S2CellId
-    ca = [cid(x + _OFFSET) for x in a]
-    cb = [cid(x + _OFFSET) for x in b]
-    return any(x.intersects(y) for x in ca for y in cb)
-
-
 # --- ASTM F3548-21 DSS cells: every level-13 cell a volume touches ------------------------------
 #: The DSS's notion of "the same place" is sharing a level-13 cell (as the InterUSS reference).
 DSS_LEVEL = 13

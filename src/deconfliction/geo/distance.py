@@ -169,16 +169,6 @@ def _geod_dist_pairs(
     return np.asarray(d, dtype=np.float64)
 
 
-def point_to_shape_m(lon: float, lat: float, shape: Shape) -> float:
-    """Exact geodesic distance from a point to a footprint (0 inside it)."""
-    if shape.is_circle:
-        clon, clat, r = shape.cap
-        return max(0.0, float(_geod_dist(lon, lat, clon, clat)[0]) - r)
-    if _covers_point(shape, lon, lat):
-        return 0.0
-    return point_to_ring_m(lon, lat, shape)
-
-
 def _aeqd(lon0: float, lat0: float, lons: FloatArray, lats: FloatArray) -> FloatArray:
     """Spherical azimuthal-equidistant projection centred on (lon0, lat0), metres."""
     p0, lam0 = math.radians(lat0), math.radians(lon0)
