@@ -244,20 +244,9 @@ class Scd:
                 "cells": sorted(ext.cells),
             }
             self.save("sub", sub, None)
-        ent = {
-            "id": eid,
-            "manager": caller.manager,
-            "version": (old["version"] + 1) if old else 1,
-            "state": state,
-            "ovn": new_version(),
-            "time_start": ext.time_start,
-            "time_end": ext.time_end,
-            "alt_lower": ext.alt_lower,
-            "alt_upper": ext.alt_upper,
-            "uss_base_url": base_url,
-            "subscription_id": sub["id"] if sub else None,
-            "cells": sorted(ext.cells),
-        }
+        ent = _reference(caller, eid, old, ext, base_url)
+        ent["state"] = state
+        ent["subscription_id"] = sub["id"] if sub else None
         self.save("oir", ent, old)
         self._mirror(caller.manager, eid, state, native)
         if (
@@ -412,18 +401,7 @@ class Scd:
     ) -> dict[str, Any]:
         assert ext.cells is not None
         old = self._replaceable("constraint", eid, caller, ovn, missing_status=409)
-        ent = {
-            "id": eid,
-            "manager": caller.manager,
-            "version": (old["version"] + 1) if old else 1,
-            "ovn": new_version(),
-            "time_start": ext.time_start,
-            "time_end": ext.time_end,
-            "alt_lower": ext.alt_lower,
-            "alt_upper": ext.alt_upper,
-            "uss_base_url": base_url,
-            "cells": sorted(ext.cells),
-        }
+        ent = _reference(caller, eid, old, ext, base_url)
         self.save("constraint", ent, old)
         subscribers = self._notify_change("notify_for_constraints", ext, old)
         return {
@@ -571,6 +549,25 @@ class Scd:
             (uss, availability, new),
         )
         return {"status": {"uss": uss, "availability": availability}, "version": new}
+
+
+def _reference(
+    caller: Caller, eid: str, old: dict[str, Any] | None, ext: Extent, base_url: str
+) -> dict[str, Any]:
+    """The fields an intent and a constraint reference share, at their next version."""
+    assert ext.cells is not None
+    return {
+        "id": eid,
+        "manager": caller.manager,
+        "version": (old["version"] + 1) if old else 1,
+        "ovn": new_version(),
+        "time_start": ext.time_start,
+        "time_end": ext.time_end,
+        "alt_lower": ext.alt_lower,
+        "alt_upper": ext.alt_upper,
+        "uss_base_url": base_url,
+        "cells": sorted(ext.cells),
+    }
 
 
 def _meets(e: dict[str, Any], ext: Extent, *, altitude: bool) -> bool:
