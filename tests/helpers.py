@@ -6,6 +6,7 @@ Times are given in seconds after ``T0`` (or as datetimes); altitudes in metres.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -88,3 +89,10 @@ def geodesic_m(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
 def meridian_m(lat0: float, lat1: float, lon: float = 0.0) -> float:
     """Length of the meridian arc between two latitudes."""
     return geodesic_m(lon, lat0, lon, lat1)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

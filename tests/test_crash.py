@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,12 +16,7 @@ from deconfliction.audit import first_bad_entry
 from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
 from deconfliction.model import RecordKind
 from deconfliction.store import SqliteStore
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from helpers import free_port
 
 
 def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
@@ -73,7 +67,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     key = dev_private_key(data)
     admin = {"Authorization": f"Bearer {mint_token(key, 'admin', scopes=[ADMIN_SCOPE])}"}
     fr = {"Authorization": f"Bearer {mint_token(key, 'FR')}"}
-    port = _port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _start(data, port)
     acked: list[str] = []
