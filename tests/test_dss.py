@@ -429,3 +429,128 @@ def test_version_and_pool_need_their_scopes(uss1: Uss) -> None:
     token = mint_token(uss1.key, "uss1", scopes=["interuss.pool_status.read"])
     r = uss1.api.client.request("GET", "/aux/v1/pool", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()["dar_id"]
+
+
+def _native_volume(lon0: float, lat0: float, lon1: float, lat1: float) -> dict[str, Any]:
+    at = datetime.now(UTC) + timedelta(minutes=20)
+    ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    return {
+        "footprint": {"type": "Polygon", "coordinates": [ring]},
+        "alt_lower_m": 0,
+        "alt_upper_m": 3000,
+        "time_start": at.isoformat(),
+        "time_end": (at + timedelta(minutes=40)).isoformat(),
+    }
+
+
+def test_native_intents_are_seen_by_dss_clients(api: Any, uss1: Uss, uss2: Uss) -> None:
+    """An intent written through /v1 is, for DSS clients, a reference managed by its owner party,
+    whose details (OVN included) this service serves as its USS; native writes notify."""
+    sid = uid()
+    sub = {
+        "extents": circle(45, 5, 5000, alt=(0, 5000), start=0, end=120),
+        "uss_base_url": "https://uss2.example/subs",
+        "notify_for_operational_intents": True,
+    }
+    assert uss2.call("PUT", f"/subscriptions/{sid}", json=sub).status_code == 200
+
+    def index() -> int:
+        r = uss2.call("GET", f"/subscriptions/{sid}")
+        return int(r.json()["subscription"]["notification_index"])
+
+    nid = uid()
+    w = api.post(
+        "/v1/intents", "FR", json={"id": nid, "volumes": [_native_volume(5, 45, 5.02, 45.02)]}
+    )
+    assert w.status_code == 201, w.text
+    native_ovn = w.json()["intent"]["ovn"]
+    assert index() == 1
+    events = api.client.app.state.store.outbox_events("uss2")
+    assert [e["payload"]["operational_intent_id"] for e in events] == [nid]
+    assert events[0]["payload"]["notification_index"] == 1
+
+    # a DSS client sees it, OVN hidden, managed by FR at this service
+    here = circle(45.01, 5.01, 200)
+    found = uss1.call(
+        "POST", "/operational_intent_references/query", json={"area_of_interest": here}
+    ).json()["operational_intent_references"]
+    assert [(o["id"], o["manager"], o["ovn"], o["state"]) for o in found] == [
+        (nid, "FR", HIDDEN, "Accepted")
+    ]
+    assert found[0]["uss_base_url"] == "http://localhost"
+    far = uss1.call(
+        "POST",
+        "/operational_intent_references/query",
+        json={"area_of_interest": circle(45.2, 5.2, 200)},
+    )
+    assert far.json()["operational_intent_references"] == []
+    got = uss1.call("GET", f"/operational_intent_references/{nid}")
+    assert got.status_code == 200 and got.json()["operational_intent_reference"]["manager"] == "FR"
+
+    # the key rule counts it: without its OVN, 409 naming it
+    oid = uid()
+    r = uss1.call("PUT", f"/operational_intent_references/{oid}", json=oir(here))
+    assert r.status_code == 409
+    assert [(o["id"], o["ovn"]) for o in r.json()["missing_operational_intents"]] == [(nid, HIDDEN)]
+    # its USS (this service) gives its details and OVN, with the scope
+    token = mint_token(uss1.key, "uss1", scopes=[SC])
+    d = api.client.get(
+        f"/uss/v1/operational_intents/{nid}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert d.status_code == 200, d.text
+    assert d.json()["operational_intent"]["reference"]["ovn"] == native_ovn
+    vertices = d.json()["operational_intent"]["details"]["volumes"][0]["volume"]["outline_polygon"]
+    assert len(vertices["vertices"]) == 4
+    no_scope = mint_token(uss1.key, "uss1", scopes=[CP])
+    assert (
+        api.client.get(
+            f"/uss/v1/operational_intents/{nid}", headers={"Authorization": f"Bearer {no_scope}"}
+        ).status_code
+        == 403
+    )
+    r = uss1.call("PUT", f"/operational_intent_references/{oid}", json=oir(here, key=[native_ovn]))
+    assert r.status_code == 201
+    assert index() == 2
+    # the DSS cannot take over the native intent's id
+    assert (
+        uss1.call("PUT", f"/operational_intent_references/{nid}", json=oir(here)).status_code == 403
+    )
+
+    # a native update and a delete notify too, and the view follows
+    moved = {"version": 1, "volumes": [_native_volume(5.5, 45.5, 5.52, 45.52)]}
+    assert api.put(f"/v1/intents/{nid}", "FR", json=moved).status_code == 200
+    assert index() == 3  # the old place was in the subscription
+    assert api.delete(f"/v1/intents/{nid}?version=2", "FR").status_code == 200
+    assert index() == 3  # the new place was not
+    assert uss1.call("GET", f"/operational_intent_references/{nid}").status_code == 404
+    d = api.client.get(
+        f"/uss/v1/operational_intents/{nid}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert d.status_code == 404 and "message" in d.json()
+
+
+def test_large_native_intents_are_found_by_their_coarse_covering(
+    api: Any, uss1: Uss, uss2: Uss
+) -> None:
+    """A naval operating area far larger than the DSS's limit is still seen wherever it lies."""
+    sid = uid()
+    sub = {
+        "extents": circle(34.5, 33.5, 2000, alt=(0, 5000), start=0, end=120),
+        "uss_base_url": "https://uss2.example/subs",
+        "notify_for_operational_intents": True,
+    }
+    assert uss2.call("PUT", f"/subscriptions/{sid}", json=sub).status_code == 200
+    w = api.post("/v1/intents", "RU", json={"volumes": [_native_volume(33, 33, 35, 35)]})
+    assert w.status_code == 201, w.text
+    nid = w.json()["intent"]["id"]
+    r = uss2.call("GET", f"/subscriptions/{sid}")
+    assert r.json()["subscription"]["notification_index"] == 1
+
+    def seen(lat: float, lng: float) -> list[str]:
+        body = {"area_of_interest": circle(lat, lng, 100)}
+        refs = uss1.call("POST", "/operational_intent_references/query", json=body).json()
+        return [o["id"] for o in refs["operational_intent_references"]]
+
+    assert seen(33.5, 34.5) == [nid]
+    assert seen(34.9, 33.1) == [nid]
+    assert seen(36.0, 34.0) == []

@@ -234,7 +234,15 @@ def _record_router(
     return router
 
 
-def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") -> FastAPI:
+def create_app(
+    store: Store,
+    auth: AuthConfig,
+    *,
+    title: str = "deconfliction",
+    public_url: str = "http://localhost",
+) -> FastAPI:
+    """The service. ``public_url``: where DSS clients reach it (the ``uss_base_url`` of native
+    intents in the DSS view)."""
     app = FastAPI(
         redirect_slashes=False,
         title=title,
@@ -243,6 +251,7 @@ def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") 
     )
     app.state.store = store
     app.state.auth = auth
+    app.state.public_url = public_url.rstrip("/")
     problems.install(app)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
@@ -282,6 +291,7 @@ def create_app(store: Store, auth: AuthConfig, *, title: str = "deconfliction") 
 
     app.include_router(dss.router)
     app.include_router(dss.aux_router)
+    app.include_router(dss.uss_router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..auth import AuthConfig
+from ..dss import native
 from ..dss.scd import STATES, Caller, Scd, ScdError
 from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
 from ..errors import Unauthenticated
@@ -101,7 +102,10 @@ async def _run(
         prepared = work(caller, doc)  # stateless validation; returns the transaction to run
         store = request.app.state.store
         run = store.write_tx if write else store.read_tx
-        result = await run_in_threadpool(run, lambda tx: prepared(Scd(tx, datetime.now(UTC))))
+        base_url = getattr(request.app.state, "public_url", "")
+        result = await run_in_threadpool(
+            run, lambda tx: prepared(Scd(tx, datetime.now(UTC), base_url))
+        )
         return _reply(status, result)
     except Unauthenticated as exc:
         return _reply(401, {"message": exc.user_message})
@@ -405,6 +409,30 @@ async def make_report(request: Request) -> JSONResponse:
         return lambda scd: report
 
     return await _run(request, [{CM}, {CP}, {SC}, {CMSA}, {AA}], 201, work, body=True)
+
+
+# --- this service as the managing USS of native intents ---------------------------------------
+uss_router = APIRouter(prefix="/uss/v1", tags=["ASTM F3548-21 USS (native intents)"])
+
+
+@uss_router.get("/operational_intents/{entityid}", responses=_errors(400, 401, 403, 404))
+async def get_native_details(entityid: str, request: Request) -> JSONResponse:
+    """Details of an intent written through ``/v1``, served as its managing USS would (F3548
+    ``getOperationalIntentDetails``): what a DSS client needs, its OVN included, to plan around
+    it. Intents written through the DSS are served by their own USS, not here."""
+
+    def work(caller: Caller, _: Any) -> Any:
+        eid = entityid.lower() if _UUID4.match(entityid) else entityid
+
+        def tx(scd: Scd) -> Any:
+            rec = native.native_intent(scd.tx, eid)
+            if rec is None:
+                raise ScdError(404, f"no native operational intent {eid}")
+            return native.details(rec, scd.native_base_url)
+
+        return tx
+
+    return await _run(request, [{SC}], 200, work)
 
 
 # --- InterUSS auxiliary endpoints: version and pool ------------------------------------------

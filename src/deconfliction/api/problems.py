@@ -71,7 +71,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if request.url.path.startswith(
-            ("/dss/", "/aux/", "/versions/")
+            ("/dss/", "/uss/", "/aux/", "/versions/")
         ):  # the F3548 API has its own error body
             return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
         return problem(exc.status_code, "http", str(exc.detail))

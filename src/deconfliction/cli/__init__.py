@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="AUD",
         help="accepted token audience (repeatable; default 'deconfliction')",
     )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where DSS clients reach this service: the uss_base_url of native intents "
+        "(default http://HOST:PORT)",
+    )
     _add_buffers(serve, "between records of different parties")
 
     check = sub.add_parser("check", help="check plan files for conflicts, offline")

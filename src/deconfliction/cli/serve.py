@@ -57,7 +57,10 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
         lines.append(f"    admin: {admin}")
     print("\n".join(lines), flush=True)
-    app = create_app(store, auth)
+    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    if not public_url.startswith(("http://", "https://")):
+        raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
+    app = create_app(store, auth, public_url=public_url)
     logging.basicConfig(level=logging.INFO)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

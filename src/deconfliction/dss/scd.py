@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
 from ..store.base import Tx
+from . import native
 from .volumes import BadRequest, Extent, format_time
 
 HIDDEN_OVN = "Available from USS"
@@ -58,10 +59,12 @@ def _dt(s: str | None) -> datetime | None:
 class Scd:
     """DSS operations over one DB-API cursor (``?`` placeholders)."""
 
-    def __init__(self, tx: Tx, now: datetime) -> None:
+    def __init__(self, tx: Tx, now: datetime, native_base_url: str = "") -> None:
         self.tx = tx
         self.cur = tx.cur
         self.now = now
+        #: ``uss_base_url`` of native intents: this service, which serves their details
+        self.native_base_url = native_base_url
 
     # --- storage ---------------------------------------------------------------------------
     def get(self, kind: str, eid: str) -> dict[str, Any] | None:
@@ -108,7 +111,10 @@ class Scd:
             ).fetchall()
             ids.update(r[0] for r in rows)
         out = [self.get(kind, i) for i in sorted(ids)]
-        return [e for e in out if e is not None]
+        found = [e for e in out if e is not None]
+        if kind == "oir":
+            found += native.search(self.tx, frozenset(cells), self.native_base_url)
+        return found
 
     def dependents(self, sub_id: str) -> list[str]:
         rows = self.cur.execute(
@@ -262,16 +268,27 @@ class Scd:
             "subscribers": subscribers,
         }
 
-    def _mirror(self, manager: str, eid: str, state: str, native: list[Volume4D] | None) -> None:
+    def _mirror(
+        self, manager: str, eid: str, state: str, native_volumes: list[Volume4D] | None
+    ) -> None:
         """Keep the native view of a DSS intent: the manager's intent with the same id, so that
         ``/v1`` conflicts see it. Written in the same transaction as the reference."""
+        self.tx.from_dss = True
+        try:
+            self._write_native(manager, eid, state, native_volumes)
+        finally:
+            self.tx.from_dss = False
+
+    def _write_native(
+        self, manager: str, eid: str, state: str, native_volumes: list[Volume4D] | None
+    ) -> None:
         found = self.tx.load(eid)
         if found is not None and (
             found[1].kind is not RecordKind.INTENT or found[0].owner != manager
         ):
             return  # the id is someone else's native record: the DSS view stands alone
         try:
-            if native is None:
+            if native_volumes is None:
                 if found is not None:
                     self.tx.delete(
                         RecordKind.INTENT, eid, manager, found[0].version, manager, self.now
@@ -281,7 +298,9 @@ class Scd:
             if known is None:
                 self.tx.put_party(Party(id=manager, name=manager), manager, self.now)
             draft = IntentDraft(
-                volumes=native, state=IntentState(state), category=IntentCategory.DRONE_FLIGHT
+                volumes=native_volumes,
+                state=IntentState(state),
+                category=IntentCategory.DRONE_FLIGHT,
             )
             self.tx.write(
                 RecordKind.INTENT,
@@ -332,6 +351,11 @@ class Scd:
         the create path); an update of a missing entity answers ``missing_status``."""
         old = self.get(kind, eid)
         if old is None:
+            mine = native.native_intent(self.tx, eid) if kind == "oir" else None
+            if mine is not None:
+                if mine.owner != caller.manager:
+                    raise ScdError(403, f"{_NAMES[kind]} {eid} is managed by another USS")
+                raise ScdError(409, f"{_NAMES[kind]} {eid} is managed through the native API")
             if ovn is not None:
                 raise ScdError(missing_status, f"{_NAMES[kind]} {eid} does not exist")
             return None
@@ -383,6 +407,9 @@ class Scd:
     def view(self, kind: str, eid: str, caller: str) -> dict[str, Any]:
         """GET of an intent or a constraint reference (404 if missing)."""
         e = self.get(kind, eid)
+        if e is None and kind == "oir":
+            rec = native.native_intent(self.tx, eid)
+            e = None if rec is None else native.entity(rec, self.native_base_url)
         if e is None:
             raise ScdError(404, f"{_NAMES[kind]} {eid} not found")
         if kind == "oir":

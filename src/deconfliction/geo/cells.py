@@ -18,7 +18,13 @@ import numpy as np
 import s2geometry as s2
 import shapely
 
-from ..model.footprint import CircleFootprint, Footprint, PolygonFootprint, dense_ring
+from ..model.footprint import (
+    MAX_FOOTPRINT_RADIUS_M,
+    CircleFootprint,
+    Footprint,
+    PolygonFootprint,
+    dense_ring,
+)
 
 MIN_LEVEL = 4
 MAX_LEVEL = 16
@@ -28,6 +34,9 @@ _M_PER_DEG = 110_000.0
 #: Smallest radius of curvature of WGS84 (meridian, at the equator), rounded down: a distance in
 #: metres over this is at least the angle it spans on the S2 sphere.
 _MIN_CURVATURE_M = 6_335_000.0
+#: Largest radius of curvature of WGS84 (at the poles), rounded up: an angle on the S2 sphere
+#: spans at most this many metres per radian on the ellipsoid.
+_MAX_CURVATURE_M = 6_400_000.0
 #: Slack for what densified rings and great-circle S2 edges may miss of lon/lat-straight edges.
 SLACK_M = 20.0
 _OFFSET = 1 << 63
@@ -210,3 +219,33 @@ def dss_polygon_cells(vertices: list[tuple[float, float]], max_area_km2: float) 
     if area > max_area_km2:
         raise ValueError(f"the polygon's area ({area:.0f} km^2) is over {max_area_km2:g} km^2")
     return frozenset(c.id() for c in _dss_coverer.GetCovering(loop))
+
+
+#: Footprints whose bounding cap is larger than this are not cut into level-13 cells for the DSS
+#: view (about 4 times the largest area the DSS accepts): their coarse covering stands in.
+DSS_NATIVE_MAX_CAP_KM2 = 10_000.0
+
+
+def dss_footprint_cells(fp: Footprint) -> frozenset[int] | None:
+    """Level-13 cells of a native footprint (a superset, for the DSS view of native intents), or
+    None when the footprint is too large to list them (see ``DSS_NATIVE_MAX_CAP_KM2``)."""
+    r_m = fp.cap[2]
+    if math.pi * (r_m / 1000.0) ** 2 > DSS_NATIVE_MAX_CAP_KM2:
+        return None
+    return frozenset(c.id() for c in _dss_coverer.GetCovering(_region(fp, 0.0)))
+
+
+def dss_cells_circle(cells: frozenset[int]) -> CircleFootprint:
+    """A geodesic circle that contains every one of these cells (a conservative bound)."""
+    cap = s2.S2CellUnion([s2.S2CellId(c) for c in sorted(cells)]).GetCapBound()
+    centre = s2.S2LatLng(cap.center())
+    angle = math.acos(max(-1.0, min(1.0, 1.0 - cap.height())))
+    # the ellipsoid's largest radius of curvature bounds the geodesic length of the cap's angle
+    radius_m = min(angle * _MAX_CURVATURE_M * 1.001 + SLACK_M, MAX_FOOTPRINT_RADIUS_M)
+    return CircleFootprint.model_validate(
+        {
+            "type": "Circle",
+            "center": [centre.lng().degrees(), centre.lat().degrees()],
+            "radius_m": max(radius_m, 1.0),
+        }
+    )

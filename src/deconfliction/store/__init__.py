@@ -26,4 +26,7 @@ def open_store(url: str, policy: SeparationPolicy | None = None) -> Store:
     )
 
 
+# The DSS view of native intents hooks into every store transaction (see dss/native.py).
+from .. import dss as _dss  # noqa: E402, F401
+
 __all__ = ["SqliteStore", "Store", "StoredRecord", "WriteResult", "open_store"]

@@ -13,7 +13,7 @@ import json
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -106,6 +106,13 @@ class Store(Protocol):
     def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]: ...
 
 
+#: Called inside the transaction after an intent is written (old, new) or deleted (old, None),
+#: except for writes the DSS makes itself (``Tx.from_dss``). The DSS view of native intents
+#: registers here (``dss/native.py``), so a store knows nothing of the DSS.
+IntentHook = Callable[["Tx", OperationalIntent | None, OperationalIntent | None, datetime], None]
+INTENT_HOOKS: list[IntentHook] = []
+
+
 def to_record(kind: RecordKind, rec: StoredRecord) -> Record:
     return Record(kind, rec.id, rec.owner, rec.volumes)
 
@@ -146,6 +153,8 @@ class Tx:
         self.cache = cache
         self.policy = policy
         self._ph = placeholder
+        #: set while the DSS writes the native view of its own references (no hooks then)
+        self.from_dss = False
 
     def x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._ph != "?":
@@ -235,6 +244,8 @@ class Tx:
         self.event(owner, action, {"id": rid, "version": version}, at)
         conflicts = self._redetect(engine_rec, at, cells)
         self.audit(at, actor, action, rid, digest(json.loads(body)))
+        if kind is RecordKind.INTENT:
+            self._intent_changed(existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
 
     def delete(
@@ -254,7 +265,19 @@ class Tx:
         self.audit(
             at, actor, f"{kind.value}.deleted", record_id, digest(old.model_dump(mode="json"))
         )
+        if kind is RecordKind.INTENT:
+            self._intent_changed(old, None, at)
         return old
+
+    def _intent_changed(
+        self, old: StoredRecord | None, new: StoredRecord | None, at: datetime
+    ) -> None:
+        if self.from_dss:
+            return
+        assert old is None or isinstance(old, OperationalIntent)
+        assert new is None or isinstance(new, OperationalIntent)
+        for hook in INTENT_HOOKS:
+            hook(self, old, new, at)
 
     def _add_cells(self, rec: Record, cells: list[list[int]]) -> None:
         rows = []
