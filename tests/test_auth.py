@@ -77,3 +77,24 @@ def test_jwks_url_keys_are_accepted(rsa_key: rsa.RSAPrivateKey, jwks_url: str) -
         auth.verify(_rs256(other, "k1"))
     with pytest.raises(Unauthenticated):
         auth.verify(_rs256(rsa_key, "unknown-kid"))
+
+
+def test_a_remembered_token_still_expires(rsa_key: rsa.RSAPrivateKey) -> None:
+    """Verified tokens are reused for speed, but never past their exp: then checked again."""
+    auth = AuthConfig([public_pem(rsa_key)], ["localhost"])
+    exp = int(time.time()) + 30
+    token = _rs256(rsa_key, "k1", exp=exp)
+    checks: list[str] = []
+    real = auth._verify
+
+    def counted(t: str) -> tuple[object, float]:
+        checks.append(t)
+        return real(t)
+
+    auth._verify = counted  # type: ignore[method-assign,assignment]
+    assert auth.verify(token).subject == "fake_uss"
+    assert auth.verify(token).subject == "fake_uss"
+    assert len(checks) == 1  # the second came from memory
+    auth.clock = lambda: exp + 0.001
+    assert auth.verify(token).subject == "fake_uss"  # (the real clock says it is still valid)
+    assert len(checks) == 2  # past exp by our clock: the signature was checked again

@@ -8,6 +8,7 @@ data folder (``dev-signing-key.pem``, created on first use, never to be used in 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ ADMIN_SCOPE = "deconfliction.admin"
 DEV_ISSUER = "deconfliction-dev"
 DEV_KEY_FILE = "dev-signing-key.pem"
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
+#: A verified token is remembered this long (never past its ``exp``): checking a signature costs
+#: more than the rest of a small request.
+VERIFIED_TTL_S = 60.0
+_VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class AuthConfig:
     def __post_init__(self) -> None:
         self._keys: list[Any] = [serialization.load_pem_public_key(p) for p in self.public_keys_pem]
         self._jwks = [jwt.PyJWKClient(u, cache_keys=True, lifespan=300) for u in self.jwks_urls]
+        #: token -> (principal, time until which it may be reused: never past its exp)
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        #: wall clock, seconds since the epoch (tests replace it)
+        self.clock: Callable[[], float] = time.time
 
     def add_key(self, pem: bytes) -> None:
         self.public_keys_pem.append(pem)
@@ -72,6 +81,18 @@ class AuthConfig:
         return keys
 
     def verify(self, token: str) -> Principal:
+        """The token's principal, if a configured key signed it for one of our audiences and it
+        has not expired (Unauthenticated otherwise)."""
+        hit = self._verified.get(token)
+        if hit is not None and self.clock() < hit[1]:
+            return hit[0]
+        principal, exp = self._verify(token)
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, min(self.clock() + VERIFIED_TTL_S, exp))
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         keys = self._candidate_keys(token)
         if not keys:
             raise Unauthenticated("no configured key can check this token")
@@ -95,7 +116,7 @@ class AuthConfig:
             sub = claims["sub"]
             if not isinstance(sub, str) or not sub:
                 raise Unauthenticated("invalid token: 'sub' must be a non-empty string")
-            return Principal(subject=sub, scopes=frozenset(scopes))
+            return Principal(subject=sub, scopes=frozenset(scopes)), float(claims["exp"])
         raise Unauthenticated(f"invalid token: {last or 'no key matched'}")
 
 
