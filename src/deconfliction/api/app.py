@@ -23,7 +23,7 @@ from ..model import (
     Volume4D,
 )
 from ..store import Store, StoredRecord
-from . import dss, problems
+from . import dss, events, problems
 from .problems import responses
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,7 @@ def create_app(
     app.include_router(dss.router)
     app.include_router(dss.aux_router)
     app.include_router(dss.uss_router)
+    app.include_router(events.router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

@@ -14,6 +14,7 @@ from ..model import SeparationPolicy
 def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     import uvicorn
 
+    from ..alerts.webhooks import Dispatcher
     from ..api import create_app
     from ..store import open_store
     from . import UsageError
@@ -62,8 +63,18 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
     app = create_app(store, auth, public_url=public_url)
     logging.basicConfig(level=logging.INFO)
+    dispatcher = Dispatcher(store)
+    dispatcher.start()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        # open event streams would hold a graceful shutdown forever: give them 5 s
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
     finally:
+        dispatcher.stop()
         store.close()
     return 0

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
 from ..engine import Finding, Record, check_pair
@@ -36,6 +36,7 @@ from ..model import (
     Volume4D,
 )
 
+T = TypeVar("T")
 StoredRecord = OperationalIntent | Area
 Draft = IntentDraft | AreaDraft
 
@@ -104,6 +105,13 @@ class Store(Protocol):
     def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
     def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]: ...
+    def write_tx(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` as one write transaction (serializable with every other write)."""
+        ...
+
+    def read_tx(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` on a consistent read snapshot."""
+        ...
 
 
 #: Called inside the transaction after an intent is written (old, new) or deleted (old, None),

@@ -1,0 +1,319 @@
+"""Webhooks: each party's outbox events POSTed to its URL, signed, at least once, in order.
+
+- **Order.** A party's events go one at a time in ``seq`` order; the next is sent only when the
+  one before was answered 2xx (or given up on). The delivery cursor (``delivered_seq``) is
+  committed after each success, so a restart resumes where delivery stood. An event may arrive
+  twice (sent, then the process died before the cursor moved): receivers de-duplicate on the
+  ``Idempotency-Key`` header (``PARTY:SEQ``), or on the body's ``id``.
+- **Signature.** ``Deconfliction-Signature: t=UNIX_TIME,v1=HEX``: HMAC-SHA256 with the party's
+  secret over ``"{t}." + body`` (``verify_signature`` checks one, in constant time, and refuses
+  old timestamps so a captured request cannot be replayed later).
+- **Retries.** A failure (no answer within the timeout, a refused connection, a non-2xx) waits
+  ``base_delay_s * 2**(attempts-1)`` (at most ``max_delay_s``) before the same event is tried
+  again; after ``max_attempts`` it goes to the dead letters, visible to its party, and delivery
+  moves on.
+- **One deliverer.** Several API processes may share a database; only the holder of the
+  ``webhooks`` lease (a row in ``leases``, renewed every cycle, taken over when it expires)
+  delivers, so order holds across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..audit import digest
+from ..store.base import Tx, iso
+from .outbox import Event, events_after, last_seq
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "Deconfliction-Signature"
+#: A signature older (or newer) than this is refused by ``verify_signature``.
+SIGNATURE_TOLERANCE_S = 300.0
+LEASE = "webhooks"
+
+#: ``send(url, body, headers, timeout_s)`` -> HTTP status; raises OSError when nothing answers.
+Send = Callable[[str, bytes, dict[str, str], float], int]
+
+
+def sign(secret: str, body: bytes, t: int) -> str:
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify_signature(
+    secret: str,
+    header: str,
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance_s: float = SIGNATURE_TOLERANCE_S,
+) -> bool:
+    """Whether ``header`` is a valid signature of ``body`` with ``secret``, made recently."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        t = int(parts["t"])
+        given = parts["v1"]
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - t) > tolerance_s:
+        return False
+    expected = sign(secret, body, t).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, given)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    party: str
+    url: str
+    delivered_seq: int
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+
+
+_COLUMNS = "party, url, delivered_seq, attempts, next_attempt_at, last_error"
+
+
+def _row(r: Any) -> Webhook:
+    return Webhook(r[0], r[1], int(r[2]), int(r[3]), float(r[4]), r[5])
+
+
+def put_webhook(tx: Tx, party: str, url: str, secret: str, actor: str, at: datetime) -> Webhook:
+    """Set a party's webhook. A new one starts after the party's last event (the event stream
+    gives what came before); a changed one keeps its place."""
+    old = get_webhook(tx, party)
+    if old is None:
+        tx.x(
+            "INSERT INTO webhooks (party, url, secret, delivered_seq, attempts, next_attempt_at, "
+            "last_error, updated_at) VALUES (?, ?, ?, ?, 0, 0, NULL, ?)",
+            (party, url, secret, last_seq(tx, party), iso(at)),
+        )
+    else:
+        tx.x(
+            "UPDATE webhooks SET url = ?, secret = ?, attempts = 0, next_attempt_at = 0, "
+            "last_error = NULL, updated_at = ? WHERE party = ?",
+            (url, secret, iso(at), party),
+        )
+    tx.audit(at, actor, "webhook.put", party, digest({"url": url}))
+    hook = get_webhook(tx, party)
+    assert hook is not None
+    return hook
+
+
+def get_webhook(tx: Tx, party: str) -> Webhook | None:
+    r = tx.x(f"SELECT {_COLUMNS} FROM webhooks WHERE party = ?", (party,)).fetchone()
+    return None if r is None else _row(r)
+
+
+def delete_webhook(tx: Tx, party: str, actor: str, at: datetime) -> bool:
+    if get_webhook(tx, party) is None:
+        return False
+    tx.x("DELETE FROM webhooks WHERE party = ?", (party,))
+    tx.audit(at, actor, "webhook.deleted", party, digest({"party": party}))
+    return True
+
+
+def pending(tx: Tx, party: str, after_seq: int) -> int:
+    row = tx.x(
+        "SELECT COUNT(*) FROM outbox WHERE party = ? AND seq > ?", (party, after_seq)
+    ).fetchone()
+    return int(row[0])
+
+
+def dead_letters(tx: Tx, party: str) -> list[dict[str, Any]]:
+    rows = tx.x(
+        "SELECT d.seq, d.attempts, d.last_error, d.at, o.type, o.payload, o.created_at "
+        "FROM webhook_dead_letters d JOIN outbox o ON o.seq = d.seq "
+        "WHERE d.party = ? ORDER BY d.seq",
+        (party,),
+    ).fetchall()
+    out = []
+    for r in rows:
+        event = Event(int(r[0]), party, r[4], {}, r[6])
+        out.append(
+            {
+                "event": {**event.as_json(), "payload": json.loads(r[5])},
+                "attempts": int(r[1]),
+                "last_error": r[2],
+                "given_up_at": r[3],
+            }
+        )
+    return out
+
+
+def take_lease(tx: Tx, name: str, holder: str, now: float, ttl_s: float) -> bool:
+    """Take or renew a lease: True if ``holder`` holds it until ``now + ttl_s``."""
+    r = tx.x("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+    if r is None:
+        tx.x(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)",
+            (name, holder, now + ttl_s),
+        )
+        return True
+    if r[0] != holder and float(r[1]) > now:
+        return False
+    tx.x(
+        "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?",
+        (holder, now + ttl_s, name),
+    )
+    return True
+
+
+def urllib_send(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+class Dispatcher:
+    """Delivers every party's webhook events; ``run_once`` is one cycle, ``start`` runs cycles
+    in a thread. ``clock`` and ``send`` are injectable for tests."""
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        send: Send = urllib_send,
+        clock: Callable[[], float] = time.time,
+        timeout_s: float = 5.0,
+        max_attempts: int = 8,
+        base_delay_s: float = 0.5,
+        max_delay_s: float = 300.0,
+        lease_s: float = 10.0,
+        interval_s: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.send = send
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.lease_s = lease_s
+        self.interval_s = interval_s
+        self.holder = f"dispatcher-{uuid.uuid4()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook")
+
+    # --- one cycle -----------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Deliver what is due; returns how many events were delivered or given up on."""
+        now = self.clock()
+        if not self.store.write_tx(
+            lambda tx: take_lease(tx, LEASE, self.holder, now, self.lease_s)
+        ):
+            return 0
+        hooks: list[Webhook] = self.store.read_tx(
+            lambda tx: [_row(r) for r in tx.x(f"SELECT {_COLUMNS} FROM webhooks").fetchall()]
+        )
+        due = [h for h in hooks if h.next_attempt_at <= now]
+        return sum(self._pool.map(self._deliver_party, due))
+
+    def _deliver_party(self, hook: Webhook) -> int:
+        secret_row = self.store.read_tx(
+            lambda tx: tx.x("SELECT secret FROM webhooks WHERE party = ?", (hook.party,)).fetchone()
+        )
+        if secret_row is None:
+            return 0
+        secret: str = secret_row[0]
+        events: list[Event] = self.store.read_tx(
+            lambda tx: events_after(tx, hook.party, hook.delivered_seq, 100)
+        )
+        done = 0
+        attempts = hook.attempts
+        for ev in events:
+            error = self._post(hook, secret, ev)
+            if error is None:
+                self.store.write_tx(lambda tx, ev=ev: self._advance(tx, hook, ev.seq, None, 0))
+                attempts = 0
+                done += 1
+                continue
+            attempts += 1
+            if attempts >= self.max_attempts:
+                self.store.write_tx(
+                    lambda tx, ev=ev, n=attempts, e=error: self._advance(tx, hook, ev.seq, e, n)
+                )
+                attempts = 0
+                done += 1
+                continue
+            delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempts - 1))
+            self.store.write_tx(
+                lambda tx, n=attempts, e=error, d=delay: self._retry_later(tx, hook, n, e, d)
+            )
+            break
+        return done
+
+    def _post(self, hook: Webhook, secret: str, ev: Event) -> str | None:
+        body = ev.body()
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"{hook.party}:{ev.seq}",
+            SIGNATURE_HEADER: sign(secret, body, int(self.clock())),
+            "User-Agent": "deconfliction-webhooks",
+        }
+        try:
+            status = self.send(hook.url, body, headers, self.timeout_s)
+        except (OSError, ValueError) as exc:  # refused, reset, timed out, bad URL
+            return f"{type(exc).__name__}: {exc}"[:500]
+        if 200 <= status < 300:
+            return None
+        return f"HTTP {status}"
+
+    def _advance(self, tx: Tx, hook: Webhook, seq: int, error: str | None, attempts: int) -> None:
+        """Move the cursor past ``seq`` (delivered, or given up on with ``error``)."""
+        if error is not None:
+            tx.x(
+                "INSERT INTO webhook_dead_letters (party, seq, attempts, last_error, at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (party, seq) DO NOTHING",
+                (hook.party, seq, attempts, error, iso(datetime.now(UTC))),
+            )
+        tx.x(
+            "UPDATE webhooks SET delivered_seq = ?, attempts = 0, next_attempt_at = 0, "
+            "last_error = ? WHERE party = ? AND delivered_seq < ?",
+            (seq, error, hook.party, seq),
+        )
+
+    def _retry_later(self, tx: Tx, hook: Webhook, attempts: int, error: str, delay: float) -> None:
+        tx.x(
+            "UPDATE webhooks SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE party = ?",
+            (attempts, self.clock() + delay, error, hook.party),
+        )
+
+    # --- the thread ----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="webhook-dispatcher", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the store is closing, or a bug: log it, keep the thread alive
+                log.exception("webhook delivery cycle failed")
+                busy = 0
+            if not busy:
+                self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
