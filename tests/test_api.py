@@ -257,9 +257,9 @@ def test_openapi_documents_every_status_each_route_returns(store: Any, auth: Aut
                 assert "400" in codes, (method, path)  # a body that is not JSON
             if "{record_id}" in path:
                 assert "404" in codes, (method, path)
-            unversioned = path.startswith("/v1/webhook")  # one per party, no versions
-            if (method in ("put", "delete") and not unversioned) or (
-                method == "post" and path.count("/") == 2 and path not in ("/v1/parties",)
+            versioned = path.startswith(("/v1/intents", "/v1/areas", "/dss/"))
+            if versioned and (
+                method in ("put", "delete") or (method == "post" and path.count("/") == 2)
             ):
                 assert "409" in codes, (method, path)
 

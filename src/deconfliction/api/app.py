@@ -3,13 +3,12 @@
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..auth import AuthConfig, Principal
-from ..errors import Forbidden, Unauthenticated
+from ..errors import Forbidden
 from ..model import (
     Area,
     AreaDraft,
@@ -23,39 +22,11 @@ from ..model import (
     Volume4D,
 )
 from ..store import Store, StoredRecord
-from . import dss, events, problems
+from . import dss, events, hotline, problems
+from .deps import PartyDep, PrincipalDep, StoreDep
 from .problems import responses
 
 log = logging.getLogger(__name__)
-_bearer = HTTPBearer(auto_error=False)
-
-
-def _principal(
-    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer":
-        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    auth: AuthConfig = request.app.state.auth
-    return auth.verify(creds.credentials)
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-PrincipalDep = Annotated[Principal, Depends(_principal)]
-StoreDep = Annotated[Store, Depends(_store)]
-
-
-def _party(principal: PrincipalDep, store: StoreDep) -> str:
-    try:
-        return store.get_party(principal.subject).id
-    except Exception:
-        raise Forbidden(f"token subject {principal.subject!r} is not a registered party") from None
-
-
-PartyDep = Annotated[str, Depends(_party)]
 
 
 def _admin(principal: PrincipalDep) -> Principal:
@@ -293,6 +264,7 @@ def create_app(
     app.include_router(dss.aux_router)
     app.include_router(dss.uss_router)
     app.include_router(events.router)
+    app.include_router(hotline.router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

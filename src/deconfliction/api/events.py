@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from ..alerts import webhooks
 from ..alerts.outbox import events_after
-from ..auth import AuthConfig, Principal
-from ..errors import FieldError, InvalidInput, NotFound, Unauthenticated
+from ..errors import FieldError, InvalidInput, NotFound
+from .deps import PrincipalDep
 from .problems import responses
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -31,16 +31,7 @@ POLL_S = 0.2
 KEEPALIVE_S = 15.0
 
 
-def _subject(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    auth: AuthConfig = request.app.state.auth
-    return auth.verify(token.strip())
-
-
-SubjectDep = Annotated[Principal, Depends(_subject)]
+SubjectDep = PrincipalDep
 
 
 def _after(last_event_id: str | None, after: int | None) -> int:

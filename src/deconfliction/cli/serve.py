@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 from cryptography.hazmat.primitives import serialization
 
@@ -14,8 +15,10 @@ from ..model import SeparationPolicy
 def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     import uvicorn
 
+    from ..alerts.ticker import Ticker
     from ..alerts.webhooks import Dispatcher
     from ..api import create_app
+    from ..exchange.hotline import Escalator
     from ..store import open_store
     from . import UsageError
 
@@ -65,6 +68,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     logging.basicConfig(level=logging.INFO)
     dispatcher = Dispatcher(store)
     dispatcher.start()
+    escalations = Ticker(store, "escalation", Escalator(store, time.time).run_once)
+    escalations.start()
     try:
         # open event streams would hold a graceful shutdown forever: give them 5 s
         uvicorn.run(
@@ -75,6 +80,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             timeout_graceful_shutdown=5,
         )
     finally:
+        escalations.stop()
         dispatcher.stop()
         store.close()
     return 0

@@ -1,0 +1,40 @@
+"""What routes depend on: the caller (from its bearer token), its party, the store."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..auth import AuthConfig, Principal
+from ..errors import Forbidden, Unauthenticated
+from ..store import Store
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _principal(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+    auth: AuthConfig = request.app.state.auth
+    return auth.verify(creds.credentials)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+StoreDep = Annotated[Store, Depends(_store)]
+
+
+def _party(principal: PrincipalDep, store: StoreDep) -> str:
+    try:
+        return store.get_party(principal.subject).id
+    except Exception:
+        raise Forbidden(f"token subject {principal.subject!r} is not a registered party") from None
+
+
+PartyDep = Annotated[str, Depends(_party)]

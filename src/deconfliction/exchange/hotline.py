@@ -1,0 +1,331 @@
+"""The hotline: a direct line between the parties of each conflict, or about any record.
+
+Every conflict has a thread between its two parties (``conflict-<conflict id>``, opened on first
+use); a party can also open a thread with the owner of any record. A message is a coded phrase
+with parameters (``phrasebook``), shown to each reader in its language, or free text, shown as
+written and flagged untranslated. A message can require acknowledgement within a window: each
+time the window passes with a party still silent, the message escalates one level up the ladder
+(unit, operations centre, working group, chiefs of staff) and every party of the thread is
+notified. Posting, acknowledging and escalating are outbox events and audit entries, written in
+the transaction that makes them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..audit import digest
+from ..errors import FieldError, Forbidden, InvalidInput, NotFound
+from ..store.base import Tx, iso
+from . import phrasebook
+
+LADDER = ("unit", "operations-centre", "working-group", "chiefs-of-staff")
+#: Longest acknowledgement window a message may ask for, and the shortest.
+MAX_ACK_WINDOW_S = 7 * 86_400.0
+MIN_ACK_WINDOW_S = 10.0
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Thread:
+    id: str
+    subject_kind: str
+    subject_id: str
+    parties: tuple[str, ...]
+    opened_by: str
+    created_at: str
+
+
+def _thread_row(r: Any) -> Thread:
+    return Thread(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5])
+
+
+def _get(tx: Tx, thread_id: str) -> Thread | None:
+    r = tx.x(
+        "SELECT id, subject_kind, subject_id, parties, opened_by, created_at FROM threads "
+        "WHERE id = ?",
+        (thread_id,),
+    ).fetchone()
+    return None if r is None else _thread_row(r)
+
+
+def _insert(tx: Tx, t: Thread) -> Thread:
+    tx.x(
+        "INSERT INTO threads (id, subject_kind, subject_id, parties, opened_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            t.id,
+            t.subject_kind,
+            t.subject_id,
+            json.dumps(list(t.parties)),
+            t.opened_by,
+            t.created_at,
+        ),
+    )
+    for p in t.parties:
+        tx.x("INSERT INTO thread_parties (party, thread_id) VALUES (?, ?)", (p, t.id))
+    return t
+
+
+def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Thread:
+    """The thread of a conflict (opened now if it was not); only its two parties may use it."""
+    r = tx.x("SELECT a_owner, b_owner FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
+    if r is None:
+        raise NotFound(f"no conflict {conflict_id!r}")
+    parties = tuple(sorted({r[0], r[1]}))
+    if party not in parties:
+        raise NotFound(f"no conflict {conflict_id!r}")  # not even its existence is disclosed
+    tid = f"conflict-{conflict_id}"
+    found = _get(tx, tid)
+    if found is not None:
+        return found
+    return _insert(tx, Thread(tid, "conflict", conflict_id, parties, party, iso(at)))
+
+
+def open_record_thread(
+    tx: Tx, record_id: str, party: str, with_party: str | None, at: datetime
+) -> Thread:
+    """A new thread about a record, between ``party`` and the record's owner (or, when the
+    caller owns it, ``with_party``)."""
+    r = tx.x("SELECT owner FROM records WHERE id = ?", (record_id,)).fetchone()
+    if r is None:
+        raise NotFound(f"no record {record_id!r}")
+    owner = r[0]
+    other = with_party if party == owner else owner
+    if other is None:
+        raise InvalidInput([FieldError("/with", "name the party to talk with about your record")])
+    if other == party:
+        raise InvalidInput([FieldError("/with", "a thread is between two different parties")])
+    if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
+        raise InvalidInput([FieldError("/with", f"no party {other!r}")])
+    t = Thread(
+        str(uuid.uuid4()), "record", record_id, tuple(sorted({party, other})), party, iso(at)
+    )
+    _insert(tx, t)
+    tx.audit(at, party, "hotline.thread", t.id, digest({"record": record_id, "parties": t.parties}))
+    return t
+
+
+def thread_for(tx: Tx, thread_id: str, party: str) -> Thread:
+    t = _get(tx, thread_id)
+    if t is None or party not in t.parties:
+        raise NotFound(f"no thread {thread_id!r}")
+    return t
+
+
+def list_threads(tx: Tx, party: str) -> list[Thread]:
+    rows = tx.x(
+        "SELECT t.id, t.subject_kind, t.subject_id, t.parties, t.opened_by, t.created_at "
+        "FROM threads t JOIN thread_parties p ON p.thread_id = t.id WHERE p.party = ? "
+        "ORDER BY t.created_at, t.id",
+        (party,),
+    ).fetchall()
+    return [_thread_row(r) for r in rows]
+
+
+def post(
+    tx: Tx,
+    thread: Thread,
+    party: str,
+    author: str,
+    *,
+    code: str | None,
+    params: dict[str, Any] | None,
+    text: str | None,
+    lang: str | None,
+    ack_within_s: float | None,
+    at: datetime,
+) -> str:
+    """Add a message; returns its id."""
+    if (code is None) == (text is None):
+        raise InvalidInput([FieldError("/code", "give either a code (with params) or a text")])
+    clean: dict[str, Any] = {}
+    if code is not None:
+        clean = phrasebook.check_params(code, params or {})
+        if lang is not None:
+            raise InvalidInput([FieldError("/lang", "only free text has a language")])
+    else:
+        assert text is not None
+        if params:
+            raise InvalidInput([FieldError("/params", "free text takes no parameters")])
+        if not 0 < len(text) <= MAX_TEXT:
+            raise InvalidInput([FieldError("/text", f"must be 1 to {MAX_TEXT} characters")])
+        if lang is not None and lang not in phrasebook.LANGUAGES:
+            langs = ", ".join(phrasebook.LANGUAGES)
+            raise InvalidInput([FieldError("/lang", f"must be one of {langs}")])
+    if ack_within_s is not None and not MIN_ACK_WINDOW_S <= ack_within_s <= MAX_ACK_WINDOW_S:
+        raise InvalidInput(
+            [
+                FieldError(
+                    "/ack_within_s",
+                    f"must be between {MIN_ACK_WINDOW_S:g} and {MAX_ACK_WINDOW_S:g} seconds",
+                )
+            ]
+        )
+    row = tx.x("SELECT MAX(seq) FROM messages WHERE thread_id = ?", (thread.id,)).fetchone()
+    seq = int(row[0] or 0) + 1
+    mid = str(uuid.uuid4())
+    deadline = at.timestamp() + ack_within_s if ack_within_s is not None else None
+    tx.x(
+        "INSERT INTO messages (id, thread_id, seq, party, author, code, params, text, lang, "
+        "ack_window_s, deadline, level, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        (
+            mid,
+            thread.id,
+            seq,
+            party,
+            author,
+            code,
+            json.dumps(clean),
+            text,
+            lang,
+            ack_within_s,
+            deadline,
+            iso(at),
+        ),
+    )
+    note = {
+        "thread": thread.id,
+        "message": mid,
+        "from": party,
+        "code": code,
+        "requires_ack": ack_within_s is not None,
+    }
+    for p in thread.parties:
+        if p != party:
+            tx.event(p, "hotline.message", note, at)
+    content = {"code": code, "params": clean, "text": text, "lang": lang, "ack": ack_within_s}
+    tx.audit(at, author, "hotline.message", mid, digest(content))
+    return mid
+
+
+def acknowledge(
+    tx: Tx, thread: Thread, message_id: str, party: str, author: str, at: datetime
+) -> None:
+    r = tx.x(
+        "SELECT party, ack_window_s FROM messages WHERE id = ? AND thread_id = ?",
+        (message_id, thread.id),
+    ).fetchone()
+    if r is None:
+        raise NotFound(f"no message {message_id!r} in this thread")
+    sender, window = r
+    if window is None:
+        raise InvalidInput([FieldError("/message", "this message asks for no acknowledgement")])
+    if sender == party:
+        raise Forbidden("a party does not acknowledge its own message")
+    if _acked(tx, message_id, party):
+        return  # already acknowledged: nothing changes
+    tx.x(
+        "INSERT INTO acks (message_id, party, author, at) VALUES (?, ?, ?, ?)",
+        (message_id, party, author, iso(at)),
+    )
+    waiting = [p for p in thread.parties if p != sender and not _acked(tx, message_id, p)]
+    if not waiting:
+        tx.x("UPDATE messages SET deadline = NULL WHERE id = ?", (message_id,))
+    tx.event(sender, "hotline.ack", {"thread": thread.id, "message": message_id, "by": party}, at)
+    tx.audit(at, author, "hotline.ack", message_id, digest({"party": party}))
+
+
+def _acked(tx: Tx, message_id: str, party: str) -> bool:
+    row = tx.x("SELECT 1 FROM acks WHERE message_id = ? AND party = ?", (message_id, party))
+    return row.fetchone() is not None
+
+
+def escalate_due(tx: Tx, now: float, at: datetime) -> int:
+    """Escalate every message whose deadline has passed unacknowledged; returns how many."""
+    rows = tx.x(
+        "SELECT id, thread_id, level, deadline, ack_window_s FROM messages "
+        "WHERE deadline IS NOT NULL AND deadline <= ? ORDER BY deadline, id",
+        (now,),
+    ).fetchall()
+    for mid, tid, level, deadline, window in rows:
+        new_level = min(int(level) + 1, len(LADDER) - 1)
+        top = new_level == len(LADDER) - 1
+        nxt = None if top else float(deadline) + float(window)
+        tx.x("UPDATE messages SET level = ?, deadline = ? WHERE id = ?", (new_level, nxt, mid))
+        thread = _get(tx, tid)
+        assert thread is not None
+        note = {"thread": tid, "message": mid, "level": new_level, "to": LADDER[new_level]}
+        for p in thread.parties:
+            tx.event(p, "hotline.escalated", note, at)
+        tx.audit(at, "service", "hotline.escalated", mid, digest(note))
+    return len(rows)
+
+
+def view(tx: Tx, thread: Thread, lang: str) -> dict[str, Any]:
+    """The thread as ``lang``'s reader sees it."""
+    rows = tx.x(
+        "SELECT id, seq, party, author, code, params, text, lang, ack_window_s, deadline, level, "
+        "created_at FROM messages WHERE thread_id = ? ORDER BY seq",
+        (thread.id,),
+    ).fetchall()
+    messages = []
+    for r in rows:
+        mid, seq, party, author, code, params, text, mlang, window, deadline, level, at = r
+        acks = tx.x(
+            "SELECT party, at FROM acks WHERE message_id = ? ORDER BY party", (mid,)
+        ).fetchall()
+        p = json.loads(params)
+        if code is not None:
+            shown = phrasebook.render(code, p, lang)
+            category = phrasebook.PHRASES[code].category.value
+            untranslated = False
+        else:
+            shown, category, untranslated = text, None, mlang != lang
+        messages.append(
+            {
+                "id": mid,
+                "seq": int(seq),
+                "from": party,
+                "author": author,
+                "at": at,
+                "code": code,
+                "category": category,
+                "category_label": phrasebook.LABELS[category][lang] if category else None,
+                "params": p,
+                "text": shown,
+                "lang": lang if code is not None else mlang,
+                "untranslated": untranslated,
+                "requires_ack": window is not None,
+                "ack_within_s": window,
+                "acknowledged_by": {a[0]: a[1] for a in acks},
+                "deadline": _epoch_iso(deadline),
+                "escalation": {
+                    "level": int(level),
+                    "to": LADDER[int(level)],
+                    "label": phrasebook.LABELS[LADDER[int(level)]][lang],
+                },
+            }
+        )
+    return {
+        "id": thread.id,
+        "subject": {"kind": thread.subject_kind, "id": thread.subject_id},
+        "parties": list(thread.parties),
+        "opened_by": thread.opened_by,
+        "created_at": thread.created_at,
+        "lang": lang,
+        "messages": messages,
+    }
+
+
+def _epoch_iso(t: float | None) -> str | None:
+    return None if t is None else iso(datetime.fromtimestamp(float(t), UTC))
+
+
+class Escalator:
+    """Escalates overdue messages, one cycle per ``run_once``; the clock is injectable."""
+
+    def __init__(self, store: Any, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def run_once(self) -> int:
+        now = self.clock()
+        at = datetime.fromtimestamp(now, UTC)
+        n: int = self.store.write_tx(lambda tx: escalate_due(tx, now, at))
+        return n
