@@ -65,7 +65,12 @@ def _grown_polygon(fp: PolygonFootprint, margin_m: float) -> s2.S2Polygon | None
     delta = margin_m / (_M_PER_DEG * math.cos(math.radians(lat_reach)))
     if delta > 5.0:
         return None
-    grown = shapely.Polygon(np.column_stack([lons, lats])).buffer(delta, quad_segs=2)
+    # the buffer draws round corners as chords (2 per quarter turn), which cut inside the true
+    # circle by up to 1 - cos(22.5 deg); a radius larger by 1 / cos(22.5 deg) keeps every chord
+    # outside it
+    grown = shapely.Polygon(np.column_stack([lons, lats])).buffer(
+        delta / math.cos(math.pi / 8), quad_segs=2
+    )
     ring = np.asarray(grown.exterior.coords)
     if ring[:, 1].max() >= 89.0 or ring[:, 1].min() <= -89.0:
         return None
