@@ -13,7 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 
 from deconfliction.api import create_app
-from deconfliction.auth import ADMIN_SCOPE, AuthConfig, mint_token, public_pem
+from deconfliction.auth import (
+    ADMIN_SCOPE,
+    PARTY_ADMIN_SCOPE,
+    AuthConfig,
+    mint_token,
+    public_pem,
+)
 from deconfliction.model import Party, SeparationPolicy
 from deconfliction.store import SqliteStore, Store
 
@@ -64,6 +70,8 @@ def auth(signing_key: ec.EllipticCurvePrivateKey) -> AuthConfig:
 @pytest.fixture
 def tokens(signing_key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
     out = {p: mint_token(signing_key, p) for p in ("FR", "RU", "UK", "XX")}
+    for p in ("FR", "RU", "UK"):  # each party's own admin: makes its agreements
+        out[f"{p}-admin"] = mint_token(signing_key, p, scopes=[PARTY_ADMIN_SCOPE])
     out["admin"] = mint_token(signing_key, "admin", scopes=[ADMIN_SCOPE])
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pyproj import Geod
 
@@ -96,3 +97,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def agree(api: Any, a: str, b: str, terms: dict[str, Any]) -> dict[str, Any]:
+    """Make ``terms`` the agreement between parties ``a`` and ``b``: a's admin proposes it,
+    b's admin accepts it."""
+    r = api.put(f"/v1/agreements/{b}", f"{a}-admin", json=terms)
+    assert r.status_code == 201, r.text
+    version = r.json()["version"]
+    done = api.post(f"/v1/agreements/{a}/versions/{version}/accept", f"{b}-admin")
+    assert done.status_code == 200, done.text
+    out: dict[str, Any] = done.json()
+    return out

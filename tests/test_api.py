@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from deconfliction.api import create_app
 from deconfliction.auth import AuthConfig, mint_token
+from helpers import agree
 
 T0, T1 = "2026-03-01T08:00:00Z", "2026-03-01T10:00:00Z"
 
@@ -93,7 +94,7 @@ def test_create_read_replace_delete_with_versions(api: Any) -> None:
     assert api.get("/v1/intents/FR-1", "FR").status_code == 404
 
 
-def test_conflicts_seen_by_both_sides_other_as_extent_only(api: Any) -> None:
+def test_conflicts_seen_by_both_sides_as_notices_without_an_agreement(api: Any) -> None:
     fr = api.post(
         "/v1/intents",
         "FR",
@@ -116,11 +117,12 @@ def test_conflicts_seen_by_both_sides_other_as_extent_only(api: Any) -> None:
         assert len(cs) == 1
         assert {cs[0]["a"]["id"], cs[0]["b"]["id"]} == {"FR-1", "RU-1"}
         assert cs[0]["gaps"]["horizontal_m"] == 0.0
+        other = cs[0]["a"] if cs[0]["a"]["owner"] != party else cs[0]["b"]
+        assert other["volumes"] == []  # no agreement: a notice, no geometry
     # a third party is not concerned
     assert api.get("/v1/conflicts", "UK").json()["conflicts"] == []
-    # RU reading FR's intent sees owner and 4D extent, not its name or category
-    seen = api.get("/v1/intents/FR-1", "RU").json()
-    assert set(seen) == {"kind", "id", "owner", "volumes"}
+    # without an agreement RU is not shown FR's intent at all
+    assert api.get("/v1/intents/FR-1", "RU").status_code == 404
     assert api.get("/v1/intents/FR-1", "FR").json()["name"] == "carrier sortie"
     # moving RU's intent away resolves the conflict
     r = api.put("/v1/intents/RU-1", "RU", json={"version": 1, "volumes": [box(40, 40, 41, 41)]})
@@ -156,7 +158,10 @@ def test_area_conflicts_with_other_parties_intents_only(api: Any) -> None:
 def test_query_and_preview(api: Any) -> None:
     api.post("/v1/intents", "FR", json={"id": "FR-1", "volumes": [box(35, 35, 35.5, 35.5)]})
     api.post("/v1/intents", "RU", json={"id": "RU-1", "volumes": [box(37, 35, 37.5, 35.5)]})
-    q = api.post("/v1/intents/query", "RU", json={"volume": box(34.9, 34.9, 35.1, 35.1)})
+    query = {"volume": box(34.9, 34.9, 35.1, 35.1)}
+    assert api.post("/v1/intents/query", "RU", json=query).json()["intents"] == []  # no agreement
+    agree(api, "FR", "RU", {"releases": {"FR": {"default": "extent"}}, "reciprocity": False})
+    q = api.post("/v1/intents/query", "RU", json=query)
     assert [i["id"] for i in q.json()["intents"]] == ["FR-1"]
     assert "version" not in q.json()["intents"][0]  # extent only
     later = box(34.9, 34.9, 35.1, 35.1, t=("2026-03-01T11:00:00Z", "2026-03-01T12:00:00Z"))

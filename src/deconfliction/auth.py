@@ -21,6 +21,8 @@ from .errors import Unauthenticated
 
 #: The scope that lets a token manage parties.
 ADMIN_SCOPE = "deconfliction.admin"
+#: The scope of a party's own admins: they make the party's agreements with other parties.
+PARTY_ADMIN_SCOPE = "deconfliction.party-admin"
 DEV_ISSUER = "deconfliction-dev"
 DEV_KEY_FILE = "dev-signing-key.pem"
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]

@@ -1,6 +1,7 @@
 """The FastAPI application: thin routes over the store; no logic of its own."""
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query
@@ -8,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..auth import AuthConfig, Principal
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
+from ..exchange import release
 from ..model import (
     Area,
     AreaDraft,
@@ -21,8 +23,8 @@ from ..model import (
     RecordKind,
     Volume4D,
 )
-from ..store import Store, StoredRecord
-from . import dss, events, hotline, problems
+from ..store import Store
+from . import agreements, dss, events, hotline, problems
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .problems import responses
 
@@ -92,11 +94,15 @@ class AreaView(BaseModel):
     areas: list[Area | RecordExtent]
 
 
-def _view(rec: StoredRecord, party: str, kind: RecordKind) -> StoredRecord | RecordExtent:
-    """Owners see their record; other parties see its 4D extent only (for now)."""
-    if rec.owner == party:
-        return rec
-    return RecordExtent(kind=kind, id=rec.id, owner=rec.owner, volumes=rec.volumes)
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReleasePreview(BaseModel):
+    to: str
+    level: str
+    reason: str
+    shown: dict[str, Any] | None
 
 
 def _record_router(
@@ -114,8 +120,11 @@ def _record_router(
     err = responses(401, 403, 422)
     body_err = responses(400, 401, 403, 422)  # 400: a body that is not JSON at all
 
-    def pack(rec: Any, conflicts: list[Conflict]) -> Any:
-        return written(**{name: rec, "conflicts": conflicts})
+    def pack(rec: Any, conflicts: list[Conflict], store: Store, party: str, via: str) -> Any:
+        shown = store.write_tx(
+            lambda tx: release.release_conflicts(tx, conflicts, party, via, _now())
+        )
+        return written(**{name: rec, "conflicts": shown})
 
     @router.post(
         "",
@@ -128,7 +137,7 @@ def _record_router(
     def create(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
         draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
         res = store.create(kind, body.id, party, draft, actor=party)  # type: ignore[attr-defined]
-        return pack(res.record, res.conflicts)
+        return pack(res.record, res.conflicts, store, party, f"create_{name}")
 
     @router.get(
         "",
@@ -148,8 +157,14 @@ def _record_router(
         summary=f"{plural.capitalize()} that meet a 4D volume",
     )
     def query(body: VolumeQuery, party: PartyDep, store: StoreDep) -> Any:
+        """Your own records in full; others' as far as your agreements release them."""
         recs = store.query(body.volume, [kind])
-        return view(**{plural: [_view(r, party, kind) for r in recs]})
+
+        def run(tx: Any) -> list[Any]:
+            shown = [release.release_record(tx, r, party, f"query_{plural}", _now()) for r in recs]
+            return [r for r in shown if r is not None]
+
+        return view(**{plural: store.write_tx(run)})
 
     @router.post(
         "/preview",
@@ -160,7 +175,10 @@ def _record_router(
     )
     def preview(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
         draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-        return ConflictList(conflicts=store.preview(party, draft, kind, body.id))  # type: ignore[attr-defined]
+        found = store.preview(party, draft, kind, body.id)  # type: ignore[attr-defined]
+        via = f"preview_{name}"
+        shown = store.write_tx(lambda tx: release.release_conflicts(tx, found, party, via, _now()))
+        return ConflictList(conflicts=shown)
 
     @router.get(
         "/{record_id}",
@@ -169,7 +187,32 @@ def _record_router(
         name=f"get_{name}",
     )
     def get(record_id: str, party: PartyDep, store: StoreDep) -> Any:
-        return _view(store.get(kind, record_id), party, kind)
+        """Yours in full; another party's as far as your agreement releases it (else 404)."""
+        rec = store.get(kind, record_id)
+        shown = store.write_tx(
+            lambda tx: release.release_record(tx, rec, party, f"get_{name}", _now())
+        )
+        if shown is None:
+            raise NotFound(f"no {name} {record_id!r}")
+        return shown
+
+    @router.get(
+        "/{record_id}/released",
+        response_model=ReleasePreview,
+        responses={**err, **responses(404)},
+        name=f"preview_release_{name}",
+        summary=f"What another party is shown of your {name} now",
+    )
+    def released(
+        record_id: str,
+        party: PartyDep,
+        store: StoreDep,
+        to: Annotated[RecordId, Query(description="the other party")],
+    ) -> Any:
+        rec = store.get(kind, record_id)
+        if rec.owner != party:
+            raise NotFound(f"no {name} {record_id!r} of yours")
+        return store.read_tx(lambda tx: release.preview(tx, rec, to))
 
     @router.put(
         "/{record_id}",
@@ -186,7 +229,7 @@ def _record_router(
     ) -> Any:
         draft = draft_model.model_validate(body.model_dump(exclude={"version"}))  # type: ignore[attr-defined]
         res = store.replace(kind, record_id, party, draft, body.version, actor=party)  # type: ignore[attr-defined]
-        return pack(res.record, res.conflicts)
+        return pack(res.record, res.conflicts, store, party, f"replace_{name}")
 
     @router.delete(
         "/{record_id}",
@@ -256,15 +299,19 @@ def create_app(
         tags=["conflicts"],
     )
     def conflicts(party: PartyDep, store: StoreDep, include_resolved: bool = False) -> ConflictList:
-        return ConflictList(
-            conflicts=store.list_conflicts(party, include_resolved=include_resolved)
+        """Your conflicts; the other side shown as far as your agreement releases it."""
+        found = store.list_conflicts(party, include_resolved=include_resolved)
+        shown = store.write_tx(
+            lambda tx: release.release_conflicts(tx, found, party, "list_conflicts", _now())
         )
+        return ConflictList(conflicts=shown)
 
     app.include_router(dss.router)
     app.include_router(dss.aux_router)
     app.include_router(dss.uss_router)
     app.include_router(events.router)
     app.include_router(hotline.router)
+    app.include_router(agreements.router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

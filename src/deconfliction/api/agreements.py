@@ -1,0 +1,87 @@
+"""``/v1/agreements``: what two parties release to each other (see exchange/agreements)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from ..auth import PARTY_ADMIN_SCOPE, Principal
+from ..errors import Forbidden
+from ..exchange import agreements as ag
+from ..exchange import release
+from ..model import RecordId
+from .deps import PartyDep, PrincipalDep
+from .problems import responses
+
+router = APIRouter(prefix="/v1", tags=["agreements"])
+
+
+class AgreementList(BaseModel):
+    agreements: list[dict[str, Any]]
+
+
+class DisclosureList(BaseModel):
+    disclosures: list[dict[str, Any]]
+
+
+def _party_admin(who: Principal) -> None:
+    if PARTY_ADMIN_SCOPE not in who.scopes:
+        raise Forbidden(f"agreements are made by a party's admins (scope {PARTY_ADMIN_SCOPE})")
+
+
+@router.get("/agreements", response_model=AgreementList, responses=responses(401, 403))
+async def list_agreements(request: Request, party: PartyDep) -> AgreementList:
+    """Every version of every agreement of the caller's party (active, proposed, superseded)."""
+    rows = await run_in_threadpool(
+        request.app.state.store.read_tx, lambda tx: ag.history(tx, party)
+    )
+    return AgreementList(agreements=[a.as_json() for a in rows])
+
+
+@router.put(
+    "/agreements/{other}",
+    status_code=201,
+    response_model=dict[str, Any],
+    responses=responses(400, 401, 403, 404, 422),
+)
+async def propose_agreement(
+    other: RecordId, terms: ag.Terms, request: Request, party: PartyDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Propose the next version of the agreement with ``other`` (a party admin's token). It is
+    in force once the other side's admin accepts it."""
+    _party_admin(who)
+    done: ag.Agreement = await run_in_threadpool(
+        request.app.state.store.write_tx,
+        lambda tx: ag.propose(tx, party, other, terms, who.subject, datetime.now(UTC)),
+    )
+    return done.as_json()
+
+
+@router.post(
+    "/agreements/{other}/versions/{version}/accept",
+    response_model=dict[str, Any],
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def accept_agreement(
+    other: RecordId, version: int, request: Request, party: PartyDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Accept a version the other side proposed (a party admin's token): it is in force now."""
+    _party_admin(who)
+    done: ag.Agreement = await run_in_threadpool(
+        request.app.state.store.write_tx,
+        lambda tx: ag.accept(tx, party, other, version, who.subject, datetime.now(UTC)),
+    )
+    return done.as_json()
+
+
+@router.get("/disclosures", response_model=DisclosureList, responses=responses(401, 403))
+async def list_disclosures(request: Request, party: PartyDep) -> DisclosureList:
+    """What was released of the caller's records, to whom, when and at which level."""
+    rows = await run_in_threadpool(
+        request.app.state.store.read_tx, lambda tx: release.disclosures(tx, party)
+    )
+    return DisclosureList(disclosures=rows)
