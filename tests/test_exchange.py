@@ -1,0 +1,184 @@
+"""Need-to-know: what each of three parties sees of one scene, under two agreements.
+
+FR and RU agree (reciprocity on): FR releases its air sorties in full, its naval operating areas
+as a coarsened extent, the rest as conflict notices; RU releases everything as an extent. FR and
+the UK agree (reciprocity off): everything in full. RU and the UK have no agreement.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deconfliction.exchange.agreements import Coarsening
+from deconfliction.exchange.release import coarsen
+from deconfliction.geodesy import GEOD
+from deconfliction.model import CircleFootprint, Volume4D
+from helpers import agree
+from test_api import box
+from test_properties import SETTINGS, boundary_points, centres, volumes
+
+FR_RU = {
+    "releases": {
+        "FR": {"air-sortie": "full", "naval-operating-area": "extent", "default": "conflict"},
+        "RU": {"default": "extent"},
+    },
+    "reciprocity": True,
+    "separation": {"lateral_m": 20_000, "vertical_m": 0, "time_s": 0},
+    "languages": {"FR": ["fr", "en"], "RU": ["ru"]},
+}
+FR_UK = {"releases": {"FR": {"default": "full"}, "UK": {"default": "full"}}, "reciprocity": False}
+
+
+def _scene(api: Any) -> None:
+    def put(party: str, rid: str, category: str, vol: dict[str, Any]) -> None:
+        body = {"id": rid, "category": category, "name": f"{rid} name", "volumes": [vol]}
+        r = api.post("/v1/intents", party, json=body)
+        assert r.status_code == 201, r.text
+
+    put("FR", "A", "air-sortie", box(33.0, 34.0, 33.5, 34.5))
+    put("FR", "N", "naval-operating-area", box(30.0, 32.0, 31.0, 33.0))
+    put("FR", "E", "exercise", box(26.0, 36.0, 26.5, 36.5))
+    put("RU", "R1", "air-sortie", box(33.2, 34.2, 33.8, 34.8))  # meets A: a conflict
+    put("RU", "R2", "naval-operating-area", box(31.1, 32.0, 31.5, 32.5))  # ~10 km from N
+    put("RU", "R3", "exercise", box(20.0, 40.0, 20.5, 40.5))  # far from every FR plan
+    put("UK", "U", "air-sortie", box(10.0, 50.0, 10.5, 50.5))
+
+
+def _seen(api: Any, viewer: str, rid: str) -> str:
+    r = api.get(f"/v1/intents/{rid}", viewer)
+    if r.status_code == 404:
+        return "hidden"
+    assert r.status_code == 200, r.text
+    return "full" if "name" in r.json() else "extent"
+
+
+def test_each_party_sees_what_its_agreements_release(api: Any) -> None:
+    agree(api, "FR", "RU", FR_RU)
+    agree(api, "UK", "FR", FR_UK)
+    _scene(api)
+    expected = {
+        # RU: A in full (its R1 is there), N as an extent (R2 within the agreed 20 km),
+        # E conflict notices only, U nothing (no agreement with the UK)
+        "RU": {"A": "full", "N": "extent", "E": "hidden", "U": "hidden"},
+        # FR: RU's extents where FR has plans (give and take), not R3; the UK's in full
+        "FR": {"R1": "extent", "R2": "extent", "R3": "hidden", "U": "full"},
+        # UK: FR's in full whatever the place (no reciprocity); nothing of RU's
+        "UK": {"A": "full", "N": "full", "E": "full", "R1": "hidden", "R3": "hidden"},
+    }
+    seen = {v: {rid: _seen(api, v, rid) for rid in row} for v, row in expected.items()}
+    assert seen == expected
+
+    # the extent is coarse: a circle on a 0.1 degree grid, times on the quarter hour
+    n = api.get("/v1/intents/N", "RU").json()["volumes"][0]
+    assert n["footprint"]["type"] == "Circle"
+    for key in ("time_start", "time_end"):
+        t = datetime.fromisoformat(n[key].replace("Z", "+00:00"))
+        assert t.minute % 15 == 0 and t.second == 0 and t.microsecond == 0
+    lon, lat = n["footprint"]["center"]
+    assert math.isclose(lat * 10, round(lat * 10), abs_tol=1e-6)
+    assert math.isclose(lon * 10, round(lon * 10), abs_tol=1e-6)
+
+    # a query shows the same: released ones only
+    q = api.post("/v1/intents/query", "RU", json={"volume": box(25, 30, 35, 37)}).json()
+    assert sorted(i["id"] for i in q["intents"]) == ["A", "N", "R1", "R2"]
+
+    # the conflict A x R1: RU sees A in full, FR sees R1 as an extent
+    (c_ru,) = api.get("/v1/conflicts", "RU").json()["conflicts"]
+    a_side = c_ru["a"] if c_ru["a"]["id"] == "A" else c_ru["b"]
+    assert a_side["volumes"][0]["footprint"]["type"] == "Polygon"
+    (c_fr,) = api.get("/v1/conflicts", "FR").json()["conflicts"]
+    r_side = c_fr["a"] if c_fr["a"]["id"] == "R1" else c_fr["b"]
+    assert r_side["volumes"][0]["footprint"]["type"] == "Circle"
+
+    # FR previews what each side is shown of E, and reads what was disclosed of its records
+    to_ru = api.get("/v1/intents/E/released?to=RU", "FR").json()
+    assert to_ru["level"] == "conflict" and to_ru["shown"] is None
+    assert api.get("/v1/intents/E/released?to=UK", "FR").json()["level"] == "full"
+    assert api.get("/v1/intents/E/released?to=UK", "RU").status_code == 404  # not RU's
+    told = {
+        (d["record_id"], d["to"], d["level"])
+        for d in api.get("/v1/disclosures", "FR").json()["disclosures"]
+    }
+    assert told == {
+        ("A", "RU", "full"),
+        ("N", "RU", "extent"),
+        ("A", "UK", "full"),
+        ("N", "UK", "full"),
+        ("E", "UK", "full"),
+    }
+    store = api.client.app.state.store
+    assert sum(e.action.startswith("disclosure.") for e in store.audit_entries()) >= len(told)
+
+
+def test_without_reciprocity_details_flow_everywhere(api: Any) -> None:
+    agree(api, "FR", "RU", FR_RU)
+    _scene(api)
+    assert _seen(api, "FR", "R3") == "hidden"  # reciprocity: FR has no plan near R3
+    # a new version without reciprocity, proposed by RU and accepted by FR
+    agree(api, "RU", "FR", {**FR_RU, "reciprocity": False})
+    assert _seen(api, "FR", "R3") == "extent"
+    assert _seen(api, "RU", "E") == "hidden"  # its level is still conflict notices only
+    versions = api.get("/v1/agreements", "FR").json()["agreements"]
+    assert [(a["version"], a["status"]) for a in versions] == [(1, "superseded"), (2, "active")]
+
+
+def test_agreements_need_both_sides_admins(api: Any) -> None:
+    assert api.put("/v1/agreements/RU", "FR", json=FR_RU).status_code == 403  # not an admin
+    r = api.put("/v1/agreements/RU", "FR-admin", json=FR_RU)
+    assert r.status_code == 201 and r.json()["status"] == "proposed"
+    assert api.post("/v1/agreements/RU/versions/1/accept", "FR-admin").status_code == 403
+    assert api.post("/v1/agreements/FR/versions/1/accept", "RU").status_code == 403
+    bad = api.put("/v1/agreements/RU", "FR-admin", json={"releases": {"FR": {"boats": "full"}}})
+    assert bad.status_code == 422
+    stranger = api.put("/v1/agreements/RU", "FR-admin", json={"releases": {"UK": {}}})
+    assert stranger.status_code == 422
+    assert api.put("/v1/agreements/ZZ", "FR-admin", json=FR_RU).status_code == 404
+    # proposed but not accepted: not in force
+    _scene(api)
+    assert _seen(api, "RU", "A") == "hidden"
+    ok = api.post("/v1/agreements/FR/versions/1/accept", "RU-admin")
+    assert ok.status_code == 200 and ok.json()["status"] == "active"
+    assert _seen(api, "RU", "A") == "full"
+    assert api.post("/v1/agreements/FR/versions/1/accept", "RU-admin").status_code == 409
+    kinds = [e["type"] for e in api.client.app.state.store.outbox_events("RU")]
+    assert "agreement.proposed" in kinds and "agreement.active" in kinds
+
+
+@SETTINGS
+@given(
+    st.data(),
+    centres.flatmap(volumes),
+    st.sampled_from(
+        [
+            Coarsening(),
+            Coarsening(
+                position_step_deg=1.0, radius_step_m=10_000.0, alt_step_m=1000.0, time_step_s=3600.0
+            ),
+        ]
+    ),
+)
+def test_the_coarsened_extent_contains_the_real_one(
+    data: st.DataObject, v: Volume4D, c: Coarsening
+) -> None:
+    out = coarsen(v, c)
+    assert out.alt_lower_m <= v.alt_lower_m and out.alt_upper_m >= v.alt_upper_m
+    assert out.time_start <= v.time_start and out.time_end >= v.time_end
+    fp = out.footprint
+    assert isinstance(fp, CircleFootprint)
+    points = [data.draw(boundary_points(v.footprint)) for _ in range(30)]
+    if isinstance(v.footprint, CircleFootprint):  # a circle's farthest points from elsewhere
+        lon0, lat0 = v.footprint.center
+        az = np.linspace(-180, 180, 72, endpoint=False)
+        plon, plat, _ = GEOD.fwd(
+            np.full(72, lon0), np.full(72, lat0), az, np.full(72, v.footprint.radius_m)
+        )
+        points += list(zip(plon, plat, strict=True))
+    for lon, lat in points:
+        _, _, d = GEOD.inv(fp.center[0], fp.center[1], lon, lat)
+        assert d <= fp.radius_m, (lon, lat, d, fp.radius_m)
