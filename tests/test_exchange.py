@@ -7,15 +7,21 @@ the UK agree (reciprocity off): everything in full. RU and the UK have no agreem
 
 from __future__ import annotations
 
+import json
 import math
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deconfliction.alerts.webhooks import SIGNATURE_HEADER, verify_signature
 from deconfliction.exchange.agreements import Coarsening
+from deconfliction.exchange.hotline import Escalator
+from deconfliction.exchange.ledger import check_alerts
+from deconfliction.exchange.links import LinkChecker
 from deconfliction.exchange.release import coarsen
 from deconfliction.geodesy import GEOD
 from deconfliction.model import CircleFootprint, Volume4D
@@ -182,3 +188,88 @@ def test_the_coarsened_extent_contains_the_real_one(
     for lon, lat in points:
         _, _, d = GEOD.inv(fp.center[0], fp.center[1], lon, lat)
         assert d <= fp.radius_m, (lon, lat, d, fp.radius_m)
+
+
+def test_the_ledger_counts_give_and_take_and_alerts_on_imbalance(api: Any) -> None:
+    terms = {**FR_RU, "ledger": {"max_imbalance": 1.5, "min_items": 2, "max_median_ack_s": 60}}
+    agree(api, "FR", "RU", terms)
+    _scene(api)
+    for rid in ("A", "N"):  # RU reads two of FR's, FR reads none of RU's
+        _seen(api, "RU", rid)
+    store = api.client.app.state.store
+    assert store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC))) == 1
+    (fr_view,) = api.get("/v1/ledger", "FR").json()["ledger"]
+    assert fr_view["party"] == "RU"
+    assert fr_view["gave"] == {"full": 1, "extent": 1, "updates": 0}
+    assert fr_view["received"] == {"full": 0, "extent": 0, "updates": 0}
+    assert [a["kind"] for a in fr_view["alerts"]] == ["imbalance"]
+    assert store.outbox_events("RU")[-1]["type"] == "ledger.alert"
+    assert store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC))) == 0  # raised once
+    # FR reads RU's two plans: the balance is back, the alert clears
+    for rid in ("R1", "R2"):
+        _seen(api, "FR", rid)
+    assert store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC))) == 1
+    assert store.outbox_events("FR")[-1]["type"] == "ledger.cleared"
+    assert api.get("/v1/ledger", "FR").json()["ledger"][0]["alerts"] == []
+    assert api.get("/v1/ledger", "UK").json()["ledger"] == []
+
+
+def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
+    agree(api, "FR", "RU", FR_RU)
+    store = api.client.app.state.store
+    url = "http://127.0.0.1:9/hook"
+    assert api.put("/v1/webhook", "RU", json={"url": url, "secret": "x" * 16}).status_code == 200
+    answers: list[Any] = []
+
+    def ping(u: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, bytes]:
+        assert u == url and verify_signature("x" * 16, headers[SIGNATURE_HEADER], body)
+        nonce = json.loads(body)["nonce"]
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a, json.dumps({"nonce": nonce if a == 200 else "wrong"}).encode()
+
+    checker = LinkChecker(store, ping=ping, threshold=3)
+    answers += [200, 500, ConnectionRefusedError("refused")]
+    assert [checker.run_once()["RU"] for _ in range(3)] == ["up", "up", "up"]
+    answers += [TimeoutError("timed out")]
+    assert checker.run_once() == {"RU": "degraded"}  # third failure in a row
+    links_seen = {x["party"]: x for x in api.get("/v1/links", "FR").json()["links"]}
+    assert links_seen["RU"]["state"] == "degraded" and links_seen["RU"]["failures"] == 3
+    assert store.outbox_events("FR")[-1]["type"] == "link.degraded"
+    avail = store.read_tx(
+        lambda tx: tx.x("SELECT availability FROM scd_availability WHERE uss = 'RU'").fetchone()
+    )
+    assert avail[0] == "Down"
+    answers += [200]
+    assert checker.run_once() == {"RU": "up"}
+    assert store.outbox_events("RU")[-1]["type"] == "link.restored"
+    assert (
+        store.read_tx(
+            lambda tx: tx.x("SELECT COUNT(*) FROM link_checks WHERE party = 'RU'").fetchone()
+        )[0]
+        == 5
+    )
+
+
+def test_agreed_languages_and_ladder_apply_to_the_hotline(api: Any) -> None:
+    terms = {**FR_RU, "escalation": [{"level": "working-group", "after_s": 3600}]}
+    agree(api, "FR", "RU", terms)
+    _scene(api)
+    (c,) = api.get("/v1/conflicts", "RU").json()["conflicts"]
+    thread = api.get(f"/v1/conflicts/{c['id']}/thread", "RU").json()
+    assert thread["lang"] == "ru"  # what the agreement says RU reads
+    assert api.get(f"/v1/threads/{thread['id']}", "FR").json()["lang"] == "fr"
+    t0 = time.time()
+    sent = api.post(
+        f"/v1/threads/{thread['id']}/messages",
+        "FR",
+        json={"code": "QST_INTENTIONS", "params": {}, "ack_within_s": 60},
+    ).json()
+    store = api.client.app.state.store
+    assert Escalator(store, lambda: t0 + 61).run_once() == 1  # to the operations centre
+    m = api.get(f"/v1/threads/{thread['id']}", "FR").json()["messages"][0]
+    assert m["id"] == sent["id"] and m["escalation"]["to"] == "operations-centre"
+    # the agreement gives the working group an hour, not the message's minute
+    assert Escalator(store, lambda: t0 + 200).run_once() == 0
+    assert Escalator(store, lambda: t0 + 61 + 3600).run_once() == 1

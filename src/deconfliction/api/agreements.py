@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ..auth import PARTY_ADMIN_SCOPE, Principal
 from ..errors import Forbidden
 from ..exchange import agreements as ag
-from ..exchange import release
+from ..exchange import ledger, links, release
 from ..model import RecordId
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
@@ -85,3 +85,32 @@ async def list_disclosures(request: Request, party: PartyDep) -> DisclosureList:
         request.app.state.store.read_tx, lambda tx: release.disclosures(tx, party)
     )
     return DisclosureList(disclosures=rows)
+
+
+class Ledger(BaseModel):
+    ledger: list[dict[str, Any]]
+
+
+class Links(BaseModel):
+    links: list[dict[str, Any]]
+
+
+@router.get("/ledger", response_model=Ledger, responses=responses(401, 403))
+async def get_ledger(request: Request, party: PartyDep) -> Ledger:
+    """Give and take with each agreement partner: releases given and received (by level, and
+    how many were updates), acknowledgements and their median times, alerts in force."""
+    rows = await run_in_threadpool(
+        request.app.state.store.read_tx, lambda tx: ledger.ledger(tx, party)
+    )
+    return Ledger(ledger=rows)
+
+
+@router.get("/links", response_model=Links, responses=responses(401, 403))
+async def get_links(request: Request, party: PartyDep) -> Links:
+    """Link liveness of the caller's party and of its agreement partners."""
+
+    def run(tx: Any) -> list[dict[str, Any]]:
+        return [links.status(tx, p) for p in [party, *links.partners(tx, party)]]
+
+    rows = await run_in_threadpool(request.app.state.store.read_tx, run)
+    return Links(links=rows)

@@ -101,6 +101,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _lang(tx: Any, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
+    """The language asked for, else the one the agreement says the reader reads, else
+    Accept-Language, else English."""
+    if lang in phrasebook.LANGUAGES:
+        return str(lang)
+    agreed = hotline.reader_language(tx, thread, party)
+    return agreed or phrasebook.pick_language(None, accept)
+
+
 @router.get("/threads", response_model=ThreadList, responses=responses(401, 403))
 async def list_threads(request: Request, party: PartyDep) -> ThreadList:
     rows = await run_in_threadpool(
@@ -137,11 +146,10 @@ async def conflict_thread(
     accept: AcceptLanguage = None,
 ) -> dict[str, Any]:
     """The hotline thread of a conflict (each conflict has one), in the reader's language."""
-    chosen = phrasebook.pick_language(lang, accept)
 
     def run(tx: Any) -> dict[str, Any]:
         t = hotline.conflict_thread(tx, conflict_id, party, _now())
-        return hotline.view(tx, t, chosen)
+        return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
     out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out
@@ -157,10 +165,9 @@ async def get_thread(
     lang: LangQuery = None,
     accept: AcceptLanguage = None,
 ) -> dict[str, Any]:
-    chosen = phrasebook.pick_language(lang, accept)
-
     def run(tx: Any) -> dict[str, Any]:
-        return hotline.view(tx, hotline.thread_for(tx, thread_id, party), chosen)
+        t = hotline.thread_for(tx, thread_id, party)
+        return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
     out: dict[str, Any] = await run_in_threadpool(request.app.state.store.read_tx, run)
     return out
@@ -182,7 +189,6 @@ async def post_message(
     accept: AcceptLanguage = None,
 ) -> Posted:
     """Send a coded message (``code`` + ``params``) or free text (``text``, ``lang``)."""
-    chosen = phrasebook.pick_language(lang, accept)
 
     def run(tx: Any) -> Posted:
         t = hotline.thread_for(tx, thread_id, party)
@@ -198,7 +204,7 @@ async def post_message(
             ack_within_s=body.ack_within_s,
             at=_now(),
         )
-        return Posted(id=mid, thread=hotline.view(tx, t, chosen))
+        return Posted(id=mid, thread=hotline.view(tx, t, _lang(tx, t, party, lang, accept)))
 
     out: Posted = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out
@@ -219,12 +225,11 @@ async def ack_message(
     accept: AcceptLanguage = None,
 ) -> dict[str, Any]:
     """Acknowledge a message that asks for it (again: no change)."""
-    chosen = phrasebook.pick_language(lang, accept)
 
     def run(tx: Any) -> dict[str, Any]:
         t = hotline.thread_for(tx, thread_id, party)
         hotline.acknowledge(tx, t, message_id, party, who.subject, _now())
-        return hotline.view(tx, t, chosen)
+        return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
     out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out

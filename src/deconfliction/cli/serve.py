@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -19,8 +21,13 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     from ..alerts.webhooks import Dispatcher
     from ..api import create_app
     from ..exchange.hotline import Escalator
+    from ..exchange.ledger import check_alerts
+    from ..exchange.links import LinkChecker
     from ..store import open_store
     from . import UsageError
+
+    def _check_ledger(tx: Any) -> int:
+        return check_alerts(tx, datetime.now(UTC))
 
     data_dir = args.data_dir
     db = args.db or f"sqlite:///{data_dir / 'deconfliction.db'}"
@@ -68,8 +75,13 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     logging.basicConfig(level=logging.INFO)
     dispatcher = Dispatcher(store)
     dispatcher.start()
-    escalations = Ticker(store, "escalation", Escalator(store, time.time).run_once)
-    escalations.start()
+    tickers = [
+        Ticker(store, "escalation", Escalator(store, time.time).run_once, interval_s=1.0),
+        Ticker(store, "ledger", lambda: store.write_tx(_check_ledger), interval_s=30.0),
+        Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
+    ]
+    for t in tickers:
+        t.start()
     try:
         # open event streams would hold a graceful shutdown forever: give them 5 s
         uvicorn.run(
@@ -80,7 +92,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             timeout_graceful_shutdown=5,
         )
     finally:
-        escalations.stop()
+        for t in tickers:
+            t.stop()
         dispatcher.stop()
         store.close()
     return 0

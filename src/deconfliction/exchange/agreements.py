@@ -54,6 +54,18 @@ class EscalationStep(_Strict):
     after_s: float = Field(ge=10.0, le=7 * 86_400.0)
 
 
+class LedgerTerms(_Strict):
+    """When the give and take is out of balance enough to alert both sides."""
+
+    max_imbalance: float = Field(
+        default=3.0, ge=1.0, le=1000.0, description="most records one side may give per one"
+    )
+    min_items: int = Field(default=5, ge=1, description="no balance alert below this many")
+    max_median_ack_s: float = Field(
+        default=900.0, gt=0.0, description="slowest median acknowledgement time allowed"
+    )
+
+
 class Terms(_Strict):
     """What two parties agree."""
 
@@ -69,6 +81,7 @@ class Terms(_Strict):
     languages: dict[RecordId, list[str]] = Field(default_factory=dict)
     escalation: list[EscalationStep] = Field(default_factory=list, max_length=4)
     coarsening: Coarsening = Field(default_factory=Coarsening)
+    ledger: LedgerTerms = Field(default_factory=LedgerTerms)
 
     @model_validator(mode="after")
     def _check(self) -> Terms:
@@ -137,6 +150,11 @@ def active(tx: Tx, a: str, b: str) -> Agreement | None:
         (pa, pb),
     ).fetchone()
     return None if r is None else _row(r)
+
+
+def all_active(tx: Tx) -> list[Agreement]:
+    rows = tx.x(f"SELECT {_COLS} FROM agreements WHERE status = 'active'").fetchall()
+    return [_row(r) for r in rows]
 
 
 def history(tx: Tx, party: str) -> list[Agreement]:

@@ -23,6 +23,7 @@ from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..store.base import Tx, iso
 from . import phrasebook
+from .agreements import active
 
 LADDER = ("unit", "operations-centre", "working-group", "chiefs-of-staff")
 #: Longest acknowledgement window a message may ask for, and the shortest.
@@ -246,15 +247,35 @@ def escalate_due(tx: Tx, now: float, at: datetime) -> int:
     for mid, tid, level, deadline, window in rows:
         new_level = min(int(level) + 1, len(LADDER) - 1)
         top = new_level == len(LADDER) - 1
-        nxt = None if top else float(deadline) + float(window)
-        tx.x("UPDATE messages SET level = ?, deadline = ? WHERE id = ?", (new_level, nxt, mid))
         thread = _get(tx, tid)
         assert thread is not None
+        steps = _ladder(tx, thread)
+        wait = steps.get(LADDER[new_level + 1], float(window)) if not top else 0.0
+        nxt = None if top else float(deadline) + wait
+        tx.x("UPDATE messages SET level = ?, deadline = ? WHERE id = ?", (new_level, nxt, mid))
         note = {"thread": tid, "message": mid, "level": new_level, "to": LADDER[new_level]}
         for p in thread.parties:
             tx.event(p, "hotline.escalated", note, at)
         tx.audit(at, "service", "hotline.escalated", mid, digest(note))
     return len(rows)
+
+
+def _ladder(tx: Tx, thread: Thread) -> dict[str, float]:
+    """Seconds to wait before escalating to each level, where the parties' agreement says."""
+    if len(thread.parties) != 2:
+        return {}
+    ag = active(tx, *thread.parties)
+    return {s.level: s.after_s for s in ag.terms.escalation} if ag else {}
+
+
+def reader_language(tx: Tx, thread: Thread, party: str) -> str | None:
+    """The first language the agreement says ``party`` reads, if it says."""
+    others = [p for p in thread.parties if p != party]
+    for other in others:
+        ag = active(tx, party, other)
+        if ag is not None and ag.terms.languages.get(party):
+            return ag.terms.languages[party][0]
+    return None
 
 
 def view(tx: Tx, thread: Thread, lang: str) -> dict[str, Any]:

@@ -1,0 +1,177 @@
+"""Link liveness: each party's endpoint answers a signed ping on a schedule, or is degraded.
+
+The ping goes to the party's webhook URL: a POST of ``{"type": "ping", "nonce": ..., "at": ...}``
+signed like every webhook (``Deconfliction-Signature``). It must be answered 2xx with a JSON body
+echoing the nonce, within the timeout. Every check is recorded. After ``threshold`` failures in a
+row the party is **degraded**: its F3548 availability becomes ``Down`` (so DSS clients, per the
+standard, may plan over its Accepted intents) and it and its agreement partners get a
+``link.degraded`` event; the first good answer restores it (``Normal``, ``link.restored``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..alerts.webhooks import SIGNATURE_HEADER, sign
+from ..audit import digest
+from ..store.base import Tx, iso
+from .agreements import all_active
+
+#: ``ping(url, body, headers, timeout_s)`` -> (HTTP status, response body); OSError if no answer.
+Ping = Callable[[str, bytes, dict[str, str], float], tuple[int, bytes]]
+
+
+def urllib_ping(
+    url: str, body: bytes, headers: dict[str, str], timeout_s: float
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return int(resp.status), resp.read(4096)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), b""
+
+
+def status(tx: Tx, party: str) -> dict[str, Any]:
+    r = tx.x(
+        "SELECT state, failures, last_ok, last_check, last_error, latency_ms FROM link_status "
+        "WHERE party = ?",
+        (party,),
+    ).fetchone()
+    if r is None:
+        return {
+            "party": party,
+            "state": "unknown",
+            "failures": 0,
+            "last_ok": None,
+            "last_check": None,
+            "last_error": None,
+            "latency_ms": None,
+        }
+    return {
+        "party": party,
+        "state": r[0],
+        "failures": int(r[1]),
+        "last_ok": r[2],
+        "last_check": r[3],
+        "last_error": r[4],
+        "latency_ms": r[5],
+    }
+
+
+def partners(tx: Tx, party: str) -> list[str]:
+    return sorted({p for ag in all_active(tx) if party in ag.parties for p in ag.parties} - {party})
+
+
+def record(
+    tx: Tx,
+    party: str,
+    ok: bool,
+    latency_ms: float | None,
+    error: str | None,
+    threshold: int,
+    at: datetime,
+) -> str:
+    """Record one check; returns the party's state after it ("up" or "degraded")."""
+    before = status(tx, party)
+    failures = 0 if ok else before["failures"] + 1
+    state = "up" if ok else ("degraded" if failures >= threshold else before["state"])
+    if state == "unknown":
+        state = "up" if ok else "unknown"
+    tx.x(
+        "INSERT INTO link_checks (party, at, ok, latency_ms, error) VALUES (?, ?, ?, ?, ?)",
+        (party, iso(at), 1 if ok else 0, latency_ms, error),
+    )
+    tx.x(
+        "INSERT INTO link_status (party, state, failures, last_ok, last_check, last_error, "
+        "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (party) DO UPDATE SET "
+        "state = excluded.state, failures = excluded.failures, last_ok = excluded.last_ok, "
+        "last_check = excluded.last_check, last_error = excluded.last_error, "
+        "latency_ms = excluded.latency_ms",
+        (
+            party,
+            state,
+            failures,
+            iso(at) if ok else before["last_ok"],
+            iso(at),
+            None if ok else error,
+            latency_ms,
+        ),
+    )
+    if state != before["state"] and "degraded" in (state, before["state"]):
+        kind = "link.degraded" if state == "degraded" else "link.restored"
+        availability = "Down" if state == "degraded" else "Normal"
+        tx.x(
+            "INSERT INTO scd_availability (uss, availability, version) VALUES (?, ?, ?) "
+            "ON CONFLICT (uss) DO UPDATE SET availability = excluded.availability, "
+            "version = excluded.version",
+            (party, availability, secrets.token_urlsafe(32)),
+        )
+        note = {"party": party, "state": state, "failures": failures}
+        for p in [party, *partners(tx, party)]:
+            tx.event(p, kind, note, at)
+        tx.audit(at, "service", kind, party, digest(note))
+    return state
+
+
+class LinkChecker:
+    """Pings every party that has a webhook; ``run_once`` is one round (clock injectable)."""
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        ping: Ping = urllib_ping,
+        clock: Callable[[], float] = time.time,
+        timeout_s: float = 5.0,
+        threshold: int = 3,
+    ) -> None:
+        self.store, self.ping, self.clock = store, ping, clock
+        self.timeout_s, self.threshold = timeout_s, threshold
+
+    def run_once(self) -> dict[str, str]:
+        hooks = self.store.read_tx(
+            lambda tx: tx.x("SELECT party, url, secret FROM webhooks ORDER BY party").fetchall()
+        )
+        states = {}
+        for party, url, secret in hooks:
+            ok, latency, error = self._check(url, secret)
+            at = datetime.fromtimestamp(self.clock(), UTC)
+            states[party] = self.store.write_tx(
+                lambda tx, p=party, o=ok, lat=latency, e=error, t=at: record(
+                    tx, p, o, lat, e, self.threshold, t
+                )
+            )
+        return states
+
+    def _check(self, url: str, secret: str) -> tuple[bool, float | None, str | None]:
+        nonce = secrets.token_urlsafe(16)
+        now = self.clock()
+        body = json.dumps({"type": "ping", "nonce": nonce, "at": now}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret, body, int(now)),
+            "User-Agent": "deconfliction-link-check",
+        }
+        t0 = time.perf_counter()
+        try:
+            code, answer = self.ping(url, body, headers, self.timeout_s)
+        except (OSError, ValueError) as exc:
+            return False, None, f"{type(exc).__name__}: {exc}"[:300]
+        latency = (time.perf_counter() - t0) * 1000.0
+        if not 200 <= code < 300:
+            return False, latency, f"HTTP {code}"
+        try:
+            echoed = json.loads(answer).get("nonce")
+        except (ValueError, AttributeError):
+            echoed = None
+        if echoed != nonce:
+            return False, latency, "the answer does not echo the nonce"
+        return True, latency, None
