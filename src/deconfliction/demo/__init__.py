@@ -12,9 +12,11 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import VersionConflict
+from ..exchange.agreements import Terms, accept, active, propose
 from ..formats.plans import PlanRecord, load_plans
 from ..model import Party, RecordKind, Volume4D
 from ..store import Store
+from ..store.base import Tx
 
 SCENARIO_DAY = datetime(2015, 11, 25, tzinfo=UTC)
 PARTIES = [Party(id="FR", name="France"), Party(id="RU", name="Russia")]
@@ -43,10 +45,36 @@ def _shifted(v: Volume4D, shift: timedelta) -> Volume4D:
     return v.model_copy(update={"time_start": v.time_start + shift, "time_end": v.time_end + shift})
 
 
+#: What France and Russia release to each other in the demo (the working group's agreement).
+DEMO_TERMS = Terms.model_validate(
+    {
+        "releases": {
+            "FR": {"air-sortie": "full", "naval-operating-area": "extent", "default": "extent"},
+            "RU": {"default": "extent"},
+        },
+        "reciprocity": False,
+        "languages": {"FR": ["fr", "en"], "RU": ["ru"]},
+        "escalation": [
+            {"level": "operations-centre", "after_s": 300},
+            {"level": "working-group", "after_s": 1800},
+            {"level": "chiefs-of-staff", "after_s": 7200},
+        ],
+    }
+)
+
+
 def load_demo(store: Store, today: datetime | None = None) -> int:
-    """Write the demo parties and records; records already there are left alone."""
+    """Write the demo parties, their agreement and records; what is there already stays."""
     for p in PARTIES:
         store.put_party(p, actor="demo")
+
+    def agreement(tx: Tx) -> None:
+        if active(tx, "FR", "RU") is None:
+            now = datetime.now(UTC)
+            done = propose(tx, "FR", "RU", DEMO_TERMS, "demo", now)
+            accept(tx, "RU", "FR", done.version, "demo", now)
+
+    store.write_tx(agreement)
     written = 0
     for rec in scenario(today):
         kind = RecordKind(rec.kind)
