@@ -21,7 +21,7 @@ from deconfliction.alerts.webhooks import SIGNATURE_HEADER, verify_signature
 from deconfliction.exchange.agreements import Coarsening
 from deconfliction.exchange.hotline import Escalator
 from deconfliction.exchange.ledger import check_alerts
-from deconfliction.exchange.links import LinkChecker
+from deconfliction.exchange.links import LinkChecker, record
 from deconfliction.exchange.release import coarsen
 from deconfliction.geodesy import GEOD
 from deconfliction.model import CircleFootprint, Volume4D
@@ -273,3 +273,15 @@ def test_agreed_languages_and_ladder_apply_to_the_hotline(api: Any) -> None:
     # the agreement gives the working group an hour, not the message's minute
     assert Escalator(store, lambda: t0 + 200).run_once() == 0
     assert Escalator(store, lambda: t0 + 61 + 3600).run_once() == 1
+
+
+def test_activating_near_a_degraded_party_needs_an_acknowledgement(api: Any) -> None:
+    _scene(api)
+    store = api.client.app.state.store
+    store.write_tx(lambda tx: record(tx, "FR", False, None, "refused", 1, datetime.now(UTC)))
+    body = {"id": "R9", "state": "Activated", "volumes": [box(33.1, 34.1, 33.3, 34.3)]}
+    r = api.post("/v1/intents", "RU", json=body)
+    assert r.status_code == 409 and "accept_degraded" in r.json()["detail"]
+    assert api.post("/v1/intents", "RU", json={**body, "state": "Accepted"}).status_code == 201
+    ok = api.post("/v1/intents?accept_degraded=true", "RU", json={**body, "id": "R10"})
+    assert ok.status_code == 201

@@ -71,6 +71,13 @@ class VersionConflict(DeconflictionError):
     http_status = 409
 
 
+class NeedsAcknowledgement(DeconflictionError):
+    """A write the rules hold back until the caller says it knows why (409)."""
+
+    code = "needs-acknowledgement"
+    http_status = 409
+
+
 def _pointer(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     prev: Any = None

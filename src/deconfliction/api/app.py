@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..auth import AuthConfig, Principal
-from ..errors import Forbidden, NotFound
-from ..exchange import release
+from ..errors import Forbidden, NeedsAcknowledgement, NotFound
+from ..exchange import links, release
 from ..model import (
     Area,
     AreaDraft,
     Conflict,
     IntentDraft,
+    IntentState,
     OperationalIntent,
     Party,
     RecordExtent,
@@ -98,6 +99,34 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+AcceptDegraded = Annotated[
+    bool,
+    Query(
+        description="activate even though it conflicts with an intent of a party whose link "
+        "is degraded (talk to it on the hotline first)"
+    ),
+]
+
+
+def _degraded_rule(
+    store: Store, party: str, kind: RecordKind, draft: Any, record_id: str | None, accepted: bool
+) -> None:
+    """While a party's link is degraded, activating an intent in conflict with one of its
+    intents needs ``accept_degraded=true``: it may not hear of the conflict."""
+    if accepted or kind is not RecordKind.INTENT or draft.state is not IntentState.ACTIVATED:
+        return
+    found = store.preview(party, draft, kind, record_id)
+    others = sorted({o for c in found for o in (c.a.owner, c.b.owner)} - {party})
+    down = store.read_tx(
+        lambda tx: [o for o in others if links.status(tx, o)["state"] == "degraded"]
+    )
+    if down:
+        raise NeedsAcknowledgement(
+            f"{', '.join(down)}: link degraded; activating an intent in conflict with its "
+            "intents needs accept_degraded=true"
+        )
+
+
 class ReleasePreview(BaseModel):
     to: str
     level: str
@@ -134,8 +163,14 @@ def _record_router(
         name=f"create_{name}",
         summary=f"Create an {name} (checked for conflicts)",
     )
-    def create(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
+    def create(
+        body: create_model,  # type: ignore[valid-type]
+        party: PartyDep,
+        store: StoreDep,
+        accept_degraded: AcceptDegraded = False,
+    ) -> Any:
         draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
+        _degraded_rule(store, party, kind, draft, body.id, accept_degraded)  # type: ignore[attr-defined]
         res = store.create(kind, body.id, party, draft, actor=party)  # type: ignore[attr-defined]
         return pack(res.record, res.conflicts, store, party, f"create_{name}")
 
@@ -226,8 +261,10 @@ def _record_router(
         body: replace_model,  # type: ignore[valid-type]
         party: PartyDep,
         store: StoreDep,
+        accept_degraded: AcceptDegraded = False,
     ) -> Any:
         draft = draft_model.model_validate(body.model_dump(exclude={"version"}))  # type: ignore[attr-defined]
+        _degraded_rule(store, party, kind, draft, record_id, accept_degraded)
         res = store.replace(kind, record_id, party, draft, body.version, actor=party)  # type: ignore[attr-defined]
         return pack(res.record, res.conflicts, store, party, f"replace_{name}")
 
