@@ -25,7 +25,8 @@ from ..model import (
     Volume4D,
 )
 from ..store import Store
-from . import agreements, dss, events, hotline, problems
+from ..store.tracks import TrackTable
+from . import agreements, dss, events, hotline, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .problems import responses
 
@@ -303,6 +304,7 @@ def create_app(
     app.state.store = store
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
+    app.state.tracks = TrackTable()
     problems.install(app)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
@@ -349,6 +351,8 @@ def create_app(
     app.include_router(events.router)
     app.include_router(hotline.router)
     app.include_router(agreements.router)
+    app.include_router(tracks.router)
+    app.include_router(picture.router)
     app.include_router(
         _record_router(
             RecordKind.INTENT,

@@ -30,6 +30,7 @@ from ..model import (
     Volume4D,
 )
 from ..model.footprint import MAX_FOOTPRINT_RADIUS_M
+from ..model.track import Track
 from ..store.base import StoredRecord, Tx, iso, to_record
 from .agreements import Coarsening, Release, Terms, active
 
@@ -213,3 +214,75 @@ def disclosures(tx: Tx, owner: str) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+#: How near (metres) a viewer's own track must be for give-and-take on tracks, beyond the
+#: agreement's lateral buffer.
+TRACK_RECIPROCITY_M = 100_000.0
+
+
+def release_tracks(tx: Tx, tracks: list[Track], viewer: str, at: datetime) -> list[dict[str, Any]]:
+    """The live tracks ``viewer`` may see: its own, and others' as their agreement releases the
+    "track" category (full state, or a position rounded to the agreed grid with no velocity)."""
+    mine = [t for t in tracks if t.party == viewer]
+    out = [_track_json(t, "full") for t in mine]
+    terms_by_owner: dict[str, Terms | None] = {}
+    for t in tracks:
+        if t.party == viewer:
+            continue
+        if t.party not in terms_by_owner:
+            ag = active(tx, t.party, viewer)
+            terms_by_owner[t.party] = ag.terms if ag else None
+        terms = terms_by_owner[t.party]
+        if terms is None:
+            continue
+        level = terms.level(t.party, "track")
+        if level not in (Release.FULL, Release.EXTENT):
+            continue
+        if terms.reciprocity:
+            reach = TRACK_RECIPROCITY_M + terms.separation.lateral_m
+            near = any(
+                GEOD.inv(t.state.lon, t.state.lat, m.state.lon, m.state.lat)[2] <= reach
+                for m in mine
+            )
+            if not near:
+                continue
+        shown = _track_json(t, level.value, terms.coarsening)
+        out.append(shown)
+        _disclose_track(tx, t, viewer, level, at)
+    return out
+
+
+def _track_json(t: Track, level: str, c: Coarsening | None = None) -> dict[str, Any]:
+    s = t.state
+    if level == "full" or c is None:
+        return {"party": t.party, "level": level, **s.model_dump(mode="json", by_alias=True)}
+    step = c.position_step_deg
+    return {
+        "party": t.party,
+        "level": level,
+        "id": s.id,
+        "class": s.cls.value,
+        "time": iso(s.time),
+        "lon": round(s.lon / step) * step,
+        "lat": round(s.lat / step) * step,
+        "alt_m": _floor(s.alt_m, c.alt_step_m),
+        "uncertainty_m": step * 111_320.0,
+    }
+
+
+def _disclose_track(tx: Tx, t: Track, viewer: str, level: Release, at: datetime) -> None:
+    key = f"track:{t.party}:{t.state.id}"
+    known = tx.x(
+        "SELECT 1 FROM disclosures WHERE record_id = ? AND record_version = 1 AND to_party = ? "
+        "AND level = ?",
+        (key, viewer, level.value),
+    ).fetchone()
+    if known:
+        return
+    tx.x(
+        "INSERT INTO disclosures (record_id, record_version, to_party, level, owner, via, at) "
+        "VALUES (?, 1, ?, ?, ?, 'tracks', ?)",
+        (key, viewer, level.value, t.party, iso(at)),
+    )
+    tx.audit(at, "service", f"disclosure.{level.value}", f"{key}->{viewer}", digest({"track": key}))

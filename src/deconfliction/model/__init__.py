@@ -17,6 +17,7 @@ from .records import (
     RecordKind,
     SeparationPolicy,
 )
+from .track import Track, TrackClass, TrackState
 from .volume import Volume4D
 
 __all__ = [
@@ -37,5 +38,8 @@ __all__ = [
     "RecordId",
     "RecordKind",
     "SeparationPolicy",
+    "Track",
+    "TrackClass",
+    "TrackState",
     "Volume4D",
 ]

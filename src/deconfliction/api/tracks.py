@@ -1,0 +1,92 @@
+"""``/v1/tracks``: live tracks reported in batches, read as the agreements release them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..exchange.release import release_tracks
+from ..model import TrackState
+from ..store.tracks import TrackTable
+from .deps import PartyDep
+from .problems import responses
+
+router = APIRouter(prefix="/v1", tags=["tracks"])
+
+#: Most states in one batch.
+MAX_BATCH = 10_000
+
+
+class TrackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    states: list[TrackState] = Field(max_length=MAX_BATCH)
+
+
+class Accepted(BaseModel):
+    accepted: int
+    changed: int = Field(description="tracks whose state moved on (older states are ignored)")
+
+
+class TrackList(BaseModel):
+    tracks: list[dict[str, Any]]
+
+
+def _table(request: Request) -> TrackTable:
+    table: TrackTable = request.app.state.tracks
+    return table
+
+
+@router.post(
+    "/tracks", status_code=202, response_model=Accepted, responses=responses(400, 401, 403, 422)
+)
+def post_tracks(body: TrackBatch, request: Request, party: PartyDep) -> Accepted:
+    """Report states of your own aircraft and ships (a track is yours by its id)."""
+    changed = _table(request).upsert(party, body.states)
+    return Accepted(accepted=len(body.states), changed=changed)
+
+
+def _visible(request: Request, party: str) -> list[dict[str, Any]]:
+    tracks = _table(request).snapshot()
+    out: list[dict[str, Any]] = request.app.state.store.write_tx(
+        lambda tx: release_tracks(tx, tracks, party, datetime.now(UTC))
+    )
+    return out
+
+
+@router.get("/tracks", response_model=TrackList, responses=responses(401, 403))
+def get_tracks(request: Request, party: PartyDep) -> TrackList:
+    """Your live tracks, and others' as far as your agreements release tracks."""
+    return TrackList(tracks=_visible(request, party))
+
+
+@router.get(
+    "/tracks/stream",
+    responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 403)},
+    response_class=StreamingResponse,
+)
+async def stream_tracks(request: Request, party: PartyDep) -> StreamingResponse:
+    """Server-sent events: a ``tracks`` event with every track you may see, each time any
+    track changes (checked every 0.25 s)."""
+    table = _table(request)
+
+    async def stream() -> AsyncIterator[bytes]:
+        seen = -1
+        while not await request.is_disconnected():
+            if table.version != seen:
+                seen = table.version
+                tracks = await run_in_threadpool(_visible, request, party)
+                data = json.dumps({"tracks": tracks}, separators=(",", ":"))
+                yield f"event: tracks\ndata: {data}\n\n".encode()
+            await asyncio.sleep(0.25)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )

@@ -1,0 +1,63 @@
+"""Live tracks over the API: reported in batches, newest state kept, released by agreement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from helpers import agree
+
+NOW = datetime.now(UTC)
+
+
+def state(tid: str, lon: float, lat: float, dt_s: float = 0, **kw: Any) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "class": kw.pop("cls", "fixed-wing"),
+        "time": (NOW + timedelta(seconds=dt_s)).isoformat(),
+        "lon": lon,
+        "lat": lat,
+        "alt_m": 6000,
+        "gs_mps": 220,
+        "track_deg": 90,
+        "vs_mps": 0,
+        **kw,
+    }
+
+
+def test_tracks_are_released_as_agreed(api: Any) -> None:
+    r = api.post(
+        "/v1/tracks", "FR", json={"states": [state("F1", 33.0, 34.0), state("F2", 20, 40)]}
+    )
+    assert r.status_code == 202 and r.json() == {"accepted": 2, "changed": 2}
+    # an older state does not replace a newer one
+    r = api.post("/v1/tracks", "FR", json={"states": [state("F1", 0, 0, dt_s=-10)]})
+    assert r.json()["changed"] == 0
+    mine = api.get("/v1/tracks", "FR").json()["tracks"]
+    assert [(t["id"], t["lon"], t["level"]) for t in mine] == [
+        ("F1", 33.0, "full"),
+        ("F2", 20, "full"),
+    ]
+    assert api.get("/v1/tracks", "RU").json()["tracks"] == []  # no agreement: nothing
+    agree(api, "FR", "RU", {"releases": {"FR": {"track": "extent"}}, "reciprocity": True})
+    assert api.get("/v1/tracks", "RU").json()["tracks"] == []  # RU has no track near
+    api.post("/v1/tracks", "RU", json={"states": [state("R1", 33.5, 34.2, cls="ship")]})
+    seen = {t["id"]: t for t in api.get("/v1/tracks", "RU").json()["tracks"]}
+    assert set(seen) == {"R1", "F1"}  # F2 is far from every RU track
+    assert seen["F1"]["level"] == "extent" and "gs_mps" not in seen["F1"]
+    assert abs(seen["F1"]["lon"] - 33.0) < 0.051 and seen["F1"]["uncertainty_m"] > 0
+    told = api.get("/v1/disclosures", "FR").json()["disclosures"]
+    assert [(d["record_id"], d["to"], d["level"]) for d in told] == [
+        ("track:FR:F1", "RU", "extent")
+    ]
+
+
+def test_bad_states_are_refused_naming_the_field(api: Any) -> None:
+    r = api.post("/v1/tracks", "FR", json={"states": [state("F1", 200, 0)]})
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/states/0/lon"
+    r = api.post("/v1/tracks", "FR", json={"states": [state("F1", 0, 0, cls="submarine")]})
+    assert r.json()["errors"][0]["pointer"] == "/states/0/class"
+    r = api.post("/v1/tracks", "FR", json={"states": [{**state("F1", 0, 0), "time": 0}]})
+    assert r.json()["errors"][0]["pointer"] == "/states/0/time"
+    picture = api.get("/v1/picture", "FR").json()
+    assert picture["party"] == "FR" and picture["records"] == [] and picture["conflicts"] == []
