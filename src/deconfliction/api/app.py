@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import __version__
+from .. import __version__, ui
 from ..auth import AuthConfig, Principal
 from ..errors import Forbidden, NeedsAcknowledgement, NotFound
 from ..exchange import links, release
@@ -305,6 +305,8 @@ def create_app(
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
     app.state.tracks = TrackTable()
+    #: demo mode: party -> token (None: no development login)
+    app.state.dev_token = None
     problems.install(app)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
@@ -353,6 +355,23 @@ def create_app(
     app.include_router(agreements.router)
     app.include_router(tracks.router)
     app.include_router(picture.router)
+    ui.install(app)
+
+    @app.get("/v1/dev/parties", include_in_schema=False)
+    def dev_parties(store: StoreDep) -> PartyList:
+        """Demo mode only: the parties one may log in as without a token."""
+        if app.state.dev_token is None:
+            raise NotFound("no development login here")
+        return PartyList(parties=store.list_parties())
+
+    @app.get("/v1/dev/token", include_in_schema=False)
+    def dev_token(party: Annotated[RecordId, Query()], store: StoreDep) -> dict[str, str]:
+        """Demo mode only: a token for a demo party, signed with the data folder's dev key."""
+        if app.state.dev_token is None:
+            raise NotFound("no development login here")
+        store.get_party(party)
+        return {"token": app.state.dev_token(party)}
+
     app.include_router(
         _record_router(
             RecordKind.INTENT,

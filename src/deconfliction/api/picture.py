@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ..alerts.outbox import last_seq
 from ..exchange import links, release
 from ..model import RecordExtent, RecordKind
 from .deps import PartyDep
@@ -53,6 +54,8 @@ def picture(request: Request, party: PartyDep) -> dict[str, Any]:
                 for c in release.release_conflicts(tx, conflicts, party, "picture", now)
             ],
             "links": [links.status(tx, p) for p in [party, *links.partners(tx, party)]],
+            # the stream of events (/v1/events) picks up after this one
+            "last_event_id": last_seq(tx, party),
         }
 
     out: dict[str, Any] = store.write_tx(run)

@@ -10,7 +10,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from ..auth import ADMIN_SCOPE, AuthConfig, dev_private_key, mint_token, public_pem
+from ..auth import (
+    ADMIN_SCOPE,
+    PARTY_ADMIN_SCOPE,
+    AuthConfig,
+    dev_private_key,
+    mint_token,
+    public_pem,
+)
 from ..model import SeparationPolicy
 
 
@@ -67,11 +74,19 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
         admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
         lines.append(f"    admin: {admin}")
-    print("\n".join(lines), flush=True)
     public_url = args.public_url or f"http://{args.host}:{args.port}"
     if not public_url.startswith(("http://", "https://")):
         raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
     app = create_app(store, auth, public_url=public_url)
+    if args.demo and dev_key is not None:
+        key, audience = dev_key, audiences[0]
+        app.state.dev_token = lambda party: mint_token(
+            key, party, audience=audience, scopes=[PARTY_ADMIN_SCOPE]
+        )
+        lines.insert(2, f"  map: http://{args.host}:{args.port}/ui/  (demo login: pick a party)")
+    else:
+        lines.insert(2, f"  map: http://{args.host}:{args.port}/ui/  (log in with a token)")
+    print("\n".join(lines), flush=True)
     logging.basicConfig(level=logging.INFO)
     dispatcher = Dispatcher(store)
     dispatcher.start()
