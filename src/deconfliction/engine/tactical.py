@@ -243,7 +243,7 @@ def candidates(
     scene: Scene,
     lookahead_s: float,
     minima: Minima,
-    slices: int = 10,
+    slices: int = 6,
 ) -> tuple[IntArray, IntArray]:
     """Pairs (i < j, different parties) that may conflict within the look-ahead: a superset of
     the conflicts, found slice by slice on the 3D grid (see the module's docstring)."""
