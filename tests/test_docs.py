@@ -20,12 +20,24 @@ def test_public_api_is_small_sorted_and_importable() -> None:
         assert hasattr(deconfliction, n), n
 
 
+def _commands(
+    parser: argparse.ArgumentParser, prefix: str
+) -> list[tuple[str, argparse.ArgumentParser]]:
+    """Every leaf command (``tracks check`` as well as ``serve``) with its parser."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [(prefix, parser)]
+    out = []
+    for name, p in subs[0].choices.items():
+        out += _commands(p, f"{prefix} {name}".strip())
+    return out
+
+
 def test_every_cli_command_and_option_is_documented() -> None:
     doc = (ROOT / "docs" / "cli.md").read_text()
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert sub.choices
-    for name, p in sub.choices.items():
+    commands = _commands(build_parser(), "")
+    assert len(commands) >= 4
+    for name, p in commands:
         assert f"## `deconfliction {name}`" in doc, name
         section = doc.split(f"## `deconfliction {name}`", 1)[1].split("\n## ", 1)[0]
         for action in p._actions:

@@ -130,6 +130,32 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON")
     _add_buffers(check, "")
 
+    tracks = sub.add_parser("tracks", help="live tracks: offline tools")
+    tsub = tracks.add_subparsers(dest="tracks_command", required=True, parser_class=_Parser)
+    tcheck = tsub.add_parser("check", help="replay recorded states through tactical detection")
+    tcheck.add_argument(
+        "file", type=Path, metavar="FILE", help="states as CSV with a header, or NDJSON"
+    )
+    tcheck.add_argument("--json", action="store_true", help="print JSON")
+    tcheck.add_argument(
+        "--lookahead-s", type=float, default=300.0, metavar="S", help="look-ahead (default 300)"
+    )
+    tcheck.add_argument(
+        "--lateral-m",
+        type=float,
+        default=None,
+        metavar="M",
+        help="lateral minimum in metres for every pair of classes (default: 5 NM between "
+        "aircraft, 2 NM with or between ships)",
+    )
+    tcheck.add_argument(
+        "--vertical-m",
+        type=float,
+        default=None,
+        metavar="M",
+        help="vertical minimum in metres (default 1,000 ft; ships ignore height)",
+    )
+
     token = sub.add_parser("token", help="mint a development token (data folder's key)")
     token.add_argument("--party", required=True, help="the party the token acts for (sub)")
     token.add_argument("--admin", action="store_true", help="add the admin scope")
@@ -150,6 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args.files, _policy(args), as_json=args.json)
         if args.command == "token":
             return _token(args)
+        if args.command == "tracks":
+            from .tracks import run_tracks_check
+
+            return run_tracks_check(
+                args.file,
+                as_json=args.json,
+                lookahead_s=args.lookahead_s,
+                lateral_m=args.lateral_m,
+                vertical_m=args.vertical_m,
+            )
         if args.command == "serve":
             from .serve import run_serve
 

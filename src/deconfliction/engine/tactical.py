@@ -62,20 +62,22 @@ class Minima:
     aircraft against ships 2 NM and 1,000 ft (an aircraft 1,000 ft above a ship passes).
     """
 
-    lateral_m: FloatArray = field(default_factory=lambda: _table(5 * NM, 2 * NM, 2 * NM))
-    vertical_m: FloatArray = field(default_factory=lambda: _table(1000 * FT, np.inf, 1000 * FT))
+    lateral_m: FloatArray = field(default_factory=lambda: minima_table(5 * NM, 2 * NM, 2 * NM))
+    vertical_m: FloatArray = field(
+        default_factory=lambda: minima_table(1000 * FT, np.inf, 1000 * FT)
+    )
 
     @staticmethod
     def of(
         aircraft: tuple[float, float], ship_m: float, aircraft_ship: tuple[float, float]
     ) -> Minima:
         return Minima(
-            _table(aircraft[0], ship_m, aircraft_ship[0]),
-            _table(aircraft[1], np.inf, aircraft_ship[1]),
+            minima_table(aircraft[0], ship_m, aircraft_ship[0]),
+            minima_table(aircraft[1], np.inf, aircraft_ship[1]),
         )
 
 
-def _table(air: float, ship: float, mixed: float) -> FloatArray:
+def minima_table(air: float, ship: float, mixed: float) -> FloatArray:
     n = len(CLASSES)
     t = np.full((n, n), air, dtype=np.float64)
     t[SHIP, :] = mixed
