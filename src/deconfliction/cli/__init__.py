@@ -156,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="vertical minimum in metres (default 1,000 ft; ships ignore height)",
     )
 
+    feed = tsub.add_parser("feed", help="decode a live or recorded feed and send it")
+    feed.add_argument("kind", choices=["sbs", "ais"], help="ADS-B BaseStation text, or AIS NMEA")
+    feed.add_argument("source", metavar="SOURCE", help="a file, tcp://HOST:PORT or udp://HOST:PORT")
+    feed.add_argument(
+        "--to", required=True, metavar="URL", help="the service, e.g. http://127.0.0.1:8000"
+    )
+    feed.add_argument("--token", required=True, help="a bearer token of the reporting party")
+    feed.add_argument(
+        "--batch-s", type=float, default=1.0, metavar="S", help="send at most every S seconds"
+    )
+
     token = sub.add_parser("token", help="mint a development token (data folder's key)")
     token.add_argument("--party", required=True, help="the party the token acts for (sub)")
     token.add_argument("--admin", action="store_true", help="add the admin scope")
@@ -176,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args.files, _policy(args), as_json=args.json)
         if args.command == "token":
             return _token(args)
+        if args.command == "tracks" and args.tracks_command == "feed":
+            from .feed import run_feed
+
+            return run_feed(args.kind, args.source, args.to, args.token, args.batch_s)
         if args.command == "tracks":
             from .tracks import run_tracks_check
 
