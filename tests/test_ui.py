@@ -255,4 +255,22 @@ def test_a_track_moved_by_the_api_moves_on_the_map(server: str, browser: Browser
     page.wait_for_selector("#tracks li[data-id='RAFALE-1'][data-lon='34.8']", timeout=1000)
     assert time.monotonic() - moved < 1.0
     page.screenshot(path=str(SHOTS / "5b-track-moved.png"))
+    # a Russian aircraft head-on at the same level: the tactical alert appears in the list
+    ru = {"Authorization": f"Bearer {_token(server, 'RU')}"}
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    su = {
+        "id": "SU-30",
+        "class": "fixed-wing",
+        "time": at.isoformat(),
+        "lon": 35.0,
+        "lat": 34.7,
+        "alt_m": 7000,
+        "gs_mps": 230,
+        "track_deg": 270,
+        "vs_mps": 0,
+    }
+    assert httpx.post(f"{server}/v1/tracks", json={"states": [su]}, headers=ru).status_code == 202
+    page.wait_for_selector("#conflicts li.tactical", timeout=5000)
+    assert "FR/RAFALE-1 \u00d7 RU/SU-30" in page.inner_text("#conflicts li.tactical")
+    page.screenshot(path=str(SHOTS / "5c-tactical-alert.png"))
     page.context.close()

@@ -11,6 +11,7 @@ from .. import __version__, ui
 from ..auth import AuthConfig, Principal
 from ..errors import Forbidden, NeedsAcknowledgement, NotFound
 from ..exchange import links, release
+from ..exchange.live import TacticalMonitor
 from ..model import (
     Area,
     AreaDraft,
@@ -305,6 +306,7 @@ def create_app(
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
     app.state.tracks = TrackTable()
+    app.state.tactical = TacticalMonitor(store, app.state.tracks)
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)

@@ -54,6 +54,7 @@ def picture(request: Request, party: PartyDep) -> dict[str, Any]:
                 for c in release.release_conflicts(tx, conflicts, party, "picture", now)
             ],
             "links": [links.status(tx, p) for p in [party, *links.partners(tx, party)]],
+            "tactical": request.app.state.tactical.active(party),
             # the stream of events (/v1/events) picks up after this one
             "last_event_id": last_seq(tx, party),
         }

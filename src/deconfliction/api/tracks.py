@@ -90,3 +90,15 @@ async def stream_tracks(request: Request, party: PartyDep) -> StreamingResponse:
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )
+
+
+class TacticalList(BaseModel):
+    alerts: list[dict[str, Any]]
+
+
+@router.get("/tactical", response_model=TacticalList, responses=responses(401, 403))
+def get_tactical(request: Request, party: PartyDep) -> TacticalList:
+    """Tactical alerts in force that concern you: tracks predicted to lose separation
+    (``tactical``), a track heading into another party's active restricted area (``area``),
+    a track outside the intent it flies (``conformance``)."""
+    return TacticalList(alerts=request.app.state.tactical.active(party))

@@ -94,6 +94,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         Ticker(store, "escalation", Escalator(store, time.time).run_once, interval_s=1.0),
         Ticker(store, "ledger", lambda: store.write_tx(_check_ledger), interval_s=30.0),
         Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
+        Ticker(store, "tactical", app.state.tactical.run_once, interval_s=1.0),
     ]
     for t in tickers:
         t.start()

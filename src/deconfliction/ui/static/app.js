@@ -19,6 +19,7 @@ const WORDS = {
     own: "own", full: "released in full", extent: "released as extent", overlap: "overlap",
     apart: "apart", draftConflicts: "conflicts before submit", draftClear: "No conflict: you can submit.",
     submitted: "Submitted.", freeOption: "— free text —", you: "you", notice: "(notice only: no geometry released)",
+    lost: "separation lost", inS: "in", outside: "outside its intent",
   },
   fr: {
     title: "Situation opérationnelle commune", language: "Langue", logout: "Se déconnecter",
@@ -33,6 +34,7 @@ const WORDS = {
     own: "propre", full: "communiqué en entier", extent: "communiqué en emprise", overlap: "chevauchement",
     apart: "d'écart", draftConflicts: "conflits avant soumission", draftClear: "Aucun conflit : vous pouvez soumettre.",
     submitted: "Soumis.", freeOption: "— texte libre —", you: "vous", notice: "(avis seulement : aucune géométrie communiquée)",
+    lost: "séparation perdue", inS: "dans", outside: "hors de son intention",
   },
   ru: {
     title: "Общая оперативная обстановка", language: "Язык", logout: "Выйти",
@@ -47,6 +49,7 @@ const WORDS = {
     own: "своё", full: "передано полностью", extent: "передан контур", overlap: "пересечение",
     apart: "интервал", draftConflicts: "конфликты до отправки", draftClear: "Конфликтов нет: можно отправлять.",
     submitted: "Отправлено.", freeOption: "— свободный текст —", you: "вы", notice: "(только уведомление: геометрия не передана)",
+    lost: "интервал нарушен", inS: "через", outside: "вне своего намерения",
   },
 };
 
@@ -283,11 +286,12 @@ function renderLegend() {
 function renderConflicts() {
   const ul = $("conflicts");
   ul.textContent = "";
-  if (!state.picture.conflicts.length) {
+  if (!state.picture.conflicts.length && !(state.picture.tactical || []).length) {
     const li = document.createElement("li");
     li.textContent = t("noConflicts");
     ul.append(li);
   }
+  renderTactical(ul);
   for (const c of state.picture.conflicts) {
     const li = document.createElement("li");
     li.dataset.id = c.id;
@@ -303,6 +307,25 @@ function renderConflicts() {
     if (!other.volumes.length) b.append(" ", t("notice"));
     b.addEventListener("click", () => selectConflict(c.id));
     li.append(b);
+    ul.append(li);
+  }
+}
+
+function renderTactical(ul) {
+  for (const a of state.picture.tactical || []) {
+    const li = document.createElement("li");
+    li.dataset.kind = a.kind;
+    li.className = "tactical";
+    let text;
+    if (a.kind === "tactical") {
+      text = `⚠ ${a.tracks.join(" × ")} · CPA ${Math.round(a.t_cpa_s)} s · ${(a.d_cpa_m / 1852).toFixed(1)} NM / ${Math.round(a.dz_cpa_m)} m`;
+      if (a.lost) text += ` · ${t("lost")}`;
+    } else if (a.kind === "area") {
+      text = `⚠ ${a.track} → ${a.area} ${t("inS")} ${Math.round(a.t_enter_s)} s`;
+    } else {
+      text = `⚠ ${a.track} ${t("outside")} ${a.intent}`;
+    }
+    li.textContent = text;
     ul.append(li);
   }
 }
