@@ -2,8 +2,9 @@
 
 - **Tracks against tracks** (``engine.tactical``): pairs of different parties predicted to lose
   separation within the look-ahead.
-- **Tracks against areas**: a track whose straight path over the look-ahead (a 4D corridor)
-  meets another party's restricted area while it is active.
+- **Tracks against areas and intents**: a track whose straight path over the look-ahead (a 4D
+  corridor) meets another party's restricted area or intent (a naval operating area, a sortie)
+  while it is active.
 - **Conformance**: a track flying an intent of its own party (``intent_id``) that is outside
   every volume of that intent now turns the intent Nonconforming (F3548 semantics) and alerts.
 
@@ -136,16 +137,17 @@ class TacticalMonitor:
             except DeconflictionError:
                 continue
             for c in found:
-                area = c.b if c.b.kind is RecordKind.AREA else c.a
-                if area.kind is not RecordKind.AREA or area.owner == t.party:
+                other = c.b if c.a.owner == t.party else c.a
+                if other.owner == t.party or other.id == t.state.intent_id:
                     continue
-                key = (f"{t.party}/{t.state.id}", area.id)
-                enter = _entry_s(t, now, area.volumes, self.lookahead_s)
+                key = (f"{t.party}/{t.state.id}", other.id)
+                enter = _entry_s(t, now, other.volumes, self.lookahead_s)
                 out[key] = (
-                    (t.party, area.owner),
+                    (t.party, other.owner),
                     {
                         "track": f"{t.party}/{t.state.id}",
-                        "area": area.id,
+                        "area": other.id,
+                        "record_kind": other.kind.value,
                         "t_enter_s": round(enter, 1),
                     },
                 )
