@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 
 from deconfliction.audit import first_bad_entry
+from deconfliction.audit.export import verify_export
+from deconfliction.audit.signing import Signer, public_pem
+from deconfliction.cli import main
 from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
 from deconfliction.model import RecordKind
 from deconfliction.store import SqliteStore
@@ -118,3 +121,11 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         assert events == stored
     finally:
         store.close()
+    # the log exported for FR after the crash still verifies, offline
+    out = tmp_path / "fr-audit.json"
+    assert (
+        main(["audit", "export", "--data-dir", str(data), "--party", "FR", "--out", str(out)]) == 0
+    )
+    key = tmp_path / "service.pem"
+    key.write_text(public_pem(Signer.in_folder(data).public))
+    assert verify_export(out.read_bytes(), [key.read_bytes()]).ok

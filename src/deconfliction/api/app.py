@@ -27,7 +27,7 @@ from ..model import (
 )
 from ..store import Store
 from ..store.tracks import TrackTable
-from . import agreements, dss, events, hotline, picture, problems, tracks
+from . import agreements, audit, dss, events, hotline, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .problems import responses
 
@@ -357,6 +357,7 @@ def create_app(
     app.include_router(agreements.router)
     app.include_router(tracks.router)
     app.include_router(picture.router)
+    app.include_router(audit.router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)

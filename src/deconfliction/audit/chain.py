@@ -1,9 +1,12 @@
 """The audit hash chain: each entry commits to the one before it.
 
-An entry is the JSON object ``{"seq", "at", "actor", "action", "subject", "digest",
-"prev_hash"}``; its ``hash`` is the SHA-256 (hex) of that object serialized canonically (keys
-sorted, no spaces, UTF-8). The first entry's ``prev_hash`` is 64 zeros. Changing, removing or
-reordering any entry breaks every hash after it.
+An entry's **content** is the JSON object ``{"seq", "at", "actor", "action", "subject",
+"digest"}``; its ``content_hash`` is the SHA-256 (hex) of that object serialized canonically
+(keys sorted, no spaces, UTF-8). Its ``hash`` is the SHA-256 (hex) of the ASCII string
+``prev_hash + content_hash`` (128 hex digits); the first entry's ``prev_hash`` is 64 zeros.
+Changing, removing or reordering any entry breaks every hash after it, and the links can be
+checked without the content: an entry shown only as ``(prev_hash, content_hash, hash)`` still
+proves its place in the chain.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 GENESIS = "0" * 64
@@ -41,21 +44,37 @@ class AuditEntry:
     def make(
         seq: int, at: str, actor: str, action: str, subject: str, record_digest: str, prev_hash: str
     ) -> AuditEntry:
-        body = {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "digest": record_digest,
-            "prev_hash": prev_hash,
-        }
-        return AuditEntry(**body, hash=digest(body))  # type: ignore[arg-type]
+        e = AuditEntry(seq, at, actor, action, subject, record_digest, prev_hash, "")
+        return AuditEntry(
+            seq,
+            at,
+            actor,
+            action,
+            subject,
+            record_digest,
+            prev_hash,
+            link(prev_hash, e.content_hash()),
+        )
+
+    def content_hash(self) -> str:
+        return digest(
+            {
+                "seq": self.seq,
+                "at": self.at,
+                "actor": self.actor,
+                "action": self.action,
+                "subject": self.subject,
+                "digest": self.digest,
+            }
+        )
 
     def expected_hash(self) -> str:
-        body = asdict(self)
-        del body["hash"]
-        return digest(body)
+        return link(self.prev_hash, self.content_hash())
+
+
+def link(prev_hash: str, content_hash: str) -> str:
+    """An entry's hash from the one before it and its content's hash."""
+    return hashlib.sha256((prev_hash + content_hash).encode("ascii")).hexdigest()
 
 
 def first_bad_entry(entries: Iterable[AuditEntry]) -> int | None:

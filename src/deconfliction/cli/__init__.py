@@ -167,6 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-s", type=float, default=1.0, metavar="S", help="send at most every S seconds"
     )
 
+    audit = sub.add_parser("audit", help="the audit log: a party's export, verified offline")
+    asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    aexp = asub.add_parser("export", help="a party's view of the log, with its proofs")
+    aexp.add_argument("--party", required=True, help="the party the export is for")
+    aexp.add_argument("--out", required=True, type=Path, metavar="FILE")
+    aexp.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    aexp.add_argument("--db", help="database URL (default: the data folder's SQLite file)")
+    aver = asub.add_parser("verify", help="check an export: no server, no database")
+    aver.add_argument("file", type=Path, metavar="FILE")
+    aver.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PEM",
+        help="a trusted public key: the service's, and parties' (repeatable)",
+    )
+    akey = asub.add_parser("key", help="print the service's audit public key (PEM)")
+    akey.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
     token = sub.add_parser("token", help="mint a development token (data folder's key)")
     token.add_argument("--party", required=True, help="the party the token acts for (sub)")
     token.add_argument("--admin", action="store_true", help="add the admin scope")
@@ -187,6 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args.files, _policy(args), as_json=args.json)
         if args.command == "token":
             return _token(args)
+        if args.command == "audit":
+            from .audit import run_export, run_key, run_verify
+
+            if args.audit_command == "export":
+                db = args.db or f"sqlite:///{args.data_dir / 'deconfliction.db'}"
+                return run_export(db, args.data_dir, args.party, args.out)
+            if args.audit_command == "verify":
+                return run_verify(args.file, args.key)
+            return run_key(args.data_dir)
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed
 

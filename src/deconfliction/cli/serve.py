@@ -27,6 +27,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     from ..alerts.ticker import Ticker
     from ..alerts.webhooks import Dispatcher
     from ..api import create_app
+    from ..audit.signing import Signer
     from ..exchange.hotline import Escalator
     from ..exchange.ledger import check_alerts
     from ..exchange.links import LinkChecker
@@ -55,6 +56,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     store = open_store(db, policy)
+    # audit checkpoints: signed every 100 entries, and each minute when there is news
+    store.signer = Signer.in_folder(data_dir)
     lines = [
         f"deconfliction: serving on http://{args.host}:{args.port}  (database {db})",
         f"  API docs: http://{args.host}:{args.port}/docs",
@@ -95,6 +98,12 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         Ticker(store, "ledger", lambda: store.write_tx(_check_ledger), interval_s=30.0),
         Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
         Ticker(store, "tactical", app.state.tactical.run_once, interval_s=1.0),
+        Ticker(
+            store,
+            "audit-checkpoint",
+            lambda: store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC))),
+            interval_s=60.0,
+        ),
     ]
     for t in tickers:
         t.start()

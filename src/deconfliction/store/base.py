@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
+from ..audit.signing import Signer, message
 from ..engine import Finding, Record, check_pair
 from ..errors import Forbidden, NotFound, VersionConflict
 from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
@@ -37,6 +38,8 @@ from ..model import (
 )
 
 T = TypeVar("T")
+#: A signed checkpoint every this many audit entries (and on demand: ``Tx.checkpoint``).
+CHECKPOINT_EVERY = 100
 StoredRecord = OperationalIntent | Area
 Draft = IntentDraft | AreaDraft
 
@@ -69,6 +72,8 @@ class Store(Protocol):
     """Where records live. Every write is one transaction (record + outbox + audit)."""
 
     policy: SeparationPolicy
+    #: signs audit checkpoints when set
+    signer: Signer | None
 
     def close(self) -> None: ...
     def put_party(self, party: Party, *, actor: str) -> Party: ...
@@ -155,12 +160,19 @@ class Tx:
     """The shared transaction logic over one DB-API cursor (placeholders written as ``?``)."""
 
     def __init__(
-        self, cur: Any, cache: RecordCache, policy: SeparationPolicy, placeholder: str = "?"
+        self,
+        cur: Any,
+        cache: RecordCache,
+        policy: SeparationPolicy,
+        placeholder: str = "?",
+        signer: Signer | None = None,
     ) -> None:
         self.cur = cur
         self.cache = cache
         self.policy = policy
         self._ph = placeholder
+        #: signs audit checkpoints (None: no checkpoints, e.g. a store opened by a tool)
+        self.signer = signer
         #: set while the DSS writes the native view of its own references (no hooks then)
         self.from_dss = False
 
@@ -538,7 +550,31 @@ class Tx:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (e.seq, e.at, e.actor, e.action, e.subject, e.digest, e.prev_hash, e.hash),
         )
+        if self.signer is not None and e.seq % CHECKPOINT_EVERY == 0:
+            self._sign(e.seq, e.hash, e.at)
         return e
+
+    def checkpoint(self, at: datetime) -> tuple[int, str] | None:
+        """Sign the chain's head now, if it is not signed yet: (seq, hash), or None if the log
+        is empty or there is no signer."""
+        if self.signer is None:
+            return None
+        row = self.x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        seq, h = int(row[0]), str(row[1])
+        done = self.x("SELECT 1 FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
+        if done is None:
+            self._sign(seq, h, iso(at))
+        return seq, h
+
+    def _sign(self, seq: int, entry_hash: str, at: str) -> None:
+        assert self.signer is not None
+        self.x(
+            "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (seq, entry_hash, at, self.signer.key_id, self.signer.sign(message(seq, entry_hash))),
+        )
 
 
 def _owned_at_version(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..audit import AuditEntry
+from ..audit.signing import Signer
 from ..model import Conflict, Party, RecordKind, SeparationPolicy, Volume4D
 from . import migrate
 from .base import Draft, RecordCache, StoredRecord, Tx, WriteResult, now_utc
@@ -35,6 +36,8 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.policy = policy or SeparationPolicy()
         self.cache = RecordCache()
+        #: signs audit checkpoints when set (``serve`` sets the data folder's key)
+        self.signer: Signer | None = None
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -82,7 +85,7 @@ class SqliteStore:
                 for fn, fut in batch:
                     cur.execute("SAVEPOINT w")
                     try:
-                        res = fn(Tx(cur, self.cache, self.policy))
+                        res = fn(Tx(cur, self.cache, self.policy, signer=self.signer))
                         cur.execute("RELEASE w")
                         results.append((fut, True, res))
                     except Exception as exc:  # refused or failed: roll back this write alone
@@ -118,7 +121,7 @@ class SqliteStore:
         cur = conn.cursor()
         cur.execute("BEGIN")
         try:
-            return fn(Tx(cur, self.cache, self.policy))
+            return fn(Tx(cur, self.cache, self.policy, signer=self.signer))
         finally:
             cur.execute("COMMIT")
 

@@ -1,0 +1,148 @@
+"""``/v1/audit``: parties register their keys and countersign the service's checkpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..audit import digest
+from ..audit.signing import key_id, load_public, message, verify
+from ..auth import PARTY_ADMIN_SCOPE
+from ..errors import FieldError, Forbidden, InvalidInput, NotFound
+from ..store.base import iso
+from .deps import PartyDep, PrincipalDep
+from .problems import responses
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public_key_pem: str = Field(max_length=2000, description="an Ed25519 public key, PEM")
+
+
+class KeyOut(BaseModel):
+    party: str
+    key_id: str
+
+
+class Checkpoint(BaseModel):
+    seq: int
+    hash: str
+    at: str
+    key_id: str
+    signature: str
+    message: str = Field(description="what is signed: canonical JSON of {seq, hash}")
+    countersigned_by: list[str]
+
+
+class Checkpoints(BaseModel):
+    checkpoints: list[Checkpoint]
+
+
+class CountersignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=256, description="hex Ed25519 signature of the message")
+
+
+@router.put("/keys", response_model=KeyOut, responses=responses(400, 401, 403, 422))
+async def put_key(body: KeyIn, request: Request, party: PartyDep, who: PrincipalDep) -> KeyOut:
+    """Register a key of your party for countersigning (a party admin's token)."""
+    if PARTY_ADMIN_SCOPE not in who.scopes:
+        raise Forbidden(f"keys are registered by a party's admins (scope {PARTY_ADMIN_SCOPE})")
+    try:
+        kid = key_id(load_public(body.public_key_pem))
+    except ValueError as exc:
+        raise InvalidInput([FieldError("/public_key_pem", str(exc))]) from None
+
+    def run(tx: Any) -> None:
+        now = datetime.now(UTC)
+        tx.x(
+            "INSERT INTO party_keys (key_id, party, public_key_pem, at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key_id) DO NOTHING",
+            (kid, party, body.public_key_pem, iso(now)),
+        )
+        tx.audit(now, who.subject, "audit.key", party, digest({"key_id": kid}))
+
+    await run_in_threadpool(request.app.state.store.write_tx, run)
+    return KeyOut(party=party, key_id=kid)
+
+
+@router.get("/checkpoints", response_model=Checkpoints, responses=responses(401, 403, 422))
+async def list_checkpoints(request: Request, _: PartyDep, after: int = 0) -> Checkpoints:
+    """The service's signed checkpoints after entry ``after`` (at most 1,000)."""
+
+    def run(tx: Any) -> list[Checkpoint]:
+        rows = tx.x(
+            "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
+            "ORDER BY seq LIMIT 1000",
+            (after,),
+        ).fetchall()
+        out = []
+        for r in rows:
+            by = tx.x(
+                "SELECT party FROM audit_countersignatures WHERE seq = ? ORDER BY party", (r[0],)
+            ).fetchall()
+            out.append(
+                Checkpoint(
+                    seq=int(r[0]),
+                    hash=r[1],
+                    at=r[2],
+                    key_id=r[3],
+                    signature=r[4],
+                    message=message(int(r[0]), r[1]).decode(),
+                    countersigned_by=[b[0] for b in by],
+                )
+            )
+        return out
+
+    rows = await run_in_threadpool(request.app.state.store.read_tx, run)
+    return Checkpoints(checkpoints=rows)
+
+
+@router.post(
+    "/checkpoints/{seq}/countersignatures",
+    status_code=201,
+    response_model=dict[str, Any],
+    responses=responses(400, 401, 403, 404, 422),
+)
+async def countersign(
+    seq: int, body: CountersignIn, request: Request, party: PartyDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Countersign a checkpoint with a registered key of your party: the signature must verify
+    over the checkpoint's message. The countersignature is itself an audit entry."""
+
+    def run(tx: Any) -> dict[str, Any]:
+        cp = tx.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
+        if cp is None:
+            raise NotFound(f"no checkpoint at entry {seq}")
+        k = tx.x(
+            "SELECT public_key_pem FROM party_keys WHERE key_id = ? AND party = ?",
+            (body.key_id, party),
+        ).fetchone()
+        if k is None:
+            raise InvalidInput([FieldError("/key_id", "not a registered key of your party")])
+        if not verify(load_public(k[0]), message(seq, cp[0]), body.signature):
+            raise InvalidInput([FieldError("/signature", "does not verify over the message")])
+        now = datetime.now(UTC)
+        tx.x(
+            "INSERT INTO audit_countersignatures (seq, party, key_id, signature, at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq, party) DO NOTHING",
+            (seq, party, body.key_id, body.signature, iso(now)),
+        )
+        tx.audit(
+            now,
+            who.subject,
+            "audit.countersigned",
+            f"{party}|checkpoint:{seq}",
+            digest({"seq": seq, "key_id": body.key_id, "signature": body.signature}),
+        )
+        return {"seq": seq, "party": party, "key_id": body.key_id}
+
+    out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
+    return out

@@ -1,0 +1,92 @@
+"""Ed25519 signatures over audit checkpoints: the service signs, parties countersign.
+
+A checkpoint commits to the chain up to an entry: its message is the canonical JSON (keys
+sorted, no spaces, UTF-8) of ``{"seq": SEQ, "hash": HASH_OF_ENTRY_SEQ}``. A key is known by its
+id: the SHA-256 (hex) of its public key in DER SubjectPublicKeyInfo form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .chain import canonical
+
+AUDIT_KEY_FILE = "audit-signing-key.pem"
+_SIG = re.compile(r"[0-9a-f]{128}")
+
+
+def message(seq: int, entry_hash: str) -> bytes:
+    return canonical({"seq": seq, "hash": entry_hash})
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def public_pem(public: Ed25519PublicKey) -> str:
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def load_public(pem: bytes | str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM (ValueError if it is not one)."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def verify(public: Ed25519PublicKey, msg: bytes, signature_hex: str) -> bool:
+    """Whether ``signature_hex`` (exactly 128 lowercase hex digits) signs ``msg``."""
+    if not _SIG.fullmatch(signature_hex):
+        return False
+    try:
+        public.verify(bytes.fromhex(signature_hex), msg)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+class Signer:
+    """The service's checkpoint key."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self.private = private
+        self.public = private.public_key()
+        self.key_id = key_id(self.public)
+
+    def sign(self, msg: bytes) -> str:
+        return self.private.sign(msg).hex()
+
+    @staticmethod
+    def in_folder(data_dir: Path) -> Signer:
+        """The data folder's audit key, created (mode 0600) on first use."""
+        path = data_dir / AUDIT_KEY_FILE
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError(f"{path} is not an Ed25519 private key")
+            return Signer(key)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        return Signer(key)
