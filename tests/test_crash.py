@@ -15,8 +15,8 @@ import httpx
 from deconfliction.audit import first_bad_entry
 from deconfliction.audit.export import verify_export
 from deconfliction.audit.signing import Signer, public_pem
-from deconfliction.cli import main
 from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
+from deconfliction.cli import main
 from deconfliction.model import RecordKind
 from deconfliction.store import SqliteStore
 from helpers import free_port
