@@ -91,6 +91,8 @@ class _Client:
         return anyio.run(go)
 
     def __getattr__(self, method: str) -> Callable[..., httpx.Response]:
+        if method.startswith("_"):
+            raise AttributeError(method)
         return lambda url, **kw: self.request(method.upper(), url, **kw)
 
 
@@ -105,6 +107,9 @@ class Api:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     def __getattr__(self, method: str) -> Callable[..., httpx.Response]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
         def call(url: str, who: str | None = None, **kw: Any) -> httpx.Response:
             headers = {**(self.as_(who) if who else {}), **kw.pop("headers", {})}
             return self.client.request(method.upper(), url, headers=headers, **kw)

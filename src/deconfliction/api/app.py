@@ -29,6 +29,7 @@ from ..store import Store
 from ..store.tracks import TrackTable
 from . import agreements, audit, dss, events, hotline, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
+from .guard import Guard, GuardConfig
 from .problems import responses
 
 log = logging.getLogger(__name__)
@@ -293,6 +294,7 @@ def create_app(
     *,
     title: str = "deconfliction",
     public_url: str = "http://localhost",
+    guard: GuardConfig | None = None,
 ) -> FastAPI:
     """The service. ``public_url``: where DSS clients reach it (the ``uss_base_url`` of native
     intents in the DSS view)."""
@@ -310,6 +312,7 @@ def create_app(
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
+    app.add_middleware(Guard, config=guard or GuardConfig())
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:

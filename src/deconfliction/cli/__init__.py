@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="accepted token audience (repeatable; default 'deconfliction')",
     )
     serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=1000.0,
+        metavar="N",
+        help="requests a second allowed to each caller, in bursts of 2N (default 1000)",
+    )
+    serve.add_argument(
         "--public-url",
         metavar="URL",
         help="where DSS clients reach this service: the uss_base_url of native intents "

@@ -27,6 +27,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     from ..alerts.ticker import Ticker
     from ..alerts.webhooks import Dispatcher
     from ..api import create_app
+    from ..api.guard import GuardConfig
     from ..audit.signing import Signer
     from ..exchange.hotline import Escalator
     from ..exchange.ledger import check_alerts
@@ -80,7 +81,10 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     public_url = args.public_url or f"http://{args.host}:{args.port}"
     if not public_url.startswith(("http://", "https://")):
         raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
-    app = create_app(store, auth, public_url=public_url)
+    if not args.rate_limit > 0:
+        raise UsageError(f"--rate-limit must be > 0, got {args.rate_limit}")
+    guard = GuardConfig(rate_per_s=args.rate_limit, burst=2 * args.rate_limit)
+    app = create_app(store, auth, public_url=public_url, guard=guard)
     if args.demo and dev_key is not None:
         key, audience = dev_key, audiences[0]
         app.state.dev_token = lambda party: mint_token(
@@ -115,6 +119,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             port=args.port,
             log_level="warning",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=5,  # an idle or slow client does not hold a connection long
         )
     finally:
         for t in tickers:

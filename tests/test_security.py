@@ -1,0 +1,218 @@
+"""Hostile input: limits, rate limits, headers, no internals in errors, parsers under fuzzing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import Api, _Client
+from deconfliction.api import create_app
+from deconfliction.api.guard import GuardConfig, json_depth
+from deconfliction.auth import AuthConfig, mint_token
+from deconfliction.dss.volumes import BadRequest, parse_volume4d
+from deconfliction.errors import DeconflictionError
+from deconfliction.formats.plans import PlanError, load_plans
+from deconfliction.store import Store
+from test_api import box
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=5)
+    ),
+    max_leaves=30,
+)
+# values shaped like what the parsers expect, with any field broken
+numbers = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.none(),
+)
+positions = st.lists(numbers, min_size=0, max_size=3)
+times = st.one_of(
+    st.sampled_from(
+        [
+            "2026-11-22T12:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T12:00:00",
+            "yesterday",
+            "",
+        ]
+    ),
+    numbers,
+)
+
+
+@st.composite
+def geojson_features(draw: st.DrawFn) -> Any:
+    ring = draw(st.lists(positions, max_size=6))
+    if draw(st.booleans()) and ring:
+        ring = [*ring, ring[0]]
+    geometry = draw(
+        st.sampled_from(
+            [
+                {"type": "Polygon", "coordinates": [ring]},
+                {"type": "Point", "coordinates": draw(positions)},
+                {"type": "Polygon", "coordinates": ring},
+            ]
+        )
+        | json_values
+    )
+    props = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "id": st.text(max_size=70),
+                "party": st.text(max_size=10),
+                "kind": st.text(max_size=8),
+                "alt_lower_m": numbers,
+                "alt_upper_m": numbers,
+                "time_start": times,
+                "time_end": times,
+                "radius_m": numbers,
+                "state": st.text(max_size=10),
+            },
+        )
+        | json_values
+    )
+    return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+@FUZZ
+@given(st.lists(geojson_features(), max_size=4) | json_values)
+def test_the_plan_parser_only_raises_its_own_errors(tmp_path_factory: Any, features: Any) -> None:
+    path: Path = tmp_path_factory.mktemp("fuzz") / "plan.geojson"
+    doc = (
+        {"type": "FeatureCollection", "features": features}
+        if isinstance(features, list)
+        else features
+    )
+    path.write_text(json.dumps(doc))
+    with contextlib.suppress(PlanError, DeconflictionError):
+        load_plans([path])
+
+
+@st.composite
+def f3548_volumes(draw: st.DrawFn) -> Any:
+    outline = draw(st.sampled_from(["outline_circle", "outline_polygon", "other"]))
+    if outline == "outline_circle":
+        shape: Any = {
+            "center": {"lat": draw(numbers), "lng": draw(numbers)},
+            "radius": {"value": draw(numbers), "units": draw(st.sampled_from(["M", "FT", 3]))},
+        }
+    else:
+        shape = {
+            "vertices": draw(
+                st.lists(st.fixed_dictionaries({"lat": numbers, "lng": numbers}), max_size=6)
+            )
+        }
+
+    def alt():
+        return {
+            "value": draw(numbers),
+            "reference": draw(st.sampled_from(["W84", "SFC"])),
+            "units": draw(st.sampled_from(["M", "FT"])),
+        }
+
+    vol = {
+        "volume": {outline: shape, "altitude_lower": alt(), "altitude_upper": alt()},
+        "time_start": {"value": draw(times), "format": "RFC3339"},
+        "time_end": {"value": draw(times), "format": draw(st.sampled_from(["RFC3339", "x"]))},
+    }
+    return vol if draw(st.booleans()) else draw(json_values)
+
+
+@FUZZ
+@given(f3548_volumes())
+def test_the_f3548_parser_only_raises_bad_request(obj: Any) -> None:
+    with contextlib.suppress(BadRequest):
+        parse_volume4d(obj, "extents[0]")
+
+
+@FUZZ
+@given(st.lists(geojson_features(), max_size=2), f3548_volumes())
+def test_no_input_gets_a_500(
+    api: Api, signing_key: Any, features: list[Any], dss_volume: Any
+) -> None:
+    vols = [
+        {
+            "footprint": f["geometry"],
+            **(f["properties"] if isinstance(f["properties"], dict) else {}),
+        }
+        for f in features
+    ]
+    jh = {"content-type": "application/json"}
+    # json.dumps writes NaN and Infinity as such: not JSON, which the service must refuse well
+    r = api.post("/v1/intents", "FR", content=json.dumps({"volumes": vols}), headers=jh)
+    assert r.status_code in (201, 400, 409, 422), r.text
+    token = mint_token(signing_key, "uss1", scopes=["utm.strategic_coordination"])
+    body = {
+        "extents": [dss_volume],
+        "key": [],
+        "state": "Accepted",
+        "uss_base_url": "https://u.example",
+    }
+    r = api.client.request(
+        "PUT",
+        f"/dss/v1/operational_intent_references/{uuid.uuid4()}",
+        content=json.dumps(body),
+        headers={"Authorization": f"Bearer {token}", **jh},
+    )
+    assert r.status_code in (201, 400, 409), r.text
+
+
+def test_limits_headers_and_no_internals(
+    store: Store, auth: AuthConfig, tokens: dict[str, str]
+) -> None:
+    app = create_app(store, auth, guard=GuardConfig(max_body=4096, rate_per_s=5, burst=5))
+    api = Api(_Client(app), tokens)
+    big = {"volumes": [box(1, 1, 2, 2)] * 100}
+    r = api.post("/v1/intents", "FR", json=big)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    r = api.client.request(
+        "PUT",
+        f"/dss/v1/operational_intent_references/{uuid.uuid4()}",
+        json=big,
+        headers=api.as_("FR"),
+    )
+    assert r.status_code == 413 and "message" in r.json()
+    deep = "[" * 40 + "]" * 40
+    r = api.post("/v1/intents", "RU", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "nested" in r.json()["detail"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    # five in a burst, then 429 with Retry-After, for this caller only
+    codes = [api.get("/v1/me", "UK").status_code for _ in range(6)]
+    assert codes[:5] == [200] * 5 and codes[5] == 429
+    r = api.get("/v1/me", "UK")
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert api.get("/v1/health").headers["cache-control"] == "no-store"
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("/secret/path/to/store.py line 42: the disk is on fire")
+
+    store.list_parties = boom  # type: ignore[method-assign]
+    r = api.get("/v1/parties", "XX")
+    assert r.status_code == 500
+    assert "secret" not in r.text and "Traceback" not in r.text and "fire" not in r.text
+
+
+def test_unicode_tricks_in_ids_are_refused(api: Api) -> None:
+    for rid in ("FR\u2011A", "\u0420\u0423-1", "FR-1\u200b", "a" * 65, "../etc", "FR 1"):
+        r = api.post("/v1/intents", "FR", json={"id": rid, "volumes": [box(1, 1, 2, 2)]})
+        assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/id", rid
+
+
+def test_json_depth_counts_outside_strings() -> None:
+    assert json_depth(b'{"a": [1, {"b": "[[[[["}]}') == 3
+    assert json_depth(b'"\\"[[["') == 0
