@@ -23,6 +23,8 @@ from .errors import Unauthenticated
 ADMIN_SCOPE = "deconfliction.admin"
 #: The scope of a party's own admins: they make the party's agreements with other parties.
 PARTY_ADMIN_SCOPE = "deconfliction.party-admin"
+#: Roles within a party (the token's ``roles`` claim); docs/security.md says who may call what.
+ROLES = ("planner", "watch-officer", "liaison", "auditor", "admin")
 DEV_ISSUER = "deconfliction-dev"
 DEV_KEY_FILE = "dev-signing-key.pem"
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
@@ -34,10 +36,12 @@ _VERIFIED_MAX = 10_000
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: ``subject`` is the party (or, on the F3548 API, the manager)."""
+    """The caller: ``subject`` is the party (or, on the F3548 API, the manager); ``roles`` what
+    it may do within its party (the ``roles`` claim; a token without one holds every role)."""
 
     subject: str
     scopes: frozenset[str]
+    roles: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:
@@ -118,7 +122,13 @@ class AuthConfig:
             sub = claims["sub"]
             if not isinstance(sub, str) or not sub:
                 raise Unauthenticated("invalid token: 'sub' must be a non-empty string")
-            return Principal(subject=sub, scopes=frozenset(scopes)), float(claims["exp"])
+            raw = claims.get("roles", list(ROLES))
+            if not isinstance(raw, list) or not all(r in ROLES for r in raw):
+                raise Unauthenticated(
+                    f"invalid token: 'roles' must be a list of {', '.join(ROLES)}"
+                )
+            principal = Principal(subject=sub, scopes=frozenset(scopes), roles=frozenset(raw))
+            return principal, float(claims["exp"])
         raise Unauthenticated(f"invalid token: {last or 'no key matched'}")
 
 
@@ -153,9 +163,10 @@ def mint_token(
     audience: str = "deconfliction",
     scopes: list[str] | None = None,
     ttl_s: int = 12 * 3600,
+    roles: list[str] | None = None,
 ) -> str:
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": DEV_ISSUER,
         "sub": subject,
         "aud": audience,
@@ -163,4 +174,6 @@ def mint_token(
         "exp": now + ttl_s,
         "scope": " ".join(scopes or []),
     }
+    if roles is not None:
+        claims["roles"] = roles
     return jwt.encode(claims, key, algorithm="ES256")

@@ -31,6 +31,7 @@ from . import agreements, audit, dss, events, hotline, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
+from .roles import RoleGate
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,8 @@ def create_app(
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
-    app.add_middleware(Guard, config=guard or GuardConfig())
+    app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
+    app.add_middleware(Guard, config=guard or GuardConfig())  # outermost: limits first
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:

@@ -161,7 +161,12 @@ async def _refuse(
     if path.startswith(F3548_PREFIXES):
         body, media = json.dumps({"message": detail}).encode(), "application/json"
     else:
-        titles = {400: "Bad request", 413: "Request too large", 429: "Too many requests"}
+        titles = {
+            400: "Bad request",
+            403: "Forbidden",
+            413: "Request too large",
+            429: "Too many requests",
+        }
         doc = {
             "type": f"urn:deconfliction:problem:{code}",
             "title": titles[status],
