@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ from deconfliction.auth import (
 )
 from deconfliction.model import Party, SeparationPolicy
 from deconfliction.store import SqliteStore, Store
+from helpers import free_port
 
 StoreFactory = Callable[..., Store]
 
@@ -33,11 +39,105 @@ def _sqlite(tmp_path: Path) -> StoreFactory:
     return make
 
 
-@pytest.fixture(params=["sqlite"])
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a loopback port, for this test session (each xdist
+    worker has its own). Skipped without PostgreSQL, except in CI where it must be there."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(
+                "PostgreSQL (initdb, pg_ctl) is needed in CI: apt-get install postgresql"
+            )
+        pytest.skip("PostgreSQL is not installed here")
+    root = Path(tempfile.mkdtemp(prefix="deconfliction-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
+        as_user = ["runuser", "-u", "postgres", "--"]
+        root.chmod(0o755)
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _postgresql(request: pytest.FixtureRequest) -> StoreFactory:
+    import psycopg
+
+    from deconfliction.store.postgres import PostgresStore
+
+    base = request.getfixturevalue("pg_cluster")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    made: list[Store] = []
+
+    def make(policy: SeparationPolicy | None = None) -> Store:
+        if made:  # a second store on the same database (a restart)
+            return PostgresStore(f"{base}/{name}", policy, pool_size=8)
+        s = PostgresStore(f"{base}/{name}", policy, pool_size=8)
+        made.append(s)
+        return s
+
+    return make
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Makes stores of one back end (every test using it runs on each back end)."""
     opened: list[Store] = []
-    base = {"sqlite": _sqlite}[request.param](tmp_path)
+    base = _sqlite(tmp_path) if request.param == "sqlite" else _postgresql(request)
 
     def make(policy: SeparationPolicy | None = None) -> Store:
         s = base(policy)

@@ -68,7 +68,7 @@ class Scd:
 
     # --- storage ---------------------------------------------------------------------------
     def get(self, kind: str, eid: str) -> dict[str, Any] | None:
-        row = self.cur.execute(
+        row = self.tx.x(
             "SELECT body FROM scd_entities WHERE kind = ? AND id = ?", (kind, eid)
         ).fetchone()
         return None if row is None else _load(row[0])
@@ -77,23 +77,23 @@ class Scd:
         if old is not None:
             self._drop_cells(kind, ent["id"], old["cells"])
         ref = ent.get("subscription_id") if kind == "oir" else None
-        self.cur.execute(
+        self.tx.x(
             "INSERT INTO scd_entities (kind, id, manager, ref, body) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (kind, id) DO UPDATE SET manager = excluded.manager, "
             "ref = excluded.ref, body = excluded.body",
             (kind, ent["id"], ent["manager"], ref, _dump(ent)),
         )
-        self.cur.executemany(
+        self.tx.xm(
             "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)",
             [(kind, to_sql(c), ent["id"]) for c in ent["cells"]],
         )
 
     def delete(self, kind: str, ent: dict[str, Any]) -> None:
         self._drop_cells(kind, ent["id"], ent["cells"])
-        self.cur.execute("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
+        self.tx.x("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
 
     def _drop_cells(self, kind: str, eid: str, cells: Iterable[int]) -> None:
-        self.cur.executemany(
+        self.tx.xm(
             "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
             [(kind, to_sql(c), eid) for c in cells],
         )
@@ -104,7 +104,7 @@ class Scd:
         cl = [to_sql(c) for c in cells]
         for k in range(0, len(cl), 500):
             chunk = cl[k : k + 500]
-            rows = self.cur.execute(
+            rows = self.tx.x(
                 f"SELECT DISTINCT id FROM scd_cells WHERE kind = ? AND cell IN "
                 f"({', '.join('?' * len(chunk))})",
                 (kind, *chunk),
@@ -117,13 +117,13 @@ class Scd:
         return found
 
     def dependents(self, sub_id: str) -> list[str]:
-        rows = self.cur.execute(
+        rows = self.tx.x(
             "SELECT id FROM scd_entities WHERE kind = 'oir' AND ref = ? ORDER BY id", (sub_id,)
         ).fetchall()
         return [r[0] for r in rows]
 
     def availability(self, uss: str) -> tuple[str, str]:
-        row = self.cur.execute(
+        row = self.tx.x(
             "SELECT availability, version FROM scd_availability WHERE uss = ?", (uss,)
         ).fetchone()
         return (row[0], row[1]) if row else ("Unknown", "")
@@ -294,7 +294,7 @@ class Scd:
                         RecordKind.INTENT, eid, manager, found[0].version, manager, self.now
                     )
                 return
-            known = self.cur.execute("SELECT 1 FROM parties WHERE id = ?", (manager,)).fetchone()
+            known = self.tx.x("SELECT 1 FROM parties WHERE id = ?", (manager,)).fetchone()
             if known is None:
                 self.tx.put_party(Party(id=manager, name=manager), manager, self.now)
             draft = IntentDraft(
@@ -569,7 +569,7 @@ class Scd:
         if old_version != version:
             raise ScdError(409, "old_version is not the current version")
         new = new_version()
-        self.cur.execute(
+        self.tx.x(
             "INSERT INTO scd_availability (uss, availability, version) VALUES (?, ?, ?) "
             "ON CONFLICT (uss) DO UPDATE SET availability = excluded.availability, "
             "version = excluded.version",

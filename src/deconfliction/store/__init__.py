@@ -11,16 +11,23 @@ from .sqlite import SqliteStore
 
 
 def open_store(url: str, policy: SeparationPolicy | None = None) -> Store:
-    """Open a store by URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+    """Open a store by URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
+    or ``postgresql://user@host:port/database``."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path or path == ":memory:":
             raise InvalidInput([FieldError("/db", "give a file path: sqlite:///data/x.db")])
         return SqliteStore(Path(path), policy)
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, policy)
+    scheme = url.split(":", 1)[0]
     raise InvalidInput(
         [
             FieldError(
-                "/db", f"unsupported database URL {url.split(':', 1)[0]!r}; use sqlite:///PATH"
+                "/db",
+                f"unsupported database URL {scheme!r}; use sqlite:///PATH or postgresql://...",
             )
         ]
     )

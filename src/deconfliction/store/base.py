@@ -131,27 +131,29 @@ def to_record(kind: RecordKind, rec: StoredRecord) -> Record:
 
 
 class RecordCache:
-    """Parsed records by (id, version): parsing and preparing geometry is the costly part."""
+    """Parsed records by (id, version), checked against the stored body's hash (so that a write
+    rolled back and redone, or retried, can never serve a stale parse): parsing and preparing
+    geometry is the costly part of a read."""
 
     def __init__(self, size: int = 50_000) -> None:
-        self._items: OrderedDict[tuple[str, int], tuple[StoredRecord, Record]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], tuple[int, StoredRecord, Record]] = OrderedDict()
         self._size = size
 
     def get(self, kind: str, body: str, rid: str, version: int) -> tuple[StoredRecord, Record]:
         key = (rid, version)
         hit = self._items.get(key)
-        if hit is not None:
+        if hit is not None and hit[0] == hash(body):
             self._items.move_to_end(key)
-            return hit
+            return hit[1], hit[2]
         k = RecordKind(kind)
         model: type[StoredRecord] = OperationalIntent if k is RecordKind.INTENT else Area
         rec = model.model_validate_json(body, context={"trusted": True})
         val = (rec, to_record(k, rec))
-        self.put(rid, version, *val)
+        self.put(rid, version, body, *val)
         return val
 
-    def put(self, rid: str, version: int, rec: StoredRecord, engine_rec: Record) -> None:
-        self._items[(rid, version)] = (rec, engine_rec)
+    def put(self, rid: str, version: int, body: str, rec: StoredRecord, engine_rec: Record) -> None:
+        self._items[(rid, version)] = (hash(body), rec, engine_rec)
         if len(self._items) > self._size:
             self._items.popitem(last=False)
 
@@ -177,10 +179,19 @@ class Tx:
         self.from_dss = False
 
     def x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement written with ``?`` placeholders; the cursor, to fetch from."""
         if self._ph != "?":
             sql = sql.replace("?", self._ph)
         self.cur.execute(sql, tuple(params))
         return self.cur
+
+    def xm(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many rows (``?`` placeholders)."""
+        if not rows:
+            return
+        if self._ph != "?":
+            sql = sql.replace("?", self._ph)
+        self.cur.executemany(sql, [tuple(r) for r in rows])
 
     # --- parties -------------------------------------------------------------------------
     def put_party(self, party: Party, actor: str, at: datetime) -> Party:
@@ -258,7 +269,7 @@ class Tx:
                 (version, rec.ovn, body, cells_json, iso(at), rid),
             )
         engine_rec = to_record(kind, rec)
-        self.cache.put(rid, version, rec, engine_rec)
+        self.cache.put(rid, version, body, rec, engine_rec)
         self._add_cells(engine_rec, cells)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
@@ -317,23 +328,18 @@ class Tx:
                         *v.footprint.cap,
                     )
                 )
-        sql = (
+        self.xm(
             "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
             "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
-        if self._ph != "?":
-            sql = sql.replace("?", self._ph)
-        self.cur.executemany(sql, rows)
 
     def _drop_cells(self, rid: str) -> None:
         row = self.x("SELECT cells FROM records WHERE id = ?", (rid,)).fetchone()
         cells: list[list[int]] = json.loads(row[0]) if row else []
         keys = [(to_sql(c), rid, i) for i, vcells in enumerate(cells) for c in vcells]
-        sql = "DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?"
-        if self._ph != "?":
-            sql = sql.replace("?", self._ph)
-        self.cur.executemany(sql, keys)
+        self.xm("DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?", keys)
 
     # --- candidate search ----------------------------------------------------------------
     def candidates(

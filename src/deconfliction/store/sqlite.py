@@ -8,26 +8,25 @@ of the process or of the machine.
 
 from __future__ import annotations
 
-import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..audit import AuditEntry
 from ..audit.signing import Signer
-from ..model import Conflict, Party, RecordKind, SeparationPolicy, Volume4D
+from ..model import SeparationPolicy
 from . import migrate
-from .base import Draft, RecordCache, StoredRecord, Tx, WriteResult, now_utc
+from .base import RecordCache, Tx
+from .txstore import TxStore
 
 T = TypeVar("T")
 _BATCH = 64
 
 
-class SqliteStore:
+class SqliteStore(TxStore):
     """``SqliteStore(path)``; ``":memory:"`` is not supported (readers need the same file)."""
 
     def __init__(self, path: str | Path, policy: SeparationPolicy | None = None) -> None:
@@ -140,98 +139,3 @@ class SqliteStore:
             for c in self._conns:
                 c.close()
             self._conns.clear()
-
-    # --- the Store protocol --------------------------------------------------------------
-    def put_party(self, party: Party, *, actor: str) -> Party:
-        return self._write(lambda tx: tx.put_party(party, actor, now_utc()))
-
-    def get_party(self, party_id: str) -> Party:
-        return self._read(lambda tx: tx.get_party(party_id))
-
-    def list_parties(self) -> list[Party]:
-        rows = self._read(lambda tx: tx.x("SELECT id, name FROM parties ORDER BY id").fetchall())
-        return [Party(id=r[0], name=r[1]) for r in rows]
-
-    def create(
-        self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
-    ) -> WriteResult:
-        return self._write(
-            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc())
-        )
-
-    def create_many(
-        self, kind: RecordKind, items: Sequence[tuple[str | None, str, Draft]], *, actor: str
-    ) -> list[WriteResult]:
-        def run(tx: Tx) -> list[WriteResult]:
-            at = now_utc()
-            return [tx.write(kind, rid, owner, d, None, actor, at) for rid, owner, d in items]
-
-        return self._write(run)
-
-    def replace(
-        self,
-        kind: RecordKind,
-        record_id: str,
-        owner: str,
-        draft: Draft,
-        expected_version: int,
-        *,
-        actor: str,
-    ) -> WriteResult:
-        return self._write(
-            lambda tx: tx.write(kind, record_id, owner, draft, expected_version, actor, now_utc())
-        )
-
-    def delete(
-        self, kind: RecordKind, record_id: str, owner: str, expected_version: int, *, actor: str
-    ) -> StoredRecord:
-        return self._write(
-            lambda tx: tx.delete(kind, record_id, owner, expected_version, actor, now_utc())
-        )
-
-    def get(self, kind: RecordKind, record_id: str) -> StoredRecord:
-        return self._read(lambda tx: tx.get(kind, record_id))
-
-    def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]:
-        def run(tx: Tx) -> list[StoredRecord]:
-            rows = tx.x(
-                "SELECT id, kind, body, version FROM records WHERE owner = ? AND kind = ? "
-                "ORDER BY id",
-                (owner, kind.value),
-            ).fetchall()
-            return [self.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]
-
-        return self._read(run)
-
-    def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
-        return self._read(lambda tx: tx.query(volume, kinds))
-
-    def preview(
-        self, owner: str, draft: Draft, kind: RecordKind, exclude_id: str | None = None
-    ) -> list[Conflict]:
-        return self._read(lambda tx: tx.preview(owner, draft, kind, exclude_id, now_utc()))
-
-    def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]:
-        return self._read(lambda tx: tx.list_conflicts(party, include_resolved))
-
-    def audit_entries(self) -> list[AuditEntry]:
-        rows = self._read(
-            lambda tx: tx.x(
-                "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
-                "ORDER BY seq"
-            ).fetchall()
-        )
-        return [AuditEntry(*r) for r in rows]
-
-    def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]:
-        rows = self._read(
-            lambda tx: tx.x(
-                "SELECT seq, type, payload, created_at FROM outbox WHERE party = ? AND seq > ? "
-                "ORDER BY seq",
-                (party, after_seq),
-            ).fetchall()
-        )
-        return [
-            {"seq": r[0], "type": r[1], "payload": json.loads(r[2]), "created_at": r[3]}
-            for r in rows
-        ]

@@ -1,0 +1,126 @@
+"""The Store protocol's operations, over any back end that runs transactions.
+
+A back end supplies ``write_tx(fn)`` (serializable with every other write; a function that may
+be run again if the back end retries) and ``read_tx(fn)`` (a consistent snapshot); every
+operation here is one such transaction over ``Tx``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from ..audit import AuditEntry
+from ..audit.signing import Signer
+from ..model import Conflict, Party, RecordKind, SeparationPolicy, Volume4D
+from .base import Draft, RecordCache, StoredRecord, Tx, WriteResult, now_utc
+
+T = TypeVar("T")
+
+
+class TxStore:
+    policy: SeparationPolicy
+    cache: RecordCache
+    signer: Signer | None
+
+    def write_tx(self, fn: Callable[[Tx], T]) -> T:
+        raise NotImplementedError
+
+    def read_tx(self, fn: Callable[[Tx], T]) -> T:
+        raise NotImplementedError
+
+    # --- the Store protocol --------------------------------------------------------------
+    def put_party(self, party: Party, *, actor: str) -> Party:
+        return self.write_tx(lambda tx: tx.put_party(party, actor, now_utc()))
+
+    def get_party(self, party_id: str) -> Party:
+        return self.read_tx(lambda tx: tx.get_party(party_id))
+
+    def list_parties(self) -> list[Party]:
+        rows = self.read_tx(lambda tx: tx.x("SELECT id, name FROM parties ORDER BY id").fetchall())
+        return [Party(id=r[0], name=r[1]) for r in rows]
+
+    def create(
+        self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
+    ) -> WriteResult:
+        return self.write_tx(
+            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc())
+        )
+
+    def create_many(
+        self, kind: RecordKind, items: Sequence[tuple[str | None, str, Draft]], *, actor: str
+    ) -> list[WriteResult]:
+        def run(tx: Tx) -> list[WriteResult]:
+            at = now_utc()
+            return [tx.write(kind, rid, owner, d, None, actor, at) for rid, owner, d in items]
+
+        return self.write_tx(run)
+
+    def replace(
+        self,
+        kind: RecordKind,
+        record_id: str,
+        owner: str,
+        draft: Draft,
+        expected_version: int,
+        *,
+        actor: str,
+    ) -> WriteResult:
+        return self.write_tx(
+            lambda tx: tx.write(kind, record_id, owner, draft, expected_version, actor, now_utc())
+        )
+
+    def delete(
+        self, kind: RecordKind, record_id: str, owner: str, expected_version: int, *, actor: str
+    ) -> StoredRecord:
+        return self.write_tx(
+            lambda tx: tx.delete(kind, record_id, owner, expected_version, actor, now_utc())
+        )
+
+    def get(self, kind: RecordKind, record_id: str) -> StoredRecord:
+        return self.read_tx(lambda tx: tx.get(kind, record_id))
+
+    def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]:
+        def run(tx: Tx) -> list[StoredRecord]:
+            rows = tx.x(
+                "SELECT id, kind, body, version FROM records WHERE owner = ? AND kind = ? "
+                "ORDER BY id",
+                (owner, kind.value),
+            ).fetchall()
+            return [self.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]
+
+        return self.read_tx(run)
+
+    def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
+        return self.read_tx(lambda tx: tx.query(volume, kinds))
+
+    def preview(
+        self, owner: str, draft: Draft, kind: RecordKind, exclude_id: str | None = None
+    ) -> list[Conflict]:
+        return self.read_tx(lambda tx: tx.preview(owner, draft, kind, exclude_id, now_utc()))
+
+    def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]:
+        return self.read_tx(lambda tx: tx.list_conflicts(party, include_resolved))
+
+    def audit_entries(self) -> list[AuditEntry]:
+        rows = self.read_tx(
+            lambda tx: tx.x(
+                "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
+                "ORDER BY seq"
+            ).fetchall()
+        )
+        return [AuditEntry(*r) for r in rows]
+
+    def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]:
+        rows = self.read_tx(
+            lambda tx: tx.x(
+                "SELECT seq, type, payload, created_at FROM outbox WHERE party = ? AND seq > ? "
+                "ORDER BY seq",
+                (party, after_seq),
+            ).fetchall()
+        )
+        return [
+            {"seq": r[0], "type": r[1], "payload": json.loads(r[2]), "created_at": r[3]}
+            for r in rows
+        ]
