@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="accepted token audience (repeatable; default 'deconfliction')",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="API processes (more than 1 needs --db postgresql://...)",
+    )
+    serve.add_argument(
         "--rate-limit",
         type=float,
         default=1000.0,

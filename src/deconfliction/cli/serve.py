@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -20,10 +23,122 @@ from ..auth import (
 )
 from ..model import SeparationPolicy
 
+#: The environment variable that carries the service's settings to worker processes.
+CONFIG_ENV = "DECONFLICTION_SERVE_CONFIG"
+
 
 def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     import uvicorn
 
+    from ..store import open_store
+    from . import UsageError
+
+    data_dir = args.data_dir
+    db = args.db or f"sqlite:///{data_dir / 'deconfliction.db'}"
+    for p in args.auth_public_key:
+        if not p.is_file():
+            raise UsageError(f"--auth-public-key: no such file {p}")
+        try:
+            serialization.load_pem_public_key(p.read_bytes())
+        except ValueError:
+            raise UsageError(f"--auth-public-key: {p} is not a PEM public key") from None
+    audiences = args.auth_audience or ["deconfliction"]
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    if not public_url.startswith(("http://", "https://")):
+        raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
+    if not args.rate_limit > 0:
+        raise UsageError(f"--rate-limit must be > 0, got {args.rate_limit}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and not db.startswith(("postgresql://", "postgres://")):
+        raise UsageError("--workers > 1 needs a database server (--db postgresql://...)")
+    config = {
+        "db": db,
+        "data_dir": str(data_dir),
+        "public_keys": [str(p) for p in args.auth_public_key],
+        "jwks_urls": list(args.auth_jwks_url),
+        "audiences": audiences,
+        "public_url": public_url,
+        "rate_limit": args.rate_limit,
+        "policy": policy.model_dump(),
+        "demo": bool(args.demo),
+    }
+    dev_key = None
+    if not args.auth_public_key and not args.auth_jwks_url:
+        dev_key = dev_private_key(data_dir)
+    lines = [
+        f"deconfliction: serving on http://{args.host}:{args.port}  (database {db}"
+        + (f", {args.workers} worker processes)" if args.workers > 1 else ")"),
+        f"  API docs: http://{args.host}:{args.port}/docs",
+        f"  map: http://{args.host}:{args.port}/ui/  "
+        + ("(demo login: pick a party)" if args.demo and dev_key else "(log in with a token)"),
+    ]
+    if args.demo:
+        from ..demo import load_demo
+
+        store = open_store(db, policy)
+        try:
+            n = load_demo(store)
+        finally:
+            store.close()
+        lines.append(f"  demo scenario loaded ({n} new records)")
+    if dev_key is not None:
+        from ..demo import PARTIES
+
+        lines.append(
+            "  development tokens (signed with the data folder's dev key; "
+            "send as 'Authorization: Bearer TOKEN'):"
+        )
+        for sub in [p.id for p in PARTIES] if args.demo else []:
+            lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
+        admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
+        lines.append(f"    admin: {admin}")
+    print("\n".join(lines), flush=True)
+    logging.basicConfig(level=logging.INFO)
+    # open event streams would hold a graceful shutdown forever: give them 5 s; an idle or slow
+    # client does not hold a connection long
+    opts: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": 5,
+    }
+    if args.workers > 1:
+        os.environ[CONFIG_ENV] = json.dumps(config)
+        uvicorn.run(
+            "deconfliction.cli.serve:worker_app", factory=True, workers=args.workers, **opts
+        )
+        return 0
+    service = build_service(config)
+    try:
+        uvicorn.run(service.app, **opts)
+    finally:
+        service.stop()
+    return 0
+
+
+def worker_app() -> Any:
+    """One worker process's app (``serve --workers N``): built from the settings the parent
+    put in the environment; its background work takes turns with the other workers' through
+    the database's leases."""
+    return build_service(json.loads(os.environ[CONFIG_ENV])).app
+
+
+class Service:
+    def __init__(self, app: Any, store: Any, background: list[Any]) -> None:
+        self.app, self.store, self.background = app, store, background
+
+    def stop(self) -> None:
+        for b in self.background:
+            b.stop()
+        self.store.close()
+
+
+def build_service(config: dict[str, Any]) -> Service:
+    """The app, its store and its background work (started), from the settings."""
     from ..alerts.ticker import Ticker
     from ..alerts.webhooks import Dispatcher
     from ..api import create_app
@@ -33,73 +148,39 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
     from ..exchange.ledger import check_alerts
     from ..exchange.links import LinkChecker
     from ..store import open_store
-    from . import UsageError
 
-    def _check_ledger(tx: Any) -> int:
-        return check_alerts(tx, datetime.now(UTC))
-
-    data_dir = args.data_dir
-    db = args.db or f"sqlite:///{data_dir / 'deconfliction.db'}"
-    for p in args.auth_public_key:
-        if not p.is_file():
-            raise UsageError(f"--auth-public-key: no such file {p}")
-    audiences = args.auth_audience or ["deconfliction"]
-    for p in args.auth_public_key:
-        try:
-            serialization.load_pem_public_key(p.read_bytes())
-        except ValueError:
-            raise UsageError(f"--auth-public-key: {p} is not a PEM public key") from None
-    auth = AuthConfig.from_files(args.auth_public_key, audiences, args.auth_jwks_url)
+    data_dir = Path(config["data_dir"])
+    audiences = config["audiences"]
+    auth = AuthConfig.from_files(
+        [Path(p) for p in config["public_keys"]], audiences, config["jwks_urls"]
+    )
     dev_key = None
-    if not args.auth_public_key and not args.auth_jwks_url:
+    if not config["public_keys"] and not config["jwks_urls"]:
         dev_key = dev_private_key(data_dir)
         auth.add_key(public_pem(dev_key))
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    store = open_store(db, policy)
+    store = open_store(config["db"], SeparationPolicy(**config["policy"]))
     # audit checkpoints: signed every 100 entries, and each minute when there is news
     store.signer = Signer.in_folder(data_dir)
-    lines = [
-        f"deconfliction: serving on http://{args.host}:{args.port}  (database {db})",
-        f"  API docs: http://{args.host}:{args.port}/docs",
-    ]
-    if args.demo:
-        from ..demo import PARTIES, load_demo
-
-        n = load_demo(store)
-        lines.append(f"  demo scenario loaded ({n} new records)")
-    if dev_key is not None:
-        lines.append(
-            "  development tokens (signed with the data folder's dev key; "
-            "send as 'Authorization: Bearer TOKEN'):"
-        )
-        subjects = [p.id for p in PARTIES] if args.demo else []
-        for sub in subjects:
-            lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
-        admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
-        lines.append(f"    admin: {admin}")
-    public_url = args.public_url or f"http://{args.host}:{args.port}"
-    if not public_url.startswith(("http://", "https://")):
-        raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
-    if not args.rate_limit > 0:
-        raise UsageError(f"--rate-limit must be > 0, got {args.rate_limit}")
-    guard = GuardConfig(rate_per_s=args.rate_limit, burst=2 * args.rate_limit)
-    app = create_app(store, auth, public_url=public_url, guard=guard)
-    if args.demo and dev_key is not None:
+    rate = float(config["rate_limit"])
+    app = create_app(
+        store,
+        auth,
+        public_url=config["public_url"],
+        guard=GuardConfig(rate_per_s=rate, burst=2 * rate),
+    )
+    if config["demo"] and dev_key is not None:
         key, audience = dev_key, audiences[0]
         app.state.dev_token = lambda party: mint_token(
             key, party, audience=audience, scopes=[PARTY_ADMIN_SCOPE]
         )
-        lines.insert(2, f"  map: http://{args.host}:{args.port}/ui/  (demo login: pick a party)")
-    else:
-        lines.insert(2, f"  map: http://{args.host}:{args.port}/ui/  (log in with a token)")
-    print("\n".join(lines), flush=True)
-    logging.basicConfig(level=logging.INFO)
-    dispatcher = Dispatcher(store)
-    dispatcher.start()
-    tickers = [
+
+    def check_ledger(tx: Any) -> int:
+        return check_alerts(tx, datetime.now(UTC))
+
+    background: list[Any] = [
+        Dispatcher(store),
         Ticker(store, "escalation", Escalator(store, time.time).run_once, interval_s=1.0),
-        Ticker(store, "ledger", lambda: store.write_tx(_check_ledger), interval_s=30.0),
+        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=30.0),
         Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
         Ticker(store, "tactical", app.state.tactical.run_once, interval_s=1.0),
         Ticker(
@@ -109,21 +190,6 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             interval_s=60.0,
         ),
     ]
-    for t in tickers:
-        t.start()
-    try:
-        # open event streams would hold a graceful shutdown forever: give them 5 s
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            timeout_graceful_shutdown=5,
-            timeout_keep_alive=5,  # an idle or slow client does not hold a connection long
-        )
-    finally:
-        for t in tickers:
-            t.stop()
-        dispatcher.stop()
-        store.close()
-    return 0
+    for b in background:
+        b.start()
+    return Service(app, store, background)
