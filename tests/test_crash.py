@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from deconfliction.audit import first_bad_entry
 from deconfliction.audit.export import verify_export
@@ -18,11 +21,12 @@ from deconfliction.audit.signing import Signer, public_pem
 from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
 from deconfliction.cli import main
 from deconfliction.model import RecordKind
-from deconfliction.store import SqliteStore
+from deconfliction.store import open_store
 from helpers import free_port
 
 
-def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(data: Path, port: int, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``serve`` in its own process group (so that SIGKILL can take every worker at once)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -33,9 +37,11 @@ def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
             str(port),
             "--data-dir",
             str(data),
+            *(extra or []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -65,14 +71,31 @@ def _intent(i: int) -> dict[str, object]:
     }
 
 
-def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql-2-workers"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[list[str], str]:
+    """Extra serve options, and the database URL to read back from."""
+    if request.param == "sqlite":
+        return [], f"sqlite:///{tmp_path / 'data' / 'deconfliction.db'}"
+    import psycopg
+
+    base = request.getfixturevalue("pg_cluster")
+    name = f"crash_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return ["--db", f"{base}/{name}", "--workers", "2"], f"{base}/{name}"
+
+
+def test_acknowledged_writes_survive_sigkill(
+    tmp_path: Path, backend: tuple[list[str], str]
+) -> None:
+    extra, db = backend
     data = tmp_path / "data"
     key = dev_private_key(data)
     admin = {"Authorization": f"Bearer {mint_token(key, 'admin', scopes=[ADMIN_SCOPE])}"}
     fr = {"Authorization": f"Bearer {mint_token(key, 'FR')}"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data, port)
+    proc = _start(data, port, extra)
     acked: list[str] = []
     lock = threading.Lock()
     try:
@@ -100,14 +123,15 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(acked) < 150:
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # every process of the service at once
         for t in threads:
             t.join(timeout=30)
     finally:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert len(acked) >= 150, "the burst was too short to mean anything"
-    store = SqliteStore(data / "deconfliction.db")
+    store = open_store(db)
     try:
         stored = {r.id for r in store.list_owned(RecordKind.INTENT, "FR")}
         assert set(acked) <= stored
