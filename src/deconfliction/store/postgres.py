@@ -1,6 +1,8 @@
 """The PostgreSQL store: the same schema, transactions and logic as SQLite, on a server.
 
-Every write transaction runs at SERIALIZABLE; when PostgreSQL refuses one (serialization
+Every write transaction takes the store's advisory write lock, so writers take turns across
+all API processes (as SQLite's single writer does in one), and runs at SERIALIZABLE; when
+PostgreSQL refuses one anyway (serialization
 failure or deadlock, SQLSTATE 40001 / 40P01) the whole transaction function runs again, up to
 ``RETRIES`` times, so concurrent writers get exactly a serial outcome (the F3548 key rule
 included: two writers that each saw an empty cell cannot both succeed). Reads run on a
@@ -31,6 +33,8 @@ from .txstore import TxStore
 T = TypeVar("T")
 #: How many times a refused serializable transaction is run again before giving up.
 RETRIES = 30
+#: The advisory lock every write transaction holds (migrations use another).
+WRITE_LOCK = 4243
 
 
 class PostgresStore(TxStore):
@@ -46,13 +50,19 @@ class PostgresStore(TxStore):
             conn.execute("SELECT pg_advisory_xact_lock(4242)")
             migrate.apply(conn, "postgresql")
             conn.commit()
-        self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True)
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}
+        )
 
     def write_tx(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn(tx)`` at SERIALIZABLE, again if PostgreSQL refuses it (then ``fn`` must not
         have side effects outside the transaction)."""
         for attempt in range(RETRIES):
             with self.pool.connection() as conn:
+                # writers take turns (as on SQLite's single writer): under contention in one
+                # area, serializable transactions alone abort each other in storms. The lock is
+                # taken before the transaction begins, so its snapshot is taken after it.
+                conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
                 try:
                     with conn.transaction():
                         conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
@@ -61,6 +71,8 @@ class PostgresStore(TxStore):
                 except (errors.SerializationFailure, errors.DeadlockDetected):
                     if attempt == RETRIES - 1:
                         raise
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
             time.sleep(min(0.2, 0.002 * 2**attempt) * random.random())
         raise AssertionError("unreachable")
 
