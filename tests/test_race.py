@@ -140,3 +140,44 @@ def test_exactly_one_writer_wins_each_race(server: tuple[str, Path]) -> None:
     assert errors == []
     for k, codes in enumerate(outcomes):
         assert sorted(codes) == [201] + [409] * (CLIENTS - 1), (k, sorted(codes))
+
+
+def test_tracks_and_the_tactical_picture_span_every_process(server: tuple[str, Path]) -> None:
+    """Tracks reported to any process are seen from every process (with several processes
+    they are shared through the database), and the one tactical picture sees them all."""
+    base, data = server
+    root = base.removesuffix("/dss/v1")
+    key = dev_private_key(data)
+    admin = {"Authorization": f"Bearer {mint_token(key, 'admin', scopes=['deconfliction.admin'])}"}
+    for p in ("FR", "RU"):
+        assert (
+            httpx.post(f"{root}/v1/parties", json={"id": p, "name": p}, headers=admin).status_code
+            == 201
+        )
+    now = datetime.now(UTC).isoformat()
+    for n in range(20):  # a new connection each time: the requests spread over the processes
+        party = "FR" if n % 2 else "RU"
+        s = {
+            "id": f"T{n}",
+            "class": "fixed-wing",
+            "time": now,
+            "lon": 30 + n * 0.01,
+            "lat": 34.0,
+            "alt_m": 5000,
+            "gs_mps": 200,
+            "track_deg": 90 if party == "FR" else 270,
+            "vs_mps": 0,
+        }
+        h = {"Authorization": f"Bearer {mint_token(key, party)}"}
+        assert httpx.post(f"{root}/v1/tracks", json={"states": [s]}, headers=h).status_code == 202
+    fr = {"Authorization": f"Bearer {mint_token(key, 'FR')}"}
+    for _ in range(6):
+        mine = httpx.get(f"{root}/v1/tracks", headers=fr).json()["tracks"]
+        assert len([t for t in mine if t["party"] == "FR"]) == 10
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alerts = httpx.get(f"{root}/v1/tactical", headers=fr).json()["alerts"]
+        if alerts:
+            break
+        time.sleep(0.3)
+    assert alerts and all(a["kind"] == "tactical" for a in alerts)

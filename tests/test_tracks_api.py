@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from helpers import agree
 
 NOW = datetime.now(UTC)
@@ -61,3 +63,34 @@ def test_bad_states_are_refused_naming_the_field(api: Any) -> None:
     assert r.json()["errors"][0]["pointer"] == "/states/0/time"
     picture = api.get("/v1/picture", "FR").json()
     assert picture["party"] == "FR" and picture["records"] == [] and picture["conflicts"] == []
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_track_tables_in_memory_and_shared_behave_alike(store: Any, shared: bool) -> None:
+    from deconfliction.model import TrackState
+    from deconfliction.store.tracks import SharedTrackTable, TrackTable
+
+    clock = [NOW]
+    table = (
+        SharedTrackTable(store, clock=lambda: clock[0])
+        if shared
+        else TrackTable(clock=lambda: clock[0])
+    )
+    v0 = table.version
+    s1 = TrackState.model_validate(state("F1", 33.0, 34.0))
+    assert table.upsert("FR", [s1, TrackState.model_validate(state("F2", 20, 40))]) == 2
+    assert table.version > v0
+    assert table.upsert("FR", [TrackState.model_validate(state("F1", 0, 0, dt_s=-5))]) == 0
+    assert table.upsert("RU", [TrackState.model_validate(state("F1", 1, 1))]) == 1  # RU's own F1
+    snap = table.snapshot()
+    assert [(t.party, t.state.id, t.state.lon) for t in snap] == [
+        ("FR", "F1", 33.0),
+        ("FR", "F2", 20.0),
+        ("RU", "F1", 1.0),
+    ]
+    clock[0] = NOW + timedelta(seconds=119)
+    table.upsert("FR", [TrackState.model_validate(state("F2", 21, 40, dt_s=100))])
+    clock[0] = NOW + timedelta(seconds=121)
+    assert [(t.party, t.state.id) for t in table.snapshot()] == [
+        ("FR", "F2")
+    ]  # the rest went stale

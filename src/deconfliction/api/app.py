@@ -26,7 +26,7 @@ from ..model import (
     Volume4D,
 )
 from ..store import Store
-from ..store.tracks import TrackTable
+from ..store.tracks import SharedTrackTable, TrackTable
 from . import agreements, audit, dss, events, hotline, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
@@ -296,6 +296,7 @@ def create_app(
     title: str = "deconfliction",
     public_url: str = "http://localhost",
     guard: GuardConfig | None = None,
+    shared_tracks: bool = False,
 ) -> FastAPI:
     """The service. ``public_url``: where DSS clients reach it (the ``uss_base_url`` of native
     intents in the DSS view)."""
@@ -308,7 +309,8 @@ def create_app(
     app.state.store = store
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
-    app.state.tracks = TrackTable()
+    # several processes share live tracks through the database; one keeps them in memory
+    app.state.tracks = SharedTrackTable(store) if shared_tracks else TrackTable()
     app.state.tactical = TacticalMonitor(store, app.state.tracks)
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None

@@ -64,6 +64,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         "rate_limit": args.rate_limit,
         "policy": policy.model_dump(),
         "demo": bool(args.demo),
+        "workers": args.workers,
     }
     dev_key = None
     if not args.auth_public_key and not args.auth_jwks_url:
@@ -167,6 +168,7 @@ def build_service(config: dict[str, Any]) -> Service:
         auth,
         public_url=config["public_url"],
         guard=GuardConfig(rate_per_s=rate, burst=2 * rate),
+        shared_tracks=bool(config.get("workers", 1) > 1),
     )
     if config["demo"] and dev_key is not None:
         key, audience = dev_key, audiences[0]

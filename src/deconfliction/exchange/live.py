@@ -14,6 +14,7 @@ change is an outbox event for each party concerned and an audit entry, in one tr
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -63,10 +64,16 @@ class TacticalMonitor:
         self.pairs = AlertBook()
         self.areas = AlertBook()
         self.conformance = AlertBook(clear_after_s=10.0)
+        #: a monitor taking over (a restart, or another process's lease) starts from nothing:
+        #: what is still true is raised again on its first cycle
+        self._fresh = True
 
     # --- one cycle -------------------------------------------------------------------------
     def run_once(self) -> list[tuple[str, Change]]:
         now = datetime.fromtimestamp(self.clock(), UTC)
+        if self._fresh:
+            self.store.write_tx(lambda tx: tx.x("DELETE FROM tactical_alerts"))
+            self._fresh = False
         live = self.tracks.snapshot()
         changes: list[tuple[str, Change]] = []
         changes += [("tactical", c) for c in self.pairs.cycle(now, self._pairs(live, now))]
@@ -78,14 +85,13 @@ class TacticalMonitor:
         return changes
 
     def active(self, party: str) -> list[dict[str, Any]]:
-        """Alerts in force that concern ``party``."""
-        out = []
-        for kind, book in (("tactical", self.pairs), ("area", self.areas),
-                           ("conformance", self.conformance)):  # fmt: skip
-            for a in book.alerts.values():
-                if party in a.parties:
-                    out.append({"kind": kind, **a.as_json()})
-        return out
+        """Alerts in force that concern ``party`` (from the database: any process answers)."""
+        rows = self.store.read_tx(
+            lambda tx: tx.x(
+                "SELECT kind, parties, body FROM tactical_alerts ORDER BY kind, alert_key"
+            ).fetchall()
+        )
+        return [{"kind": r[0], **json.loads(r[2])} for r in rows if party in json.loads(r[1])]
 
     # --- the three checks ----------------------------------------------------------------------
     def _pairs(
@@ -187,6 +193,19 @@ class TacticalMonitor:
     def _record(self, tx: Tx, changes: list[tuple[str, Change]], now: datetime) -> None:
         for kind, ch in changes:
             payload = {"kind": kind, **ch.alert.as_json()}
+            key = "|".join(ch.alert.key)
+            tx.x("DELETE FROM tactical_alerts WHERE kind = ? AND alert_key = ?", (kind, key))
+            if ch.kind != "cleared":
+                tx.x(
+                    "INSERT INTO tactical_alerts (kind, alert_key, parties, body) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        kind,
+                        key,
+                        json.dumps(sorted(set(ch.alert.parties))),
+                        json.dumps(ch.alert.as_json()),
+                    ),
+                )
             for p in sorted(set(ch.alert.parties)):
                 tx.event(p, f"{kind}.{ch.kind}", payload, now)
             tx.audit(now, "service", f"{kind}.{ch.kind}", "|".join(ch.alert.key), digest(payload))

@@ -1,8 +1,9 @@
-"""Live tracks, in memory: the last state of every track, by owner, expiring when stale.
+"""Live tracks: the last state of every track, by owner, expiring when stale.
 
-Tracks change every second and matter for minutes: they are kept in memory, not in the
-database (the tactical engine reads them from here). A party reports only its own tracks: a
-track is known by (party, id).
+Tracks change every second and matter for minutes. One process keeps them in memory
+(``TrackTable``); several API processes share them through the database
+(``SharedTrackTable``, the same interface). A party reports only its own tracks: a track is
+known by (party, id).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..model import Track, TrackState
 
@@ -62,3 +64,82 @@ class TrackTable:
         self.expire()
         with self._lock:
             return [self._tracks[k] for k in sorted(self._tracks)]
+
+
+class SharedTrackTable:
+    """The same table kept in the database, for several API processes: a state reported to
+    any process is seen by all (and by the one that runs the tactical picture). ``version`` is
+    the highest revision, read from the database."""
+
+    def __init__(
+        self,
+        store: Any,
+        stale_after: timedelta = STALE_AFTER,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.stale_after = stale_after
+        self.clock = clock
+
+    def upsert(self, party: str, states: Sequence[TrackState]) -> int:
+        now = self.clock()
+
+        def run(tx: Any) -> int:
+            row = tx.x("SELECT MAX(rev) FROM live_tracks").fetchone()
+            rev = int(row[0] or 0) + 1
+            changed = 0
+            for s in states:
+                old = tx.x(
+                    "SELECT state_time FROM live_tracks WHERE party = ? AND id = ?", (party, s.id)
+                ).fetchone()
+                t = s.time.isoformat()
+                if old is not None and datetime.fromisoformat(old[0]) >= s.time:
+                    continue
+                body = s.model_dump_json(by_alias=True)
+                if old is None:
+                    tx.x(
+                        "INSERT INTO live_tracks (party, id, state, state_time, received_at, rev) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (party, s.id, body, t, now.timestamp(), rev),
+                    )
+                else:
+                    tx.x(
+                        "UPDATE live_tracks SET state = ?, state_time = ?, received_at = ?, "
+                        "rev = ? WHERE party = ? AND id = ?",
+                        (body, t, now.timestamp(), rev, party, s.id),
+                    )
+                changed += 1
+            return changed
+
+        changed: int = self.store.write_tx(run)
+        return changed
+
+    def expire(self) -> int:
+        limit = (self.clock() - self.stale_after).timestamp()
+        gone: int = self.store.write_tx(
+            lambda tx: tx.x("DELETE FROM live_tracks WHERE received_at < ?", (limit,)).rowcount
+        )
+        return gone
+
+    def snapshot(self) -> list[Track]:
+        limit = (self.clock() - self.stale_after).timestamp()
+        rows = self.store.read_tx(
+            lambda tx: tx.x(
+                "SELECT party, state, received_at FROM live_tracks WHERE received_at >= ? "
+                "ORDER BY party, id",
+                (limit,),
+            ).fetchall()
+        )
+        return [
+            Track(
+                party=r[0],
+                state=TrackState.model_validate_json(r[1]),
+                received_at=datetime.fromtimestamp(float(r[2]), UTC),
+            )
+            for r in rows
+        ]
+
+    @property
+    def version(self) -> int:
+        row = self.store.read_tx(lambda tx: tx.x("SELECT MAX(rev) FROM live_tracks").fetchone())
+        return int(row[0] or 0)
