@@ -3,6 +3,7 @@ against areas; tracks outside the intent they fly (an injectable clock, no sleep
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,3 +100,31 @@ def test_a_track_heading_into_a_restricted_area_and_out_of_its_intent(store: Sto
     rec = store.get(RecordKind.INTENT, "FR-PLAN")
     assert rec.state.value == "Nonconforming" and rec.version == 2
     assert "conformance.raised" in [e["type"] for e in store.outbox_events("FR")]
+
+
+def test_agreed_minima_apply_between_the_two_parties_only(store: Store) -> None:
+    from deconfliction.exchange.agreements import Terms, accept, propose
+
+    def agree(tx: Any) -> None:
+        terms = Terms.model_validate(
+            {"releases": {}, "tactical": {"ship_cpa_m": 1 * NM}}  # the agreement says 1 NM
+        )
+        done = propose(tx, "FR", "RU", terms, "FR", T0)
+        accept(tx, "RU", "FR", done.version, "RU", T0)
+
+    store.write_tx(agree)
+    now = [T0]
+    table = TrackTable(clock=lambda: now[0])
+    mon = TacticalMonitor(store, table, clock=lambda: now[0].timestamp())
+    lon_off = 1.5 * DEG_NM / math.cos(math.radians(35))  # 1.5 NM east
+    table.upsert("FR", [state("FS1", 20.0, 35.0, T0, cls="ship", alt_m=0, gs_mps=5, track_deg=0)])
+    table.upsert(
+        "RU", [state("RS1", 20.0 + lon_off, 35.0, T0, cls="ship", alt_m=0, gs_mps=5, track_deg=0)]
+    )
+    table.upsert(
+        "UK", [state("US1", 20.0 - lon_off, 35.0, T0, cls="ship", alt_m=0, gs_mps=5, track_deg=0)]
+    )
+    mon.run_once()
+    pairs = sorted(tuple(a["tracks"]) for a in mon.active("FR"))
+    # FR and RU agreed 1 NM: 1.5 NM apart is separated; the UK ship, under the default 2 NM, is not
+    assert pairs == [("FR/FS1", "UK/US1")]

@@ -66,6 +66,16 @@ class LedgerTerms(_Strict):
     )
 
 
+class TacticalMinima(_Strict):
+    """Separation minima for the live picture between the two parties' tracks."""
+
+    aircraft_lateral_m: float = Field(default=5 * 1852.0, gt=0.0, le=100_000.0)
+    aircraft_vertical_m: float = Field(default=1000 * 0.3048, gt=0.0, le=10_000.0)
+    ship_cpa_m: float = Field(default=2 * 1852.0, gt=0.0, le=100_000.0)
+    aircraft_ship_lateral_m: float = Field(default=2 * 1852.0, gt=0.0, le=100_000.0)
+    aircraft_ship_vertical_m: float = Field(default=1000 * 0.3048, gt=0.0, le=10_000.0)
+
+
 class Terms(_Strict):
     """What two parties agree."""
 
@@ -82,6 +92,9 @@ class Terms(_Strict):
     escalation: list[EscalationStep] = Field(default_factory=list, max_length=4)
     coarsening: Coarsening = Field(default_factory=Coarsening)
     ledger: LedgerTerms = Field(default_factory=LedgerTerms)
+    tactical: TacticalMinima | None = Field(
+        default=None, description="minima between the two parties' tracks (default: the service's)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Terms:

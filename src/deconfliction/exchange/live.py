@@ -41,6 +41,7 @@ from ..model import (
 )
 from ..store.base import Tx, to_record
 from ..store.tracks import TrackTable
+from .agreements import all_active
 
 #: Half-width of a track's corridor when it is checked against areas (metres).
 CORRIDOR_HALF_WIDTH_M = 50.0
@@ -97,8 +98,37 @@ class TacticalMonitor:
     def _pairs(
         self, live: list[Track], now: datetime
     ) -> dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, Any]]]:
+        """Conflicting pairs: with the service's minima, except between parties whose agreement
+        sets its own (detected again among those two parties' tracks with them)."""
         if len(live) < 2:
             return {}
+        custom = self.store.read_tx(
+            lambda tx: {
+                tuple(sorted(ag.parties)): ag.terms.tactical
+                for ag in all_active(tx)
+                if ag.terms.tactical is not None
+            }
+        )
+        out = {
+            k: v
+            for k, v in self._detect(live, now, self.minima).items()
+            if tuple(sorted(v[0])) not in custom
+        }
+        for (a, b), tm in custom.items():
+            subset = [t for t in live if t.party in (a, b)]
+            if len({t.party for t in subset}) < 2:
+                continue
+            m = Minima.of(
+                (tm.aircraft_lateral_m, tm.aircraft_vertical_m),
+                tm.ship_cpa_m,
+                (tm.aircraft_ship_lateral_m, tm.aircraft_ship_vertical_m),
+            )
+            out.update(self._detect(subset, now, m))
+        return out
+
+    def _detect(
+        self, live: list[Track], now: datetime, minima: Minima
+    ) -> dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, Any]]]:
         parties = {p: k for k, p in enumerate(sorted({t.party for t in live}))}
         states = [_at(t, now) for t in live]
         scene = Scene(
@@ -111,7 +141,7 @@ class TacticalMonitor:
             party=np.array([parties[t.party] for t in live], dtype=np.int64),
             cls=np.array([CLASSES.index(t.state.cls.value) for t in live], dtype=np.int64),
         )
-        c = detect(scene, self.lookahead_s, self.minima)
+        c = detect(scene, self.lookahead_s, minima)
         out: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, Any]]] = {}
         for n in range(len(c)):
             a, b = live[int(c.i[n])], live[int(c.j[n])]
