@@ -216,3 +216,13 @@ def test_unicode_tricks_in_ids_are_refused(api: Api) -> None:
 def test_json_depth_counts_outside_strings() -> None:
     assert json_depth(b'{"a": [1, {"b": "[[[[["}]}') == 3
     assert json_depth(b'"\\"[[["') == 0
+
+
+def test_failed_logins_are_audited_without_flooding(api: Api, store: Store) -> None:
+    bad = {"Authorization": "Bearer not-a-token"}
+    for _ in range(5):
+        assert api.client.get("/v1/me", headers=bad).status_code == 401
+    assert api.client.get("/dss/v1/uss_availability/x", headers=bad).status_code == 401
+    failures = [e for e in store.audit_entries() if e.action == "auth.failed"]
+    assert len(failures) == 1  # one a second per address
+    assert failures[0].actor == "anonymous"

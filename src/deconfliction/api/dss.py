@@ -20,6 +20,7 @@ from ..dss import native
 from ..dss.scd import STATES, Caller, Scd, ScdError
 from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
 from ..errors import Unauthenticated
+from . import problems
 
 SC = "utm.strategic_coordination"
 CM = "utm.constraint_management"
@@ -108,6 +109,7 @@ async def _run(
         )
         return _reply(status, result)
     except Unauthenticated as exc:
+        await problems.record_login_failure(request, exc.user_message)
         return _reply(401, {"message": exc.user_message})
     except BadRequest as exc:
         return _reply(400, {"message": exc.message})

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import DeconflictionError, FieldError, InvalidInput, field_errors
+from ..audit import digest
+from ..errors import DeconflictionError, FieldError, InvalidInput, Unauthenticated, field_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TITLES = {
@@ -57,9 +61,34 @@ def problem(
     )
 
 
+#: At most one audit entry a second for failed logins from one address (a flood of bad tokens
+#: must not become a flood of audit entries).
+_FAILURE_GAP_S = 1.0
+
+
+async def record_login_failure(request: Request, reason: str) -> None:
+    """An audit entry for a refused token (who tried from where, and why)."""
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        return
+    host = request.client.host if request.client else "?"
+    seen: dict[str, float] = request.app.state.__dict__.setdefault("_login_failures", {})
+    now = time.monotonic()
+    if now - seen.get(host, -1e9) < _FAILURE_GAP_S:
+        return
+    seen[host] = now
+    at = datetime.now(UTC)
+    detail = {"path": request.url.path, "reason": reason[:200]}
+    await run_in_threadpool(
+        store.write_tx, lambda tx: tx.audit(at, "anonymous", "auth.failed", host, digest(detail))
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DeconflictionError)
-    async def _domain(_: Request, exc: DeconflictionError) -> JSONResponse:
+    async def _domain(request: Request, exc: DeconflictionError) -> JSONResponse:
+        if isinstance(exc, Unauthenticated):
+            await record_login_failure(request, exc.user_message)
         errs = exc.errors if isinstance(exc, InvalidInput) else None
         return problem(exc.http_status, exc.code, exc.user_message, errs)
 
