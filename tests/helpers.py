@@ -7,10 +7,15 @@ Times are given in seconds after ``T0`` (or as datetimes); altitudes in metres.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 from pyproj import Geod
 
 from deconfliction.engine import Record
@@ -109,3 +114,33 @@ def agree(api: Any, a: str, b: str, terms: dict[str, Any]) -> dict[str, Any]:
     assert done.status_code == 200, done.text
     out: dict[str, Any] = done.json()
     return out
+
+
+def serve(data: Path, port: int, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``deconfliction serve`` on a loopback port, in its own process group (so that SIGKILL
+    can take every worker at once), once it answers."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deconfliction",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            *(extra or []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,36 +20,9 @@ from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
 from deconfliction.cli import main
 from deconfliction.model import RecordKind
 from deconfliction.store import open_store
-from helpers import free_port
+from helpers import free_port, serve
 
-
-def _start(data: Path, port: int, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
-    """``serve`` in its own process group (so that SIGKILL can take every worker at once)."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deconfliction",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            *(extra or []),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
+_start = serve  # the name other tests import
 
 
 def _intent(i: int) -> dict[str, object]:

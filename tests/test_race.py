@@ -4,8 +4,6 @@ PostgreSQL with two API processes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,7 +16,7 @@ import httpx
 import pytest
 
 from deconfliction.auth import dev_private_key, mint_token
-from helpers import free_port
+from helpers import free_port, serve
 
 CLIENTS = 50
 ROUNDS = 100
@@ -46,35 +44,6 @@ def _volume(k: int) -> dict[str, Any]:
     }
 
 
-def _serve(data: Path, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deconfliction",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--rate-limit",
-            "100000",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
 @pytest.fixture(params=["sqlite", "postgresql-2-workers"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     data = tmp_path / "data"
@@ -89,7 +58,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
             conn.execute(f"CREATE DATABASE {name}")
         extra = ["--db", f"{base}/{name}", "--workers", "2"]
     port = free_port()
-    proc = _serve(data, port, extra)
+    proc = serve(data, port, ["--rate-limit", "100000", *extra])
     yield f"http://127.0.0.1:{port}/dss/v1", data
     proc.terminate()
     proc.wait(timeout=30)
