@@ -128,3 +128,22 @@ def test_agreed_minima_apply_between_the_two_parties_only(store: Store) -> None:
     pairs = sorted(tuple(a["tracks"]) for a in mon.active("FR"))
     # FR and RU agreed 1 NM: 1.5 NM apart is separated; the UK ship, under the default 2 NM, is not
     assert pairs == [("FR/FS1", "UK/US1")]
+
+
+def test_the_demo_traffic_moves_and_meets(store: Store) -> None:
+    from deconfliction.demo.traffic import ORBITS, DemoTraffic
+
+    clock = [1_800_000_000.0]
+    table = TrackTable(clock=lambda: datetime.fromtimestamp(clock[0], UTC))
+    traffic = DemoTraffic(table, clock=lambda: clock[0])
+    mon = TacticalMonitor(store, table, clock=lambda: clock[0])
+    raised = 0
+    first = None
+    for _ in range(400):  # 400 seconds of 10 s steps: more than an hour
+        assert traffic.run_once() == len(ORBITS)
+        snap = {t.state.id: t.state for t in table.snapshot()}
+        first = first or snap["RAFALE-M-11"]
+        raised += sum(c.kind == "raised" for k, c in mon.run_once() if k == "tactical")
+        clock[0] += 10
+    assert snap["RAFALE-M-11"].lon != first.lon  # it moves
+    assert raised >= 2  # the two fighters meet now and then

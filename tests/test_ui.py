@@ -141,7 +141,7 @@ def test_the_map_shows_the_basemap_and_the_demo_intents(server: str, browser: Br
 def test_a_conflict_in_the_list_zooms_the_map(server: str, browser: Browser) -> None:
     page = _open(browser, server, "FR")
     before = _map(page)
-    page.click("#conflicts li[data-id]:nth-child(3) button")  # a short sortie
+    page.click(":nth-match(#conflicts li[data-id] button, 3)")  # a short sortie
     _until(page, lambda m: m["zoom"] != before["zoom"], 3.0)
     after = _map(page)
     assert float(after["zoom"]) > float(before["zoom"])
@@ -178,7 +178,7 @@ def test_a_hotline_message_reaches_the_other_party_in_its_language(
     fr = _open(browser, server, "FR", "fr")
     ru = _open(browser, server, "RU", "ru")
     for page in (fr, ru):
-        page.click("#conflicts li[data-id]:nth-child(1) button")
+        page.click(":nth-match(#conflicts li[data-id] button, 1)")
         page.wait_for_selector("#thread-panel:not([hidden])")
     fr.select_option("#code", "REQ_ALTER_COURSE")
     fr.fill("#params input[data-param=heading]", "90")
@@ -221,7 +221,7 @@ def test_a_track_moved_by_the_api_moves_on_the_map(server: str, browser: Browser
     report(34.5, 34.5, 0)
     page.wait_for_selector("#tracks li[data-id='RAFALE-1']", timeout=2000)
     assert page.get_attribute("#tracks li[data-id='RAFALE-1']", "data-lon") == "34.5"
-    assert _map(page)["tracks"] == "1"
+    assert int(_map(page)["tracks"]) >= 1  # with the demo's own traffic
     page.screenshot(path=str(SHOTS / "5a-track.png"))
     report(34.8, 34.7, 1)
     moved = time.monotonic()

@@ -192,6 +192,11 @@ def build_service(config: dict[str, Any]) -> Service:
             interval_s=60.0,
         ),
     ]
+    if config["demo"]:
+        from ..demo.traffic import DemoTraffic
+
+        traffic = DemoTraffic(app.state.tracks)
+        background.append(Ticker(store, "demo-traffic", traffic.run_once, interval_s=1.0))
     for b in background:
         b.start()
     return Service(app, store, background)
