@@ -94,3 +94,47 @@ def test_track_tables_in_memory_and_shared_behave_alike(store: Any, shared: bool
     assert [(t.party, t.state.id) for t in table.snapshot()] == [
         ("FR", "F2")
     ]  # the rest went stale
+
+
+def test_a_live_feed_over_a_websocket(tmp_path: Any) -> None:
+    import json
+
+    import httpx
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
+    from helpers import free_port, serve
+
+    data = tmp_path / "data"
+    key = dev_private_key(data)
+    port = free_port()
+    proc = serve(data, port)
+    try:
+        admin = {"Authorization": f"Bearer {mint_token(key, 'admin', scopes=[ADMIN_SCOPE])}"}
+        httpx.post(
+            f"http://127.0.0.1:{port}/v1/parties", json={"id": "FR", "name": "F"}, headers=admin
+        )
+        url = f"ws://127.0.0.1:{port}/v1/tracks/live"
+        token = mint_token(key, "FR")
+        with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            ws.send(json.dumps({"states": [state("F1", 33.0, 34.0), state("F2", 33.1, 34.0)]}))
+            assert json.loads(ws.recv()) == {"accepted": 2, "changed": 2}
+            ws.send(json.dumps({"states": [state("F1", 33.2, 34.0, dt_s=1)]}))
+            assert json.loads(ws.recv()) == {"accepted": 1, "changed": 1}
+            ws.send(json.dumps({"states": [state("F3", 200, 0)]}))  # bad: said, the feed goes on
+            bad = json.loads(ws.recv())
+            assert bad["error"] == "invalid states"
+            assert bad["errors"][0]["pointer"] == "/states/0/lon"
+        tracks = httpx.get(
+            f"http://127.0.0.1:{port}/v1/tracks", headers={"Authorization": f"Bearer {token}"}
+        ).json()["tracks"]
+        assert {t["id"]: t["lon"] for t in tracks} == {"F1": 33.2, "F2": 33.1}
+        planner = mint_token(key, "FR", roles=["planner"])
+        for bad_token in ("nope", planner):  # refused at the handshake
+            with pytest.raises(InvalidStatus) as refused:
+                connect(f"{url}?access_token={bad_token}")
+            assert refused.value.response.status_code == 403
+    finally:
+        proc.kill()
+        proc.wait()

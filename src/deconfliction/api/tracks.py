@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from ..errors import DeconflictionError, field_errors
 from ..exchange.release import release_tracks
 from ..model import TrackState
 from ..store.tracks import TrackTable
@@ -102,3 +103,48 @@ def get_tactical(request: Request, party: PartyDep) -> TacticalList:
     (``tactical``), a track heading into another party's active restricted area (``area``),
     a track outside the intent it flies (``conformance``)."""
     return TacticalList(alerts=request.app.state.tactical.active(party))
+
+
+@router.websocket("/tracks/live")
+async def tracks_live(websocket: WebSocket) -> None:
+    """A live feed over one WebSocket: send ``{"states": [...]}`` messages (as for
+    ``POST /v1/tracks``), get ``{"accepted": N, "changed": M}`` back for each, or
+    ``{"error": ..., "errors": [{pointer, reason}]}`` for a bad one (the socket stays open).
+    The token comes in the ``Authorization`` header or, for browsers, ``?access_token=``."""
+    app = websocket.app
+    header = websocket.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = token or websocket.query_params.get("access_token", "")
+    try:
+        who = app.state.auth.verify(token)
+        party = await run_in_threadpool(app.state.store.get_party, who.subject)
+    except DeconflictionError:
+        await websocket.close(code=1008, reason="a valid token of a registered party is needed")
+        return
+    if "watch-officer" not in who.roles:
+        await websocket.close(code=1008, reason="this needs the role watch-officer")
+        return
+    await websocket.accept()
+    table: TrackTable = app.state.tracks
+    try:
+        while True:
+            text = await websocket.receive_text()
+            if len(text) > 16 << 20:
+                await websocket.send_json({"error": "the message is over 16 MB"})
+                continue
+            try:
+                batch = TrackBatch.model_validate_json(text)
+            except ValidationError as exc:
+                errs = field_errors(exc.errors())
+                await websocket.send_json(
+                    {
+                        "error": "invalid states",
+                        "errors": [{"pointer": e.pointer, "reason": e.reason} for e in errs],
+                    }
+                )
+                continue
+            changed = await run_in_threadpool(table.upsert, party.id, batch.states)
+            await websocket.send_json({"accepted": len(batch.states), "changed": changed})
+    except WebSocketDisconnect:
+        return
