@@ -144,18 +144,20 @@ def search(tx: Tx, cells: frozenset[int], base_url: str) -> list[dict[str, Any]]
 
 
 def _subscriptions_touching(tx: Tx, rec: OperationalIntent) -> list[str]:
-    """Ids of subscriptions sharing a level-13 cell with the intent (coarse covering if large)."""
+    """Ids of subscriptions sharing a level-13 cell with the intent (its coarse covering if it
+    is large). The coarse covering is asked first, a few range scans: when no subscription is
+    near (the usual case for a native write), the intent is never cut into level-13 cells."""
+    if tx.x("SELECT 1 FROM scd_cells WHERE kind = 'sub' LIMIT 1").fetchone() is None:
+        return []  # no subscription anywhere
+    coarse = [c for v in rec.volumes for c in covering(v.footprint)]
+    near = _subs_in(tx, coarse)
+    if not near:
+        return []
     own = dss_cells(rec)
-    if own is not None:
-        probe = [to_sql(c) for c in sorted(own)]
-        spans: list[tuple[int, int]] = []
-    else:
-        coarse = [c for v in rec.volumes for c in covering(v.footprint)]
-        probe = sorted(
-            {to_sql(cell_parent(c, DSS_LEVEL)) for c in coarse if cell_level(c) > DSS_LEVEL}
-        )
-        spans = [s for c in coarse if cell_level(c) <= DSS_LEVEL for s in cell_query([c]).ranges]
+    if own is None:
+        return near
     ids: set[str] = set()
+    probe = [to_sql(c) for c in sorted(own)]
     for k in range(0, len(probe), _CHUNK):
         chunk = probe[k : k + _CHUNK]
         rows = tx.x(
@@ -164,10 +166,29 @@ def _subscriptions_touching(tx: Tx, rec: OperationalIntent) -> list[str]:
             chunk,
         ).fetchall()
         ids.update(r[0] for r in rows)
-    for lo, hi in spans:
+    return sorted(ids)
+
+
+def _subs_in(tx: Tx, coarse: list[int]) -> list[str]:
+    """Subscriptions with a level-13 cell inside (or being the parent of) covering cells."""
+    ids: set[str] = set()
+    parents = sorted(
+        {to_sql(cell_parent(c, DSS_LEVEL)) for c in coarse if cell_level(c) > DSS_LEVEL}
+    )
+    if parents:
         rows = tx.x(
-            "SELECT DISTINCT id FROM scd_cells WHERE kind = 'sub' AND cell BETWEEN ? AND ?",
-            (lo, hi),
+            f"SELECT DISTINCT id FROM scd_cells WHERE kind = 'sub' AND cell IN "
+            f"({', '.join('?' * len(parents))})",
+            parents,
+        ).fetchall()
+        ids.update(r[0] for r in rows)
+    spans = [s for c in coarse if cell_level(c) <= DSS_LEVEL for s in cell_query([c]).ranges]
+    if spans:
+        rows = tx.x(
+            "SELECT DISTINCT id FROM scd_cells WHERE kind = 'sub' AND ("
+            + " OR ".join(["cell BETWEEN ? AND ?"] * len(spans))
+            + ")",
+            [x for span in spans for x in span],
         ).fetchall()
         ids.update(r[0] for r in rows)
     return sorted(ids)
