@@ -1,0 +1,109 @@
+"""Everything one party may see now, in one place: the common operational picture.
+
+Every adapter that shows a party the shared picture (the map's ``/v1/picture``, the OGC API,
+CoT and KML exports, ...) takes it from ``released_picture``: own records in full, others' as
+their agreements release them, conflicts as released, tracks as released, tactical alerts that
+concern the party, link liveness. Nothing here knows HTTP; every release goes through
+``release`` (the one rule) and is recorded there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..alerts.outbox import last_seq
+from ..model import Conflict, RecordExtent, RecordKind
+from ..model.track import Track
+from ..store import Store
+from ..store.base import StoredRecord, Tx
+from . import links, release
+
+
+@dataclass(frozen=True)
+class PictureRecord:
+    kind: RecordKind
+    #: "own", "full" or "extent"
+    level: str
+    record: StoredRecord | RecordExtent
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "level": self.level,
+            "record": self.record.model_dump(mode="json"),
+        }
+
+
+@dataclass(frozen=True)
+class Picture:
+    party: str
+    at: datetime
+    records: list[PictureRecord]
+    conflicts: list[Conflict]
+    #: live tracks as released (``release.release_tracks``)
+    tracks: list[dict[str, Any]]
+    #: tactical alerts in force that concern the party
+    tactical: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    #: the party's event stream (/v1/events) picks up after this one
+    last_event_id: int
+
+    def as_json(self, *, with_tracks: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "party": self.party,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "records": [r.as_json() for r in self.records],
+            "conflicts": [c.model_dump(mode="json") for c in self.conflicts],
+            "links": self.links,
+            "tactical": self.tactical,
+            "last_event_id": self.last_event_id,
+        }
+        if with_tracks:
+            out["tracks"] = self.tracks
+        return out
+
+
+def released_picture(
+    store: Store,
+    party: str,
+    at: datetime,
+    *,
+    tracks: list[Track] | None = None,
+    tactical: list[dict[str, Any]] | None = None,
+) -> Picture:
+    """What ``party`` may see now. ``tracks``: the live tracks (all parties'; released here);
+    ``tactical``: the alerts in force that concern the party."""
+    owned = [
+        (kind, rec)
+        for p in store.list_parties()
+        for kind in (RecordKind.INTENT, RecordKind.AREA)
+        for rec in store.list_owned(kind, p.id)
+    ]
+    conflicts = store.list_conflicts(party)
+
+    def run(tx: Tx) -> Picture:
+        records = []
+        for kind, rec in owned:
+            shown = release.release_record(tx, rec, party, "picture", at)
+            if shown is None:
+                continue
+            level = (
+                "own"
+                if rec.owner == party
+                else ("extent" if isinstance(shown, RecordExtent) else "full")
+            )
+            records.append(PictureRecord(kind, level, shown))
+        return Picture(
+            party=party,
+            at=at,
+            records=records,
+            conflicts=release.release_conflicts(tx, conflicts, party, "picture", at),
+            tracks=release.release_tracks(tx, tracks or [], party, at),
+            tactical=list(tactical or []),
+            links=[links.status(tx, p) for p in [party, *links.partners(tx, party)]],
+            last_event_id=last_seq(tx, party),
+        )
+
+    return store.write_tx(run)
