@@ -100,6 +100,22 @@ def level_for(tx: Tx, rec: StoredRecord, viewer: str) -> tuple[Release, Terms | 
     return level, ag.terms, why
 
 
+def volumes_for(tx: Tx, rec: StoredRecord, viewer: str) -> list[Volume4D] | None:
+    """The volumes of ``rec`` that anything shown to ``viewer`` may be derived from (times,
+    places and distances of a conflict or an alert): exact at ``full`` (and for its owner), the
+    coarsened extent at ``extent`` and ``conflict`` (a notice's window and place are on the
+    agreed grid), None at ``none`` (nothing may be derived at all). The extent contains the
+    record, so what is derived from it is conservative: never a missed conflict, only a coarser
+    one."""
+    level, terms, _ = level_for(tx, rec, viewer)
+    if level is Release.FULL:
+        return list(rec.volumes)
+    if level is Release.NONE:
+        return None
+    c = terms.coarsening if terms is not None else Coarsening()
+    return [coarsen(v, c) for v in rec.volumes]
+
+
 def _disclose(
     tx: Tx, rec: StoredRecord, viewer: str, level: Release, via: str, shown: Any, at: datetime
 ) -> None:
