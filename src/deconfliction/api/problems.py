@@ -19,6 +19,7 @@ from ..errors import (
     DeconflictionError,
     FieldError,
     InvalidInput,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthenticated,
     field_errors,
@@ -36,6 +37,7 @@ _TITLES = {
     422: "Invalid input",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -106,7 +108,7 @@ def install(app: FastAPI) -> None:
             await record_login_failure(request, exc.user_message)
         errs = exc.errors if isinstance(exc, InvalidInput) else None
         extra = None
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServiceUnavailable):
             extra = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
         return problem(exc.http_status, exc.code, exc.user_message, errs, extra)
 

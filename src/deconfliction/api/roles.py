@@ -72,6 +72,7 @@ ROUTE_ROLES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/tactical"): READERS,
     ("PUT", "/v1/audit/keys"): frozenset({D}),
     ("GET", "/v1/audit/checkpoints"): frozenset({A, D, L}),
+    ("GET", "/v1/audit/export"): frozenset({A, D, L}),
     ("POST", "/v1/audit/checkpoints/{seq}/countersignatures"): frozenset({A, D}),
     ("GET", "/v1/dev/parties"): PUBLIC,
     ("GET", "/v1/dev/token"): PUBLIC,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
+from ..audit.export import CHECKPOINT_EVERY
 from ..audit.signing import Signer, message
 from ..engine import Finding, Record, check_pair
 from ..errors import NotFound, VersionConflict
@@ -45,8 +47,7 @@ from ..model import (
 )
 
 T = TypeVar("T")
-#: A signed checkpoint every this many audit entries (and on demand: ``Tx.checkpoint``).
-CHECKPOINT_EVERY = 100
+log = logging.getLogger(__name__)
 StoredRecord = OperationalIntent | Area
 Draft = IntentDraft | AreaDraft
 
@@ -312,6 +313,16 @@ class Tx:
         self.from_dss = False
         #: what upper layers work out once per transaction (agreements, levels)
         self.memo: dict[str, Any] = {}
+        #: called once the transaction has committed (never if it rolls back)
+        self.after_commit: list[Callable[[], None]] = []
+
+    def committed(self) -> None:
+        """Run what waits for the commit (the back end calls it after committing)."""
+        for fn in self.after_commit:
+            try:
+                fn()
+            except Exception:  # the commit stands: what follows it must not undo the answer
+                log.exception("after-commit step failed")
 
     def x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement written with ``?`` placeholders; the cursor, to fetch from."""
@@ -797,12 +808,31 @@ class Tx:
         return seq, h
 
     def _sign(self, seq: int, entry_hash: str, at: str) -> None:
+        """Sign a checkpoint, unless the chain no longer holds what this service signed before
+        (``audit.guard``): then raise the alarm instead."""
         assert self.signer is not None
+        problem = self.signer.guard.check(self)
+        if problem is not None:
+            self._alarm(problem, datetime.fromisoformat(at.replace("Z", "+00:00")))
+            return
         self.x(
             "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) "
             "VALUES (?, ?, ?, ?, ?)",
             (seq, entry_hash, at, self.signer.key_id, self.signer.sign(message(seq, entry_hash))),
         )
+        guard = self.signer.guard
+        self.after_commit.append(lambda: guard.remember(seq, entry_hash))
+
+    def _alarm(self, problem: str, at: datetime) -> None:
+        """Tell every party that the audit chain was changed under the service (an event each,
+        and an entry every party sees in its export)."""
+        if self.memo.get("audit-alarm"):
+            return
+        self.memo["audit-alarm"] = True
+        note = {"problem": problem, "at": iso(at)}
+        for (party,) in self.x("SELECT id FROM parties ORDER BY id").fetchall():
+            self.event(party, "audit.alarm", note, at)
+        self.audit(at, "service", "audit.alarm", "*", digest(note))
 
 
 #: The id a draft has in a preview (no real id has a NUL).

@@ -69,7 +69,10 @@ class PostgresStore(TxStore):
                     with conn.transaction():
                         conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
                         with conn.cursor() as cur:
-                            return fn(self.make_tx(cur, "%s"))
+                            tx = self.make_tx(cur, "%s")
+                            result = fn(tx)
+                    tx.committed()
+                    return result
                 except (errors.SerializationFailure, errors.DeadlockDetected):
                     if attempt == RETRIES - 1:
                         raise

@@ -81,14 +81,17 @@ class SqliteStore(TxStore):
                     break
                 batch.append(nxt)
             results: list[tuple[Future[Any], bool, Any]] = []
+            done: list[Tx] = []
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 for fn, fut in batch:
                     cur.execute("SAVEPOINT w")
+                    tx = self.make_tx(cur)
                     try:
-                        res = fn(self.make_tx(cur))
+                        res = fn(tx)
                         cur.execute("RELEASE w")
                         results.append((fut, True, res))
+                        done.append(tx)
                     except Exception as exc:  # refused or failed: roll back this write alone
                         cur.execute("ROLLBACK TO w")
                         cur.execute("RELEASE w")
@@ -101,6 +104,8 @@ class SqliteStore(TxStore):
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
+            for tx in done:
+                tx.committed()
             for fut, ok, val in results:
                 if ok:
                     fut.set_result(val)
