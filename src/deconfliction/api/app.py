@@ -27,7 +27,8 @@ from ..model import (
 )
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
-from . import agreements, audit, dss, events, hotline, picture, problems, tracks
+from . import agreements, audit, body, dss, events, hotline, picture, problems, tracks
+from .body import json_body, openapi_body
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
@@ -140,6 +141,11 @@ def _record_router(
     err = responses(401, 403, 422)
     body_err = responses(400, 401, 403, 422)  # 400: a body that is not JSON at all
 
+    # bodies are validated in a worker thread, not in the event loop (see api/body.py)
+    CreateBody = Annotated[Any, json_body(create_model)]
+    ReplaceBody = Annotated[Any, json_body(replace_model)]
+    QueryBody = Annotated[Any, json_body(VolumeQuery)]
+
     def draft_of(body: Any, exclude: str) -> Any:
         return draft_model.model_validate(body.model_dump(exclude={exclude}))
 
@@ -150,9 +156,10 @@ def _record_router(
         responses={**body_err, **responses(409)},
         name=f"create_{name}",
         summary=f"Create an {name} (checked for conflicts)",
+        openapi_extra=openapi_body(create_model),
     )
     def create(
-        body: create_model,  # type: ignore[valid-type]
+        body: CreateBody,
         party: PartyDep,
         store: StoreDep,
         accept_degraded: AcceptDegraded = False,
@@ -161,7 +168,7 @@ def _record_router(
         res = records.write(
             store,
             kind,
-            body.id,  # type: ignore[attr-defined]
+            body.id,
             party,
             draft_of(body, "id"),
             None,
@@ -187,8 +194,9 @@ def _record_router(
         responses={**body_err, **responses(429)},
         name=f"query_{plural}",
         summary=f"{plural.capitalize()} that meet a 4D volume",
+        openapi_extra=openapi_body(VolumeQuery),
     )
-    def query(body: VolumeQuery, party: PartyDep, store: StoreDep) -> Any:
+    def query(body: QueryBody, party: PartyDep, store: StoreDep) -> Any:
         """Your own records in full; others' as far as your agreements release them, matched
         against what is released (a coarsened extent matches where it reaches). A query that
         finds another party's records below full is a probe: it counts against your
@@ -201,12 +209,13 @@ def _record_router(
         responses={**body_err, **responses(429)},
         name=f"preview_{name}",
         summary="Conflicts a draft would have; writes nothing",
+        openapi_extra=openapi_body(create_model),
     )
-    def preview(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
+    def preview(body: CreateBody, party: PartyDep, store: StoreDep) -> Any:
         """Checked against what you may see: others' records below full by their released
         extent (so a preview may show a conflict the exact check would not, never fewer). A
         preview that meets another party's records below full is a probe (see query)."""
-        found = records.preview(store, kind, party, draft_of(body, "id"), body.id)  # type: ignore[attr-defined]
+        found = records.preview(store, kind, party, draft_of(body, "id"), body.id)
         return ConflictList(conflicts=found)
 
     @router.get(
@@ -242,10 +251,11 @@ def _record_router(
         responses={**body_err, **responses(404, 409)},
         name=f"replace_{name}",
         summary=f"Replace an {name}: name the version it replaces",
+        openapi_extra=openapi_body(replace_model),
     )
     def replace(
         record_id: str,
-        body: replace_model,  # type: ignore[valid-type]
+        body: ReplaceBody,
         party: PartyDep,
         store: StoreDep,
         accept_degraded: AcceptDegraded = False,
@@ -256,7 +266,7 @@ def _record_router(
             record_id,
             party,
             draft_of(body, "version"),
-            body.version,  # type: ignore[attr-defined]
+            body.version,
             actor=party,
             accept_degraded=accept_degraded,
             via=f"replace_{name}",
@@ -308,8 +318,10 @@ def create_app(
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
+    body.install(app)
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
-    app.add_middleware(Guard, config=guard or GuardConfig())  # outermost: limits first
+    # outermost: who calls, then limits, first
+    app.add_middleware(Guard, config=guard or GuardConfig(), auth_of=lambda: app.state.auth)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:

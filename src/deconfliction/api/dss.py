@@ -57,8 +57,7 @@ def _caller(request: Request, options: list[set[str]]) -> Caller:
     return Caller(p.subject, p.scopes)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+def _parse(raw: bytes | None) -> dict[str, Any]:
     if not raw:
         raise BadRequest("a JSON body is required")
     try:
@@ -99,15 +98,19 @@ async def _run(
 ) -> JSONResponse:
     try:
         caller = _caller(request, options)
-        doc = await _body(request) if body else None
-        prepared = work(caller, doc)  # stateless validation; returns the transaction to run
+        raw = await request.body() if body else None
         store = request.app.state.store
         run = store.write_tx if write else store.read_tx
         base_url = getattr(request.app.state, "public_url", "")
-        result = await run_in_threadpool(
-            run, lambda tx: prepared(Scd(tx, datetime.now(UTC), base_url))
-        )
-        return _reply(status, result)
+
+        def serve() -> Any:
+            # parsing and checking volumes (S2 cells) is CPU work: in a worker thread, so that
+            # a large request holds up no other
+            doc = _parse(raw) if body else None
+            prepared = work(caller, doc)  # stateless validation; the transaction to run
+            return run(lambda tx: prepared(Scd(tx, datetime.now(UTC), base_url)))
+
+        return _reply(status, await run_in_threadpool(serve))
     except Unauthenticated as exc:
         await problems.record_login_failure(request, exc.user_message)
         return _reply(401, {"message": exc.user_message})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
@@ -16,6 +16,7 @@ from ..errors import DeconflictionError, field_errors
 from ..exchange import release
 from ..model import TrackState
 from ..store.tracks import TrackTable
+from .body import json_body, openapi_body
 from .deps import PartyDep
 from .problems import responses
 
@@ -45,9 +46,15 @@ def _table(request: Request) -> TrackTable:
 
 
 @router.post(
-    "/tracks", status_code=202, response_model=Accepted, responses=responses(400, 401, 403, 422)
+    "/tracks",
+    status_code=202,
+    response_model=Accepted,
+    responses=responses(400, 401, 403, 422),
+    openapi_extra=openapi_body(TrackBatch),
 )
-def post_tracks(body: TrackBatch, request: Request, party: PartyDep) -> Accepted:
+def post_tracks(
+    body: Annotated[TrackBatch, json_body(TrackBatch)], request: Request, party: PartyDep
+) -> Accepted:
     """Report states of your own aircraft and ships (a track is yours by its id)."""
     changed = _table(request).upsert(party, body.states)
     return Accepted(accepted=len(body.states), changed=changed)

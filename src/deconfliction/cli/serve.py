@@ -180,7 +180,7 @@ def build_service(config: dict[str, Any]) -> Service:
         store,
         auth,
         public_url=config["public_url"],
-        guard=GuardConfig(rate_per_s=rate, burst=2 * rate),
+        guard=GuardConfig(rate_per_s=rate, burst=2 * rate, processes=int(config.get("workers", 1))),
         shared_tracks=bool(config.get("workers", 1) > 1),
     )
     if config["demo"] and dev_key is not None:

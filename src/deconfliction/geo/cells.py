@@ -211,14 +211,12 @@ def dss_polygon_cells(vertices: list[tuple[float, float]], max_area_km2: float) 
     if len(vertices) < 3:
         raise ValueError("a polygon needs at least 3 vertices")
     pts = [_s2_point(a, b) for a, b in vertices]
-    n = len(pts)
-    for i in range(n - 2):
-        for j in range(i + 2, n - 1 if i == 0 else n):
-            if s2.CrossingSign(pts[i], pts[i + 1], pts[j], pts[(j + 1) % n]) != -1:
-                raise ValueError(f"polygon edges {i} and {j} cross or touch")
+    if len(set(vertices)) != len(vertices):
+        raise ValueError("a vertex repeats (the last one must not repeat the first)")
+    # S2's own check finds crossing edges through its index: about n log n
     loop = s2.S2Loop(pts)
     if not loop.IsValid():
-        raise ValueError("the polygon is not a valid loop")
+        raise ValueError("its edges cross or touch (the polygon is not a simple loop)")
     loop.Normalize()
     area = loop.GetArea() * _DSS_EARTH_AREA_KM2 / (4 * math.pi)
     if area > max_area_km2:
