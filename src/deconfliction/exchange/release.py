@@ -50,7 +50,7 @@ from ..model import (
 from ..model.footprint import MAX_FOOTPRINT_RADIUS_M
 from ..model.track import Track
 from ..store import Store
-from ..store.base import ConflictRow, StoredRecord, Tx, iso, record_key, split_key, to_record
+from ..store.base import ConflictRow, StoredRecord, Tx, iso, record_key, split_key
 from .agreements import Agreement, Coarsening, Release, Terms, active
 
 T = TypeVar("T")
@@ -125,10 +125,13 @@ def agreed_level(tx: Tx, owner: str, viewer: str, category: str) -> tuple[Releas
 
 
 def _gives(tx: Tx, viewer: str, rec: StoredRecord, terms: Terms) -> bool:
-    """Whether ``viewer`` has an intent of its own within the agreed buffers of ``rec``."""
-    mine = to_record(_kind(rec), rec)
+    """Whether ``viewer`` has an intent of its own within the agreed buffers of ``rec``'s
+    released extent (not of the record itself: whether details are given must not tell the
+    viewer how near the exact record is)."""
+    extent = [coarsen(v, terms.coarsening) for v in rec.volumes]
+    mine = Record(_kind(rec), record_key(rec.owner, rec.id), rec.owner, extent)
     policy = terms.separation
-    near = tx.candidates(rec.volumes, policy, ("kind = 'intent' AND owner = ?", (viewer,)))
+    near = tx.candidates(extent, policy, ("kind = 'intent' AND owner = ?", (viewer,)))
     return any(check_pair(mine, other, policy) is not None for _, other in near)
 
 
