@@ -1,0 +1,493 @@
+"""Blind screening: tokens against the exact engine, the PSI session, what crosses the wire."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from deconfliction.engine import Record, check_pair
+from deconfliction.errors import InvalidInput
+from deconfliction.geo.cells import covering_at_level
+from deconfliction.model import SeparationPolicy, Volume4D
+from deconfliction.screening import (
+    Cover,
+    Grain,
+    Role,
+    ScreeningRefused,
+    ScreeningTerms,
+    Session,
+    SessionParams,
+    intersect,
+    psi,
+)
+from deconfliction.screening.tokens import Growth, parent, token_bytes, token_digest
+from helpers import GEOD, T0, at, box, circle, record, volume
+
+M_PER_DEG = 111_000.0
+
+
+def _wrap(lon: float) -> float:
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+# --- strategies ----------------------------------------------------------------------------------
+
+
+@st.composite
+def grains(draw: st.DrawFn) -> tuple[Grain, ...]:
+    coarse = draw(st.integers(4, 7))
+    fine = draw(st.integers(coarse, min(coarse + 4, 10)))
+    slot0 = draw(st.sampled_from([3600, 7200]))
+    slot1 = draw(st.sampled_from([s for s in (1800, 3600, 7200) if slot0 % s == 0]))
+    band0 = draw(st.sampled_from([2000, 3000]))
+    band1 = draw(st.sampled_from([b for b in (500, 1000, 1500, 2000, 3000) if band0 % b == 0]))
+    ladder = [Grain(s2_level=coarse, slot_s=slot0, band_m=band0)]
+    if draw(st.booleans()):
+        ladder.append(Grain(s2_level=fine, slot_s=slot1, band_m=band1))
+    return tuple(ladder)
+
+
+#: (lon, lat): anywhere, on the antimeridian, or near a pole
+centres = st.tuples(
+    st.one_of(st.floats(-180.0, 180.0), st.floats(179.5, 180.5).map(_wrap)),
+    st.one_of(st.floats(-60.0, 60.0), st.floats(80.0, 89.9), st.floats(-89.9, -80.0)),
+)
+
+
+@st.composite
+def volumes(draw: st.DrawFn, centre: tuple[float, float]) -> Volume4D:
+    clon, clat = centre
+    spread = 40_000.0
+    dx, dy = draw(st.floats(-spread, spread)), draw(st.floats(-spread, spread))
+    lat = max(-89.99, min(89.99, clat + dy / M_PER_DEG))
+    size = 10.0 ** draw(st.floats(2.0, math.log10(30_000.0)))
+    if abs(lat) > 80.0 or draw(st.booleans()):
+        lon = _wrap(clon + dx / (M_PER_DEG * math.cos(math.radians(lat))))
+        fp: Any = circle(lon, lat, size / 2)
+    else:
+        w = size / (M_PER_DEG * math.cos(math.radians(lat)))
+        lon0 = _wrap(clon + dx / (M_PER_DEG * math.cos(math.radians(lat))))
+        fp = box(lon0, lat, _wrap(lon0 + w), lat + size / M_PER_DEG)
+    alt0 = draw(st.integers(0, 120)) * 25.0
+    t0 = draw(st.integers(0, 180)) * 60 + draw(st.sampled_from([0.0, 0.25, 0.999999]))
+    return volume(
+        fp,
+        (alt0, alt0 + draw(st.integers(0, 80)) * 25.0),
+        (t0, t0 + draw(st.integers(0, 120)) * 60),
+    )
+
+
+@st.composite
+def scenes(draw: st.DrawFn, n: int = 5) -> tuple[list[Record], list[Record]]:
+    centre = draw(centres)
+    sides: list[list[Record]] = [[], []]
+    for s, owner in enumerate(("A", "B")):
+        for i in range(draw(st.integers(1, n))):
+            vols = draw(st.lists(volumes(centre), min_size=1, max_size=2))
+            sides[s].append(record(f"{owner.lower()}{i}", owner, *vols))
+    return sides[0], sides[1]
+
+
+buffers = st.builds(
+    SeparationPolicy,
+    lateral_m=st.one_of(st.just(0.0), st.floats(1.0, 20_000.0)),
+    vertical_m=st.one_of(st.just(0.0), st.integers(1, 60).map(lambda n: n * 10.0)),
+    time_s=st.one_of(st.just(0.0), st.integers(1, 30).map(lambda n: n * 60.0)),
+)
+shares = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
+
+
+def _cover(ladder: Sequence[Grain], growth: Growth, recs: Sequence[Record]) -> Cover:
+    c = Cover(ladder, growth)
+    for r in recs:
+        c.put(r.id, r.volumes)
+    return c
+
+
+def _flagged(hits: Mapping[Any, tuple[set[str], set[str]]]) -> set[tuple[str, str]]:
+    return {(a, b) for a_ids, b_ids in hits.values() for a in a_ids for b in b_ids}
+
+
+# --- never a missed conflict ---------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenes(), buffers, shares, grains())
+def test_screening_never_misses_a_conflict_the_exact_engine_finds(
+    scene: tuple[list[Record], list[Record]],
+    policy: SeparationPolicy,
+    share: float,
+    ladder: tuple[Grain, ...],
+) -> None:
+    """Whatever the grain, the buffers and how they are split, every pair of records the exact
+    engine finds in conflict shares a token at the finest grain after refinement."""
+    a, b = scene
+    ca = _cover(ladder, Growth.share_of(policy, share), a)
+    cb = _cover(ladder, Growth.share_of(policy, 1.0 - share), b)
+    _, hits = intersect(ca, cb)
+    exact = {(x.id, y.id) for x in a for y in b if check_pair(x, y, policy) is not None}
+    event("exact conflicts" if exact else "no exact conflict")
+    assert exact <= _flagged(hits)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    centres,
+    st.floats(0.0, 360.0),
+    buffers,
+    shares,
+    grains(),
+    st.tuples(*[st.sampled_from([0.0, 0.5, 0.999999, 1.0])] * 3),
+    st.integers(-(10**9), 10**9),
+    st.floats(-500.0, 9000.0),
+)
+def test_pairs_at_the_edge_of_the_buffer_are_found(
+    centre: tuple[float, float],
+    azimuth: float,
+    policy: SeparationPolicy,
+    share: float,
+    ladder: tuple[Grain, ...],
+    fractions: tuple[float, float, float],
+    t0_us: int,
+    z0: float,
+) -> None:
+    """Two circles placed at (a fraction of, or exactly) the buffer from each other in space,
+    altitude and time, at any microsecond and any height: if the exact engine finds them in
+    conflict, screening flags them."""
+    fh, fv, ft = fractions
+    r1, r2 = 700.0, 1300.0
+    lon, lat = centre
+    lon1, lat1, _ = GEOD.fwd(lon, lat, azimuth, r1 + r2 + fh * policy.lateral_m)
+    start = at(0) + timedelta(microseconds=t0_us)
+    end = start + timedelta(seconds=1234.567891)
+    b_start = end + timedelta(seconds=ft * policy.time_s)
+    a = record(
+        "a",
+        "A",
+        Volume4D(
+            footprint=circle(lon, lat, r1),
+            alt_lower_m=z0 - 400.0,
+            alt_upper_m=z0,
+            time_start=start,
+            time_end=end,
+        ),
+    )
+    b_lo = z0 + fv * policy.vertical_m
+    b = record(
+        "b",
+        "B",
+        Volume4D(
+            footprint=circle(_wrap(lon1), lat1, r2),
+            alt_lower_m=b_lo,
+            alt_upper_m=b_lo + 10.0,
+            time_start=b_start,
+            time_end=b_start + timedelta(seconds=60),
+        ),
+    )
+    exact = check_pair(a, b, policy) is not None
+    event("exact conflict" if exact else "no exact conflict")
+    ca = _cover(ladder, Growth.share_of(policy, share), [a])
+    cb = _cover(ladder, Growth.share_of(policy, 1.0 - share), [b])
+    _, hits = intersect(ca, cb)
+    if exact:
+        assert ("a", "b") in _flagged(hits)
+
+
+def test_touching_at_the_buffer_exactly_is_found_at_every_split() -> None:
+    """Volumes exactly one buffer apart in time, altitude and space: a conflict (closed sets),
+    found whichever side grows by which part of the buffer, on slot and band edges."""
+    ladder = (
+        Grain(s2_level=6, slot_s=3600, band_m=1000),
+        Grain(s2_level=12, slot_s=600, band_m=100),
+    )
+    policy = SeparationPolicy(lateral_m=1000.0, vertical_m=300.0, time_s=600.0)
+    lon1, lat1, _ = GEOD.fwd(30.0, 35.0, 90.0, 2000.0)  # edges exactly 1 km apart
+    a = record("a", "A", volume(circle(30.0, 35.0, 500.0), (0.0, 1000.0), (0, 3600)))
+    # b starts 600 s after a ends, 300 m above it
+    b = record("b", "B", volume(circle(lon1, lat1, 500.0), (1300.0, 2000.0), (4200, 7200)))
+    found = check_pair(a, b, policy)
+    assert found is not None
+    assert found.gaps.time_s == 600.0 and found.gaps.vertical_m == 300.0
+    for share in (0.0, 0.5, 1.0):
+        ca = _cover(ladder, Growth.share_of(policy, share), [a])
+        cb = _cover(ladder, Growth.share_of(policy, 1.0 - share), [b])
+        _, hits = intersect(ca, cb)
+        assert ("a", "b") in _flagged(hits), share
+
+
+def test_volumes_apart_in_time_by_more_than_a_slot_share_no_token() -> None:
+    ladder = (Grain(s2_level=8, slot_s=900, band_m=500),)
+    policy = SeparationPolicy(time_s=60.0)
+    a = record("a", "A", volume(circle(10.0, 50.0, 2000.0), (0, 100), (0, 900)))
+    b = record("b", "B", volume(circle(10.0, 50.0, 2000.0), (0, 100), (3600, 4000)))
+    _, hits = intersect(
+        _cover(ladder, Growth.share_of(policy, 0.5), [a]),
+        _cover(ladder, Growth.share_of(policy, 0.5), [b]),
+    )
+    assert hits == {}
+
+
+def test_fine_tokens_nest_in_their_coarse_parents() -> None:
+    ladder = (
+        Grain(s2_level=5, slot_s=7200, band_m=3000),
+        Grain(s2_level=9, slot_s=1800, band_m=1000),
+    )
+    v = volume(box(29.0, 34.0, 29.5, 34.4), (-200.0, 2500.0), (-1800, 5400))
+    g = Growth.share_of(SeparationPolicy(lateral_m=5000, vertical_m=100, time_s=300), 0.5)
+    c = Cover(ladder, g)
+    c.put("r", [v])
+    coarse = c.tokens(0)
+    c.narrow(0, coarse)
+    fine = c.tokens(1)
+    assert fine and {parent(t, ladder[1], ladder[0]) for t in fine} == coarse
+    # the fine cells are exactly the fixed-level covering of the grown footprint
+    assert {t.cell for t in fine} == set(covering_at_level(v.footprint, g.lateral_m, 9))
+
+
+def test_terms_refuse_grains_that_do_not_nest() -> None:
+    with pytest.raises(ValueError, match="slot_s must divide"):
+        ScreeningTerms(
+            grains=[
+                Grain(s2_level=6, slot_s=3600, band_m=1000),
+                Grain(s2_level=8, slot_s=1000, band_m=500),
+            ]
+        )
+    with pytest.raises(ValueError, match="coarser"):
+        ScreeningTerms(
+            grains=[
+                Grain(s2_level=8, slot_s=3600, band_m=1000),
+                Grain(s2_level=6, slot_s=1800, band_m=500),
+            ]
+        )
+    assert ScreeningTerms().enabled is False
+
+
+# --- the session ---------------------------------------------------------------------------------
+
+
+def _exchange(
+    first: list[dict[str, Any]], to: Session, back: Session
+) -> list[list[dict[str, Any]]]:
+    """Deliver messages back and forth until neither side has anything to say; the transcript."""
+    transcript = []
+    msgs, sides, turn = first, (to, back), 0
+    while msgs:
+        transcript.append(json.loads(json.dumps(msgs)))
+        msgs = sides[turn].receive(msgs)
+        turn ^= 1
+    return transcript
+
+
+def _open(
+    params: SessionParams, a: Mapping[str, Any], b: Mapping[str, Any]
+) -> tuple[Session, Session, list[list[dict[str, Any]]]]:
+    ini, opening = Session.initiate(params, a)
+    res, accept = Session.respond(params, b, json.loads(json.dumps(opening)))
+    transcript = [[opening], *_exchange([accept], ini, res)]
+    return ini, res, transcript
+
+
+def _records(recs: Sequence[Record]) -> dict[str, list[Volume4D]]:
+    return {r.id: list(r.volumes) for r in recs}
+
+
+def _clear(
+    params: SessionParams, a: Sequence[Record], b: Sequence[Record]
+) -> dict[Any, tuple[set[str], set[str]]]:
+    ca = _cover(params.grains, params.growth(Role.INITIATOR), a)
+    cb = _cover(params.grains, params.growth(Role.RESPONDER), b)
+    return intersect(ca, cb)[1]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenes(n=4), buffers, shares, grains(), st.data())
+def test_the_private_intersection_is_the_clear_one_and_follows_changes(
+    scene: tuple[list[Record], list[Record]],
+    policy: SeparationPolicy,
+    share: float,
+    ladder: tuple[Grain, ...],
+    data: st.DataObject,
+) -> None:
+    """Each side learns exactly its own tokens in the intersection (the one computed in the
+    clear), and the other's set size; after a change on either side, an incremental round
+    brings both to the new intersection."""
+    a, b = scene
+    params = SessionParams(ladder, policy, share)
+    ini, res, _ = _open(params, _records(a), _records(b))
+    hits = _clear(params, a, b)
+    assert ini.intersection() == {t: h[0] for t, h in hits.items()}
+    assert res.intersection() == {t: h[1] for t, h in hits.items()}
+    assert ini.other_size(0) == res.own_size(0) and res.other_size(0) == ini.own_size(0)
+    # a change on one side, then on the other (the responder may start a round too)
+    for side, recs, session, peer in (("a", a, ini, res), ("b", b, res, ini)):
+        i = data.draw(st.integers(0, len(recs) - 1))
+        if data.draw(st.booleans()):
+            new = [
+                data.draw(
+                    volumes(
+                        (recs[0].volumes[0].footprint.cap[0], recs[0].volumes[0].footprint.cap[1])
+                    )
+                )
+            ]
+            recs[i] = record(recs[i].id, recs[i].owner, *new)
+            session.put(recs[i].id, new)
+        else:
+            session.drop(recs[i].id)
+            recs.pop(i)
+        _exchange(session.sync(), peer, session)
+        hits = _clear(params, a, b)
+        assert ini.intersection() == {t: h[0] for t, h in hits.items()}, side
+        assert res.intersection() == {t: h[1] for t, h in hits.items()}, side
+
+
+def _scene_with_conflicts() -> tuple[list[Record], list[Record]]:
+    a = [
+        record("a1", "A", volume(circle(30.0, 35.0, 20_000.0), (3000.0, 6000.0), (0, 7200))),
+        record("a2", "A", volume(box(31.0, 34.0, 31.5, 34.5), (0.0, 500.0), (3600, 10800))),
+    ]
+    b = [
+        record("b1", "B", volume(circle(30.3, 35.1, 10_000.0), (5000.0, 9000.0), (3600, 9000))),
+        record("b2", "B", volume(circle(25.0, 38.0, 5_000.0), (0.0, 900.0), (0, 3600))),
+    ]
+    return a, b
+
+
+LADDER = (Grain(s2_level=6, slot_s=7200, band_m=3000), Grain(s2_level=10, slot_s=1800, band_m=1000))
+
+
+def test_no_token_crosses_the_wire_in_the_clear() -> None:
+    """Read every message of a full round and an incremental one: no cell id (in any spelling),
+    no token encoding, no unblinded hash of a token; blinded sets are shuffled."""
+    a, b = _scene_with_conflicts()
+    params = SessionParams(
+        LADDER, SeparationPolicy(lateral_m=9260.0, vertical_m=300.0, time_s=300.0)
+    )
+    ini, res, transcript = _open(params, _records(a), _records(b))
+    assert ini.intersection(), "the scene must have common tokens"
+    ini.put("a3", [volume(circle(30.1, 35.0, 3000.0), (4000.0, 4500.0), (1800, 5400))])
+    transcript += _exchange(ini.sync(), res, ini)
+    text = json.dumps(transcript)
+    blobs = []
+    for batch in transcript:
+        for m in batch:
+            for key in ("adds", "doubled"):
+                if key in m:
+                    blobs.append(base64.b64decode(m[key]))
+    assert blobs and all(len(x) % 32 == 0 for x in blobs)
+    chunks = {x[i : i + 32] for x in blobs for i in range(0, len(x), 32)}
+    salt = ini._salt
+    assert salt is not None and salt == res._salt
+    every = []
+    for cover in (ini.cover, res.cover):
+        for k, g in enumerate(LADDER):
+            for t in cover.tokens(k):
+                every.append((k, g, t))
+    assert len(every) > 50
+    for k, g, t in every:
+        cell = t.cell
+        for spelled in (str(cell), str(cell - (1 << 63)), f"{cell:x}", f"{cell:016x}"):
+            assert spelled not in text
+        raw = token_bytes(k, g, t)
+        assert not any(raw in x for x in blobs)
+        assert psi.hash_to_group(token_digest(salt, k, g, t)) not in chunks
+    # shuffled: the order of a side's first round is not the order of its sorted tokens
+    first = base64.b64decode(transcript[2][0]["adds"])
+    mine = sorted(ini.cover.tokens(0))
+    assert len(mine) > 3
+    blinded_sorted = [
+        psi.blind(ini._scalar, psi.hash_to_group(token_digest(salt, 0, LADDER[0], t))) for t in mine
+    ]
+    assert first != b"".join(blinded_sorted)
+
+
+def test_sessions_do_not_link_tokens_across_sessions() -> None:
+    a, b = _scene_with_conflicts()
+    params = SessionParams(LADDER, SeparationPolicy())
+    one = _open(params, _records(a), _records(b))[2]
+    two = _open(params, _records(a), _records(b))[2]
+
+    def points(t: list[list[dict[str, Any]]]) -> set[bytes]:
+        out = set()
+        for batch in t:
+            for m in batch:
+                for key in ("adds", "doubled"):
+                    if key in m:
+                        raw = base64.b64decode(m[key])
+                        out |= {raw[i : i + 32] for i in range(0, len(raw), 32)}
+        return out
+
+    assert points(one) and points(one).isdisjoint(points(two))
+
+
+def test_a_side_over_the_agreed_set_size_is_refused_by_the_other() -> None:
+    a, b = _scene_with_conflicts()
+    small = SessionParams(LADDER, SeparationPolicy(), max_tokens=3)
+    ini, opening = Session.initiate(small, _records(a))
+    with pytest.raises(ScreeningRefused):
+        ini.receive([Session.respond(small, {}, opening)[1]])
+    # a peer that claims a smaller cap than its own set does not get past the other side
+    big = SessionParams(LADDER, SeparationPolicy(), max_tokens=10_000)
+    cheat, opening = Session.initiate(big, _records(a))
+    honest, accept = Session.respond(big, _records(b), opening)
+    first = cheat.receive([accept])
+    honest.params = SessionParams(LADDER, SeparationPolicy(), max_tokens=2)
+    with pytest.raises(ScreeningRefused):
+        honest.receive(first)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pointer"),
+    [
+        (lambda m: m.update(adds="not base64!"), "/messages/0/adds"),
+        (lambda m: m.update(adds=base64.b64encode(b"x" * 31).decode()), "/messages/0/adds"),
+        (lambda m: m.update(adds=base64.b64encode(b"\xff" * 32).decode()), "/messages/0/adds"),
+        (lambda m: m.update(removes=[99]), "/messages/0/removes"),
+        (lambda m: m.update(grain=7), "/messages/0/grain"),
+        (lambda m: m.update(type="nonsense"), "/messages/0/type"),
+    ],
+)
+def test_malformed_messages_are_refused_naming_the_field(mutate: Any, pointer: str) -> None:
+    a, b = _scene_with_conflicts()
+    params = SessionParams(LADDER, SeparationPolicy())
+    ini, opening = Session.initiate(params, _records(a))
+    res, accept = Session.respond(params, _records(b), opening)
+    first = ini.receive([accept])
+    mutate(first[0])
+    with pytest.raises(InvalidInput) as err:
+        res.receive(first)
+    assert err.value.errors[0].pointer == pointer
+
+
+def test_an_open_with_other_parameters_is_refused() -> None:
+    params = SessionParams(LADDER, SeparationPolicy(lateral_m=1000.0))
+    _, opening = Session.initiate(params, {})
+    other = SessionParams(LADDER, SeparationPolicy(lateral_m=10.0))
+    with pytest.raises(InvalidInput, match="parameters"):
+        Session.respond(other, {}, opening)
+
+
+def test_state_survives_a_round_trip_through_json() -> None:
+    a, b = _scene_with_conflicts()
+    params = SessionParams(LADDER, SeparationPolicy(lateral_m=5000.0))
+    ini, opening = Session.initiate(params, _records(a))
+    res, accept = Session.respond(params, _records(b), opening)
+    msgs = ini.receive([accept])
+    sides = [res, ini]
+    turn = 0
+    while msgs:  # the responder is rebuilt from its stored state before every message
+        if turn == 0:
+            sides[0] = Session.from_state(json.loads(json.dumps(sides[0].to_state())), _records(b))
+        msgs = sides[turn].receive(msgs)
+        turn ^= 1
+    hits = _clear(params, a, b)
+    assert sides[0].intersection() == {t: h[1] for t, h in hits.items()}
+    assert ini.intersection() == {t: h[0] for t, h in hits.items()}
+    assert at(0) == T0
