@@ -29,7 +29,7 @@ from deconfliction.screening import (
     psi,
 )
 from deconfliction.screening.tokens import Growth, parent, token_bytes, token_digest
-from helpers import GEOD, T0, at, box, circle, record, volume
+from helpers import GEOD, T0, agree, at, box, circle, record, volume
 
 M_PER_DEG = 111_000.0
 
@@ -491,3 +491,230 @@ def test_state_survives_a_round_trip_through_json() -> None:
     assert sides[0].intersection() == {t: h[1] for t, h in hits.items()}
     assert ini.intersection() == {t: h[0] for t, h in hits.items()}
     assert at(0) == T0
+
+
+# --- within one service, and sessions over /v1 ---------------------------------------------------
+
+T1 = "2030-01-01T00:00:00Z"
+T3 = "2030-01-01T03:00:00Z"
+GRAINS = [
+    {"s2_level": 6, "slot_s": 7200, "band_m": 3000},
+    {"s2_level": 9, "slot_s": 1800, "band_m": 1000},
+]
+
+
+def _terms(**screening: Any) -> dict[str, Any]:
+    return {
+        "releases": {"FR": {"default": "none"}, "RU": {"default": "none"}},
+        "separation": {"lateral_m": 5000, "vertical_m": 300, "time_s": 300},
+        "screening": {"enabled": True, "grains": GRAINS, **screening},
+    }
+
+
+def _intent(
+    lon: float, lat: float, r: float, alt: tuple[float, float] = (1000.0, 3000.0)
+) -> dict[str, Any]:
+    return {
+        "volumes": [
+            {
+                "footprint": {"type": "Circle", "center": [lon, lat], "radius_m": r},
+                "alt_lower_m": alt[0],
+                "alt_upper_m": alt[1],
+                "time_start": T1,
+                "time_end": T3,
+            }
+        ]
+    }
+
+
+def _put(api: Any, party: str, rid: str, body: dict[str, Any]) -> None:
+    r = api.post("/v1/intents", party, json={"id": rid, **body})
+    assert r.status_code == 201, r.text
+
+
+def _findings(api: Any, party: str, **params: Any) -> list[dict[str, Any]]:
+    r = api.get("/v1/screening/findings", party, params=params)
+    assert r.status_code == 200, r.text
+    out: list[dict[str, Any]] = r.json()["findings"]
+    return out
+
+
+def _clear_places(store: Any, terms: dict[str, Any]) -> dict[str, tuple[set[str], set[str]]]:
+    """The findings expected: the clear intersection of both sides' intents, split in half."""
+    from deconfliction.exchange.agreements import Terms
+    from deconfliction.model import RecordKind
+    from deconfliction.screening.service import params_for
+    from deconfliction.screening.tokens import window
+
+    params = params_for(Terms.model_validate(terms), store.policy)
+    half = Growth.share_of(params.buffers, 0.5)
+    covers = []
+    for party in ("FR", "RU"):
+        c = Cover(params.grains, half)
+        for rec in store.list_owned(RecordKind.INTENT, party):
+            c.put(rec.id, rec.volumes)
+        covers.append(c)
+    _, hits = intersect(covers[0], covers[1])
+    return {
+        str(window(params.grains[-1], t)["cell"]) + str(t.slot) + str(t.band): h
+        for t, h in hits.items()
+    }
+
+
+def test_screening_within_one_service_shows_each_side_only_its_own_records(
+    api: Any, store: Any
+) -> None:
+    """FR and RU release nothing to each other but screen: each is told where and when its own
+    plans may meet the other's, on the grain, with a thread; never the other's records. A plan
+    moved away resolves its findings; what is found equals the clear intersection."""
+    terms = _terms()
+    agree(api, "FR", "RU", terms)
+    _put(api, "RU", "ru-patrol", _intent(30.0, 35.0, 20_000.0))
+    _put(api, "RU", "ru-far", _intent(20.0, 40.0, 5_000.0))
+    assert _findings(api, "FR") == [] and _findings(api, "RU") == []
+    _put(api, "FR", "fr-sortie", _intent(30.2, 35.1, 10_000.0, (2500.0, 6000.0)))
+    fr, ru = _findings(api, "FR"), _findings(api, "RU")
+    assert fr and {f["id"] for f in fr} == {f["id"] for f in ru}
+    assert all(f["with"] == "RU" and f["records"] == ["fr-sortie"] for f in fr)
+    assert all(f["with"] == "FR" and f["records"] == ["ru-patrol"] for f in ru)
+    assert "ru-" not in json.dumps(fr) and "fr-" not in json.dumps(ru)
+    expected = _clear_places(store, terms)
+    assert len(fr) == len(expected)
+    for f in fr:
+        p = f["place"]
+        assert p["s2_level"] == 9 and p["alt_upper_m"] - p["alt_lower_m"] == 1000.0
+        thread = api.get(f"/v1/threads/{f['thread']}", "FR")
+        assert thread.status_code == 200, thread.text
+        assert api.get(f"/v1/threads/{f['thread']}", "UK").status_code == 404
+    # events: each side hears of its own records only
+    fr_events = [e for e in store.outbox_events("FR") if e["type"].startswith("screening.")]
+    assert fr_events and "ru-patrol" not in json.dumps(fr_events)
+    # the exact engine shows FR nothing of RU (level none), screening still told it where
+    assert api.get("/v1/conflicts", "FR").json()["conflicts"] == []
+    # FR moves its sortie far away: the findings are resolved
+    r = api.put("/v1/intents/fr-sortie", "FR", json={**_intent(10.0, 50.0, 1000.0), "version": 1})
+    assert r.status_code == 200, r.text
+    assert _findings(api, "FR") == [] and _findings(api, "RU") == []
+    resolved = _findings(api, "RU", include_resolved=True)
+    assert resolved and all(f["state"] == "resolved" for f in resolved)
+    # RU deletes its patrol; FR comes back on it: nothing to find
+    assert api.delete("/v1/intents/ru-patrol", "RU", params={"version": 1}).status_code == 200
+    _put(api, "FR", "fr-back", _intent(30.0, 35.0, 10_000.0))
+    assert _findings(api, "FR") == []
+
+
+def test_screening_starts_when_an_agreement_turns_it_on_and_stops_when_it_is_off(api: Any) -> None:
+    _put(api, "RU", "ru-patrol", _intent(30.0, 35.0, 20_000.0))
+    _put(api, "FR", "fr-sortie", _intent(30.1, 35.0, 10_000.0))
+    off = _terms()
+    off["screening"]["enabled"] = False
+    agree(api, "FR", "RU", off)
+    assert _findings(api, "FR") == []
+    agree(api, "RU", "FR", _terms())
+    assert _findings(api, "FR") and _findings(api, "RU")
+    agree(api, "FR", "RU", off)
+    assert _findings(api, "FR") == []
+
+
+def test_changes_past_the_budget_are_held_back_and_both_sides_told(api: Any, store: Any) -> None:
+    agree(api, "FR", "RU", _terms(budget={"rounds_per_day": 2}))
+    _put(api, "RU", "ru-patrol", _intent(30.0, 35.0, 20_000.0))
+    _put(api, "FR", "f1", _intent(20.0, 40.0, 1000.0))
+    _put(api, "FR", "f2", _intent(21.0, 40.0, 1000.0))
+    _put(api, "FR", "f3", _intent(30.0, 35.0, 5000.0))  # FR's third change today: held back
+    assert _findings(api, "FR") == []
+    for party in ("FR", "RU"):
+        kinds = [e["type"] for e in store.outbox_events(party)]
+        assert "screening.deferred" in kinds
+    assert any(e.action == "screening.deferred" for e in store.audit_entries())
+    # RU's own changes still count against RU's budget, not FR's
+    _put(api, "RU", "ru-2", _intent(21.0, 40.0, 1000.0))
+    assert {f["records"][0] for f in _findings(api, "RU")} == {"ru-2"}
+
+
+def _draft(lon: float, lat: float, r: float) -> dict[str, list[Volume4D]]:
+    v = Volume4D.model_validate(_intent(lon, lat, r)["volumes"][0])
+    return {"draft-1": [v]}
+
+
+def _run_session(
+    api: Any, who: str, other: str, plans: dict[str, list[Volume4D]]
+) -> tuple[Session, str]:
+    opened = api.post("/v1/screening/sessions", who, json={"with": other})
+    assert opened.status_code == 201, opened.text
+    sid = opened.json()["id"]
+    params = SessionParams.from_json(opened.json()["params"])
+    session, opening = Session.initiate(params, plans)
+    msgs = [opening]
+    while msgs:
+        r = api.post(f"/v1/screening/sessions/{sid}/messages", who, json={"messages": msgs})
+        assert r.status_code == 200, r.text
+        msgs = session.receive(r.json()["messages"]) if r.json()["messages"] else []
+    return session, sid
+
+
+def test_a_planner_screens_a_draft_it_keeps_against_plans_held_by_the_service(
+    api: Any, store: Any
+) -> None:
+    """The draft never reaches the service; the planner learns the places at the grain, RU (the
+    owner of the plans held here) sees the same places with its own records, and is told."""
+    terms = _terms()
+    agree(api, "FR", "RU", terms)
+    _put(api, "RU", "ru-patrol", _intent(30.0, 35.0, 20_000.0))
+    draft = _draft(30.2, 35.1, 10_000.0)
+    session, sid = _run_session(api, "FR", "RU", draft)
+    found = session.intersection()
+    assert found and all(r == {"draft-1"} for r in found.values())
+    # the same as in the clear (the service side grows by the rest of the buffers)
+    from deconfliction.exchange.agreements import Terms
+    from deconfliction.model import RecordKind
+    from deconfliction.screening.service import params_for
+
+    params = params_for(Terms.model_validate(terms), store.policy)
+    ru = {r.id: list(r.volumes) for r in store.list_owned(RecordKind.INTENT, "RU")}
+    ca = _cover(
+        params.grains, params.growth(Role.INITIATOR), [record("draft-1", "FR", *draft["draft-1"])]
+    )
+    cb = _cover(
+        params.grains, params.growth(Role.RESPONDER), [record(k, "RU", *v) for k, v in ru.items()]
+    )
+    assert set(found) == set(intersect(ca, cb)[1])
+    # nothing of the draft is stored; RU sees the session's places with its own records
+    assert not store.list_owned(RecordKind.INTENT, "FR")
+    ru_view = api.get("/v1/screening/sessions", "RU").json()["sessions"]
+    assert [s["id"] for s in ru_view] == [sid]
+    assert ru_view[0]["by"] == "FR" and len(ru_view[0]["found"]) == len(found)
+    assert all(p["records"] == ["ru-patrol"] for p in ru_view[0]["found"])
+    fr_view = api.get("/v1/screening/sessions", "FR").json()["sessions"]
+    assert "found" not in fr_view[0]
+    assert "screening.session" in [e["type"] for e in store.outbox_events("RU")]
+    # another party cannot use FR's session
+    again = api.post(
+        f"/v1/screening/sessions/{sid}/messages", "UK", json={"messages": [{"type": "round"}]}
+    )
+    assert again.status_code in (403, 404)
+
+
+def test_sessions_are_refused_without_screening_past_the_budget_and_on_bad_messages(
+    api: Any,
+) -> None:
+    r = api.post("/v1/screening/sessions", "FR", json={"with": "RU"})
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert api.post("/v1/screening/sessions", "FR", json={"with": "NOPE"}).status_code == 404
+    agree(api, "FR", "RU", _terms(budget={"rounds_per_day": 2}))
+    _put(api, "RU", "ru-patrol", _intent(30.0, 35.0, 20_000.0))
+    opened = api.post("/v1/screening/sessions", "FR", json={"with": "RU"}).json()
+    bad = api.post(
+        f"/v1/screening/sessions/{opened['id']}/messages",
+        "FR",
+        json={"messages": [{"type": "open"}]},
+    )
+    assert bad.status_code == 422, bad.text
+    _run_session(api, "FR", "RU", _draft(30.2, 35.1, 10_000.0))  # two rounds: the budget
+    over = api.post("/v1/screening/sessions", "FR", json={"with": "RU"})
+    assert over.status_code == 429, over.text
+    # a watch officer may screen, an auditor may not
+    assert api.post("/v1/screening/sessions", "RU-admin", json={"with": "FR"}).status_code in (
+        201,
+        403,
+    )

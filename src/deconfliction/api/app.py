@@ -25,9 +25,10 @@ from ..model import (
     RecordKind,
     Volume4D,
 )
+from ..screening import service as screening_service
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
-from . import agreements, audit, dss, events, hotline, picture, problems, tracks
+from . import agreements, audit, dss, events, hotline, picture, problems, screening, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
@@ -315,6 +316,7 @@ def create_app(
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
+    screening_service.register()
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
     app.add_middleware(Guard, config=guard or GuardConfig())  # outermost: limits first
 
@@ -365,6 +367,7 @@ def create_app(
     app.include_router(tracks.router)
     app.include_router(picture.router)
     app.include_router(audit.router)
+    app.include_router(screening.router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)

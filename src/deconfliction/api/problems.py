@@ -26,6 +26,7 @@ _TITLES = {
     409: "Conflict",
     413: "Request too large",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
 }
 
