@@ -718,3 +718,97 @@ def test_sessions_are_refused_without_screening_past_the_budget_and_on_bad_messa
         201,
         403,
     )
+
+
+def test_deconfliction_screen_against_a_running_service(tmp_path: Any) -> None:
+    """The command line over real HTTP: a plan file screened against RU's plans held by the
+    service, which never sees the file's plans; exit 1 with the places, 0 when none, 2 on a
+    bad file."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from deconfliction.auth import ADMIN_SCOPE, PARTY_ADMIN_SCOPE, dev_private_key, mint_token
+    from helpers import free_port, serve
+
+    data = tmp_path / "data"
+    port = free_port()
+    proc = serve(data, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        key = dev_private_key(data)
+
+        def h(sub: str, *scopes: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {mint_token(key, sub, scopes=list(scopes))}"}
+
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for pid in ("FR", "RU"):
+                r = c.post(
+                    "/v1/parties", json={"id": pid, "name": pid}, headers=h("admin", ADMIN_SCOPE)
+                )
+                assert r.status_code == 201, r.text
+            r = c.put("/v1/agreements/RU", json=_terms(), headers=h("FR", PARTY_ADMIN_SCOPE))
+            assert r.status_code == 201, r.text
+            r = c.post("/v1/agreements/FR/versions/1/accept", headers=h("RU", PARTY_ADMIN_SCOPE))
+            assert r.status_code == 200, r.text
+            r = c.post(
+                "/v1/intents",
+                json={"id": "ru-patrol", **_intent(30.0, 35.0, 20_000.0)},
+                headers=h("RU"),
+            )
+            assert r.status_code == 201, r.text
+
+        def plan(lon: float) -> Any:
+            path = tmp_path / f"plan-{lon}.geojson"
+            feat = {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, 35.1]},
+                "properties": {
+                    "intent_id": "draft-1",
+                    "party": "FR",
+                    "radius_m": 10_000,
+                    "alt_lower_m": 1000,
+                    "alt_upper_m": 3000,
+                    "time_start": T1,
+                    "time_end": T3,
+                },
+            }
+            path.write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}))
+            return path
+
+        token = mint_token(key, "FR")
+        cmd = [
+            sys.executable,
+            "-m",
+            "deconfliction",
+            "screen",
+            "--peer",
+            base,
+            "--token",
+            token,
+            "--with",
+            "RU",
+        ]
+        near = subprocess.run(
+            [*cmd, "--json", str(plan(30.2))], capture_output=True, text=True, timeout=120
+        )
+        assert near.returncode == 1, near.stderr
+        out = json.loads(near.stdout)
+        assert out["places"] and all(p["records"] == ["draft-1"] for p in out["places"])
+        assert out["their_tokens"][0] > 0 and out["bytes_sent"] > 0
+        far = subprocess.run([*cmd, str(plan(10.0))], capture_output=True, text=True, timeout=120)
+        assert far.returncode == 0, far.stderr
+        assert far.stdout.startswith("0 place(s)")
+        bad = tmp_path / "bad.geojson"
+        bad.write_text("{}")
+        wrong = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=120)
+        assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+        with httpx.Client(base_url=base, timeout=60) as c:
+            sessions = c.get("/v1/screening/sessions", headers=h("RU")).json()["sessions"]
+            assert len(sessions) == 2 and sessions[0]["found"] and not sessions[1]["found"]
+            # the plans checked were never stored
+            assert c.get("/v1/intents", headers=h("FR")).json()["intents"] == []
+    finally:
+        proc.kill()
+        proc.wait()
