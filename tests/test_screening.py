@@ -684,6 +684,7 @@ def test_a_planner_screens_a_draft_it_keeps_against_plans_held_by_the_service(
     ru_view = api.get("/v1/screening/sessions", "RU").json()["sessions"]
     assert [s["id"] for s in ru_view] == [sid]
     assert ru_view[0]["by"] == "FR" and len(ru_view[0]["found"]) == len(found)
+    assert ru_view[0]["their_tokens"] == [session.own_size(k) for k in range(len(params.grains))]
     assert all(p["records"] == ["ru-patrol"] for p in ru_view[0]["found"])
     fr_view = api.get("/v1/screening/sessions", "FR").json()["sessions"]
     assert "found" not in fr_view[0]

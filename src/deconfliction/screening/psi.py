@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 POINT_BYTES = 32
@@ -60,13 +62,46 @@ def hash_to_group(digest64: bytes) -> bytes:
     return out
 
 
-def blind(scalar: bytes, point: bytes) -> bytes:
-    """``point`` raised to ``scalar``; InvalidPoint when ``point`` is not a valid element."""
+def blind(scalar: bytes, point: bytes, *, ours: bool = False) -> bytes:
+    """``point`` raised to ``scalar``; InvalidPoint when ``point`` is not a valid element (a
+    point of ``ours``, just hashed to the group, is not checked again)."""
     lib = _sodium()
-    if len(point) != POINT_BYTES or not lib.crypto_core_ristretto255_is_valid_point(point):
+    if not ours and (
+        len(point) != POINT_BYTES or not lib.crypto_core_ristretto255_is_valid_point(point)
+    ):
         raise InvalidPoint("not a ristretto255 point")
     try:
         out: bytes = lib.crypto_scalarmult_ristretto255(scalar, point)
     except Exception as exc:  # the identity: refused by libsodium
         raise InvalidPoint("the product is the identity") from exc
     return out
+
+
+#: Batches at least this long are spread over threads (libsodium runs without the GIL).
+PARALLEL_FROM = 2048
+_CHUNK = 512
+_pool: ThreadPoolExecutor | None = None
+
+
+def _map(fn: Callable[[bytes], bytes], items: Sequence[bytes]) -> list[bytes]:
+    global _pool
+    workers = min(8, os.cpu_count() or 1)
+    if len(items) < PARALLEL_FROM or workers < 2:
+        return [fn(x) for x in items]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="psi")
+    chunks = [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+    out: list[bytes] = []
+    for part in _pool.map(lambda c: [fn(x) for x in c], chunks):
+        out += part
+    return out
+
+
+def blind_many(scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
+    """``blind`` of each of the other side's points, in order."""
+    return _map(lambda p: blind(scalar, p), points)
+
+
+def hash_blind_many(scalar: bytes, digests: Sequence[bytes]) -> list[bytes]:
+    """Our own items: each 64-byte digest hashed to the group and raised to ``scalar``."""
+    return _map(lambda d: blind(scalar, hash_to_group(d), ours=True), digests)

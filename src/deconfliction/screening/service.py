@@ -614,10 +614,13 @@ def exchange(
     done = not session.busy and session.found(last) is not None
     result = None
     if done:
-        result = [
-            {"place": _place(st, t), "records": sorted(r)}
-            for t, r in sorted(session.intersection().items())
-        ]
+        result = {
+            "places": [
+                {"place": _place(st, t), "records": sorted(r)}
+                for t, r in sorted(session.intersection().items())
+            ],
+            "their_tokens": [session.other_size(k) for k in range(len(params.grains))],
+        }
     state = json.dumps(session.to_state())
     pa, pb = got.agreement.parties
     other = pb if caller == pa else pa
@@ -637,7 +640,7 @@ def exchange(
             (state, iso(at), None if result is None else json.dumps(result), sid),
         )
         if result is not None:
-            note = {"session": sid, "with": caller, "common": len(result)}
+            note = {"session": sid, "with": caller, "common": len(result["places"])}
             tx.event(other, "screening.session", note, at)
             tx.audit(at, caller, "screening.session", sid, digest({"result": result}))
 
@@ -651,7 +654,9 @@ def exchange(
 
 def sessions_for(tx: Tx, party: str) -> list[dict[str, Any]]:
     """Sessions ``party`` ran, and sessions run against its plans with what they found there
-    (its own records at each common place; the other side's plans were never here)."""
+    (its own records at each common place; the other side's plans were never here) and how
+    many tokens the other side put in at each grain (a set far larger than plans need is a
+    probe)."""
     rows = tx.x(
         "SELECT id, party, with_party, created_at, updated_at, result FROM screening_sessions "
         "WHERE party = ? OR with_party = ? ORDER BY created_at, id",
@@ -668,6 +673,8 @@ def sessions_for(tx: Tx, party: str) -> list[dict[str, Any]]:
             "done": result is not None,
         }
         if with_party == party and result is not None:
-            item["found"] = json.loads(result)
+            got = json.loads(result)
+            item["found"] = got["places"]
+            item["their_tokens"] = got["their_tokens"]
         out.append(item)
     return out

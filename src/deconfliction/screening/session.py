@@ -265,11 +265,6 @@ class Session:
                 raise _bad(f"/messages/{i}/type", "must be accept, round, reply or finish")
         return out
 
-    def _point(self, k: int, t: Token) -> bytes:
-        assert self._salt is not None
-        g = self.params.grains[k]
-        return psi.hash_to_group(token_digest(self._salt, k, g, t))
-
     def _delta(self, k: int) -> tuple[list[Token], list[int]]:
         """Our changes at grain ``k``: tokens to add, ids to withdraw."""
         st = self._grains[k]
@@ -293,12 +288,15 @@ class Session:
 
     def _blind_new(self, k: int, adds: list[Token]) -> tuple[list[int], list[bytes]]:
         st = self._grains[k]
-        ids, points = [], []
+        assert self._salt is not None
+        g = self.params.grains[k]
+        ids = []
         for t in adds:
             ids.append(st.next_id)
             st.own[t] = st.next_id
             st.next_id += 1
-            points.append(psi.blind(self._scalar, self._point(k, t)))
+        digests = [token_digest(self._salt, k, g, t) for t in adds]
+        points = psi.hash_blind_many(self._scalar, digests)
         self.stats.tokens_sent += len(adds)
         self.stats.points_sent += len(adds)
         return ids, points
@@ -335,7 +333,7 @@ class Session:
                 f"{self.params.max_tokens}"
             )
         try:
-            doubled = [psi.blind(self._scalar, p) for p in points]
+            doubled = psi.blind_many(self._scalar, points)
         except psi.InvalidPoint:
             raise _bad(f"{pointer}/adds", "holds a value that is not a valid point") from None
         for i in removes:
