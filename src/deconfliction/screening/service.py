@@ -612,13 +612,15 @@ def exchange(
         out += session.receive(messages)
     last = len(params.grains) - 1
     done = not session.busy and session.found(last) is not None
-    result = None
+    result: dict[str, Any] | None = None
+    places: list[dict[str, Any]] = []
     if done:
+        places = [
+            {"place": _place(st, t), "records": sorted(r)}
+            for t, r in sorted(session.intersection().items())
+        ]
         result = {
-            "places": [
-                {"place": _place(st, t), "records": sorted(r)}
-                for t, r in sorted(session.intersection().items())
-            ],
+            "places": places,
             "their_tokens": [session.other_size(k) for k in range(len(params.grains))],
         }
     state = json.dumps(session.to_state())
@@ -640,7 +642,7 @@ def exchange(
             (state, iso(at), None if result is None else json.dumps(result), sid),
         )
         if result is not None:
-            note = {"session": sid, "with": caller, "common": len(result["places"])}
+            note = {"session": sid, "with": caller, "common": len(places)}
             tx.event(other, "screening.session", note, at)
             tx.audit(at, caller, "screening.session", sid, digest({"result": result}))
 
