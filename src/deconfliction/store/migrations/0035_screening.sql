@@ -11,6 +11,7 @@ CREATE TABLE screening_pairs (
     deferred TEXT NOT NULL,
     PRIMARY KEY (party_a, party_b)
 );
+CREATE INDEX screening_pairs_b ON screening_pairs (party_b);
 
 CREATE TABLE screening_tokens (
     party_a TEXT NOT NULL,
