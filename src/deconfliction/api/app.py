@@ -25,9 +25,21 @@ from ..model import (
     RecordKind,
     Volume4D,
 )
+from ..screening import service as screening_service
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
-from . import agreements, audit, body, dss, events, hotline, picture, problems, tracks
+from . import (
+    agreements,
+    audit,
+    body,
+    dss,
+    events,
+    hotline,
+    picture,
+    problems,
+    screening,
+    tracks,
+)
 from .body import json_body, openapi_body
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
@@ -310,6 +322,7 @@ def create_app(
     app.state.store = store
     exchange.install(store.hooks)
     dss_domain.install(store.hooks)
+    screening_service.register(store.hooks)
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
     # several processes share live tracks through the database; one keeps them in memory
@@ -368,6 +381,7 @@ def create_app(
     app.include_router(tracks.router)
     app.include_router(picture.router)
     app.include_router(audit.router)
+    app.include_router(screening.router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)

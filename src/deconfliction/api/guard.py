@@ -156,7 +156,8 @@ class Guard:
                 send, path, 429, "rate-limited", "too many requests", {"retry-after": retry}
             )
             return
-        limit = self.config.max_tracks_body if path == "/v1/tracks" else self.config.max_body
+        bulk = path == "/v1/tracks" or path.startswith("/v1/screening/sessions/")
+        limit = self.config.max_tracks_body if bulk else self.config.max_body
         if who is None:
             limit = min(limit, self.config.anonymous_body)
         declared = headers.get("content-length")

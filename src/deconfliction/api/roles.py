@@ -74,6 +74,10 @@ ROUTE_ROLES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/audit/checkpoints"): frozenset({A, D, L}),
     ("GET", "/v1/audit/export"): frozenset({A, D, L}),
     ("POST", "/v1/audit/checkpoints/{seq}/countersignatures"): frozenset({A, D}),
+    ("GET", "/v1/screening/findings"): READERS,
+    ("POST", "/v1/screening/sessions"): frozenset({P, W, L}),
+    ("POST", "/v1/screening/sessions/{session_id}/messages"): frozenset({P, W, L}),
+    ("GET", "/v1/screening/sessions"): frozenset({P, W, L, A, D}),
     ("GET", "/v1/dev/parties"): PUBLIC,
     ("GET", "/v1/dev/token"): PUBLIC,
 }

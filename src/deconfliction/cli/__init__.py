@@ -1,7 +1,8 @@
 """The ``deconfliction`` command line. It calls library functions only.
 
-Exit codes: 0 success (``check``: no conflict), 1 ``check`` found conflicts, 2 bad input (one
-line on stderr naming what and why).
+Exit codes: 0 success (``check``: no conflict; ``screen``: no place in common), 1 ``check``
+found conflicts (``screen``: places in common), 2 bad input (one line on stderr naming what and
+why).
 """
 
 from __future__ import annotations
@@ -228,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     akey = asub.add_parser("key", help="print the service's audit public key (PEM)")
     akey.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
 
+    screen = sub.add_parser(
+        "screen",
+        help="blind screening: where plan files meet another party's plans held by a service, "
+        "the plans staying here",
+    )
+    screen.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="GeoJSON plan files (as for check)"
+    )
+    screen.add_argument("--peer", required=True, metavar="URL", help="the service holding them")
+    screen.add_argument("--token", required=True, help="a bearer token of your party")
+    screen.add_argument(
+        "--with", dest="with_party", required=True, metavar="PARTY", help="the other party"
+    )
+    screen.add_argument("--json", action="store_true", help="print JSON")
+
     token = sub.add_parser("token", help="mint a development token (data folder's key)")
     token.add_argument("--party", required=True, help="the party the token acts for (sub)")
     token.add_argument("--admin", action="store_true", help="add the admin scope")
@@ -248,6 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args.files, _policy(args), as_json=args.json)
         if args.command == "token":
             return _token(args)
+        if args.command == "screen":
+            from .screen import run_screen
+
+            return run_screen(args.files, args.peer, args.token, args.with_party, as_json=args.json)
         if args.command == "audit":
             from .audit import run_export, run_key, run_party_key, run_verify, run_witness
 

@@ -9,6 +9,7 @@ each learns, at least, that a plan of the other meets its own, and when).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,7 @@ from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound, VersionConflict
 from ..model import IntentCategory, RecordId, SeparationPolicy
 from ..model.footprint import _Strict
+from ..screening.terms import ScreeningTerms
 from ..store.base import Tx, iso
 from .phrasebook import LANGUAGES
 
@@ -106,6 +108,11 @@ class Terms(_Strict):
         default=None, description="minima between the two parties' tracks (default: the service's)"
     )
     probes: ProbeBudget = Field(default_factory=ProbeBudget)
+    screening: ScreeningTerms = Field(
+        default_factory=ScreeningTerms,
+        description="blind screening between the two parties' plans (off by default; meant "
+        "for pairs that release each other conflict notices or nothing)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Terms:
@@ -149,6 +156,13 @@ class Agreement:
             "accepted_by": self.accepted_by,
             "accepted_at": self.accepted_at,
         }
+
+
+#: Called in the transaction that puts an agreement in force, with the agreement now active and
+#: the one it replaces (None for the first): features that follow the terms register here (blind
+#: screening: ``screening.service.register``).
+AcceptHook = Callable[[Tx, "Agreement", "Agreement | None", datetime], None]
+ACCEPT_HOOKS: list[AcceptHook] = []
 
 
 def pair(a: str, b: str) -> tuple[str, str]:
@@ -255,4 +269,6 @@ def accept(tx: Tx, by: str, other: str, version: int, actor: str, at: datetime) 
     tx.audit(at, actor, "agreement.accepted", f"{pa}|{pb}|{version}", digest(note))
     done = _get(tx, pa, pb, version)
     assert done is not None
+    for hook in ACCEPT_HOOKS:
+        hook(tx, done, current, at)
     return done

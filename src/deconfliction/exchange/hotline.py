@@ -88,6 +88,24 @@ def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Threa
     return _insert(tx, Thread(tid, "conflict", conflict_id, parties, party, iso(at)))
 
 
+def open_thread(
+    tx: Tx,
+    thread_id: str,
+    subject_kind: str,
+    subject_id: str,
+    parties: tuple[str, str],
+    opened_by: str,
+    at: datetime,
+) -> Thread:
+    """A thread about anything else than a conflict or a record (a screening finding), between
+    two parties; opened now unless it exists."""
+    found = _get(tx, thread_id)
+    if found is not None:
+        return found
+    t = Thread(thread_id, subject_kind, subject_id, tuple(sorted(parties)), opened_by, iso(at))
+    return _insert(tx, t)
+
+
 def open_record_thread(
     tx: Tx, owner: str, record_id: str, party: str, with_party: str | None, at: datetime
 ) -> Thread:
