@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,14 +18,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deconfliction.alerts.webhooks import SIGNATURE_HEADER, verify_signature
-from deconfliction.exchange.agreements import Coarsening
-from deconfliction.exchange.hotline import Escalator
+from deconfliction.exchange import hotline
+from deconfliction.exchange.agreements import Coarsening, Terms, accept, propose
+from deconfliction.exchange.hotline import Escalator, Thread
 from deconfliction.exchange.ledger import check_alerts
+from deconfliction.exchange.ledger import ledger as ledger_of
 from deconfliction.exchange.links import LinkChecker, record
 from deconfliction.exchange.release import coarsen
 from deconfliction.geodesy import GEOD
-from deconfliction.model import CircleFootprint, Volume4D
-from helpers import agree
+from deconfliction.model import CircleFootprint, IntentDraft, RecordKind, Volume4D
+from deconfliction.store import Store
+from deconfliction.store.base import iso
+from helpers import agree, volume
+from helpers import box as footprint_box
 from test_api import box
 from test_properties import SETTINGS, boundary_points, centres, volumes
 
@@ -209,9 +214,72 @@ def test_the_ledger_counts_give_and_take_and_alerts_on_imbalance(api: Any) -> No
     for rid in ("R1", "R2"):
         _seen(api, "FR", rid)
     assert store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC))) == 1
+    raised, cleared = (
+        [e["payload"] for e in store.outbox_events("FR") if e["type"] == t]
+        for t in ("ledger.alert", "ledger.cleared")
+    )
     assert store.outbox_events("FR")[-1]["type"] == "ledger.cleared"
+    # one shape for both: the alert as raised, its state, since when, and when
+    assert set(raised[0]) == set(cleared[0]) == LEDGER_EVENT
+    assert cleared[0] == {**raised[0], "state": "cleared", "at": cleared[0]["at"]}
+    assert raised[0]["alert"] == "imbalance:RU" and raised[0]["parties"] == ["FR", "RU"]
     assert api.get("/v1/ledger", "FR").json()["ledger"][0]["alerts"] == []
     assert api.get("/v1/ledger", "UK").json()["ledger"] == []
+
+
+LEDGER_EVENT = {"alert", "kind", "about", "parties", "detail", "state", "since", "at"}
+
+
+def test_silence_is_flagged_while_it_lasts(store: Store) -> None:
+    """A message left unanswered past its window raises an alert at once (not when it is
+    finally answered), which stands while the silence lasts; the wait so far counts towards the
+    median acknowledgement time."""
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def setup(tx: Any) -> Thread:
+        terms = Terms.model_validate(
+            {"releases": {}, "ledger": {"max_median_ack_s": 600, "min_items": 100}}
+        )
+        done = propose(tx, "FR", "RU", terms, "FR", t0)
+        accept(tx, "RU", "FR", done.version, "RU", t0)
+        return hotline.open_record_thread(tx, "FR-PLAN", "RU", None, t0)
+
+    plan = IntentDraft(
+        volumes=[volume(footprint_box(10, 10, 10.1, 10.1), t=(t0, t0 + timedelta(hours=1)))]
+    )
+    store.create(RecordKind.INTENT, "FR-PLAN", "FR", plan, actor="FR")
+    thread = store.write_tx(setup)
+    mid = store.write_tx(
+        lambda tx: hotline.post(
+            tx, thread, "FR", "fr-officer", code="QST_INTENTIONS", params={}, text=None,
+            lang=None, ack_within_s=60, at=t0,
+        )
+    )  # fmt: skip
+
+    def check(s: float) -> list[tuple[str, str]]:
+        before = len(store.outbox_events("FR"))
+        store.write_tx(lambda tx: check_alerts(tx, t0 + timedelta(seconds=s)))
+        new = store.outbox_events("FR")[before:]
+        return [(e["type"], e["payload"]["alert"]) for e in new if e["type"].startswith("ledger")]
+
+    assert check(59) == []  # within its window
+    assert check(61) == [("ledger.alert", "unanswered:RU")]  # past it: at once
+    for s in (120, 300, 599):
+        assert check(s) == []  # standing, raised once
+    view = store.read_tx(lambda tx: ledger_of(tx, "FR", t0 + timedelta(seconds=599)))
+    assert [a["alert"] for a in view[0]["alerts"]] == ["unanswered:RU"]
+    assert view[0]["acknowledgements"]["unanswered_by_them"] == 1
+    assert check(601) == [("ledger.alert", "slow-acknowledgement:RU")]  # silent 601 s > 600
+    store.write_tx(
+        lambda tx: hotline.acknowledge(
+            tx, thread, mid, "RU", "ru-officer", t0 + timedelta(seconds=700)
+        )
+    )
+    # answered: the silence is over; 700 s to answer is still slow
+    assert check(701) == [("ledger.cleared", "unanswered:RU")]
+    events = [e["payload"] for e in store.outbox_events("RU") if e["type"].startswith("ledger")]
+    assert all(set(e) == LEDGER_EVENT for e in events)
+    assert events[-1]["since"] == iso(t0 + timedelta(seconds=61)) and events[-1]["about"] == "RU"
 
 
 def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/v1", tags=["hotline"])
 
 LangQuery = Annotated[
     str | None,
-    Query(description="the reader's language (en, fr, ru); else Accept-Language, else en"),
+    Query(
+        description="the reader's language (en, fr, ru); else, in a thread, the one the "
+        "agreement says the reader reads; else Accept-Language; else en"
+    ),
 ]
 AcceptLanguage = Annotated[str | None, Header(alias="Accept-Language")]
 
@@ -40,7 +43,7 @@ def get_phrasebook(
     _: PrincipalDep, lang: LangQuery = None, accept: AcceptLanguage = None
 ) -> Phrasebook:
     """Every coded message, in one language."""
-    chosen = phrasebook.pick_language(lang, accept)
+    chosen = hotline.reading_language(None, None, "", lang, accept)
     return Phrasebook(
         lang=chosen,
         phrases=[
@@ -102,12 +105,8 @@ def _now() -> datetime:
 
 
 def _lang(tx: Any, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
-    """The language asked for, else the one the agreement says the reader reads, else
-    Accept-Language, else English."""
-    if lang in phrasebook.LANGUAGES:
-        return str(lang)
-    agreed = hotline.reader_language(tx, thread, party)
-    return agreed or phrasebook.pick_language(None, accept)
+    """The reader's language (``hotline.reading_language``: the one rule)."""
+    return hotline.reading_language(tx, thread, party, lang, accept)
 
 
 @router.get("/threads", response_model=ThreadList, responses=responses(401, 403))
