@@ -301,7 +301,7 @@ def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
     answers += [200, 500, ConnectionRefusedError("refused")]
     assert [checker.run_once()["RU"] for _ in range(3)] == ["up", "up", "up"]
     answers += [TimeoutError("timed out")]
-    assert checker.run_once() == {"RU": "degraded"}  # third failure in a row
+    assert checker.run_once()["RU"] == "degraded"  # third failure in a row
     links_seen = {x["party"]: x for x in api.get("/v1/links", "FR").json()["links"]}
     assert links_seen["RU"]["state"] == "degraded" and links_seen["RU"]["failures"] == 3
     assert store.outbox_events("FR")[-1]["type"] == "link.degraded"
@@ -310,7 +310,7 @@ def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
     )
     assert avail[0] == "Down"
     answers += [200]
-    assert checker.run_once() == {"RU": "up"}
+    assert checker.run_once()["RU"] == "up"
     assert store.outbox_events("RU")[-1]["type"] == "link.restored"
     assert (
         store.read_tx(
@@ -318,6 +318,37 @@ def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
         )[0]
         == 5
     )
+
+
+def test_a_party_without_a_webhook_is_live_by_its_heartbeats(api: Any) -> None:
+    """FR has no webhook: its clients' signed heartbeats keep it up; when they stop it is
+    degraded like a party whose pings fail, and one heartbeat restores it at once. The UK,
+    which neither answers pings nor heartbeats, is degraded too."""
+    agree(api, "FR", "RU", FR_RU)
+    store = api.client.app.state.store
+    assert api.post("/v1/links/heartbeat").status_code == 401
+    assert api.post("/v1/links/heartbeat", "XX").status_code == 403  # not a party
+    bad = api.post("/v1/links/heartbeat", "FR", json={"client": "\u202e"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/client"
+    t0 = time.time()
+    r = api.post("/v1/links/heartbeat", "FR", json={"client": "map"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "up" and r.json()["next_within_s"] == 30  # from unknown
+    clock = [t0 + 60]
+    checker = LinkChecker(store, ping=lambda *a: (200, b""), clock=lambda: clock[0])
+    rounds = []
+    for k in range(1, 5):
+        clock[0] = t0 + 60 * k  # the heartbeat is fresh for 90 s, then the map is gone
+        rounds.append(checker.run_once())
+    assert [x["FR"] for x in rounds] == ["up", "up", "up", "degraded"]
+    assert [x["UK"] for x in rounds] == ["unknown", "unknown", "degraded", "degraded"]
+    (fr,) = [x for x in api.get("/v1/links", "RU").json()["links"] if x["party"] == "FR"]
+    assert fr["state"] == "degraded" and "no webhook; no heartbeat within 90 s" in fr["last_error"]
+    assert [e["type"] for e in store.outbox_events("RU")][-1] == "link.degraded"
+    back = api.post("/v1/links/heartbeat", "FR")  # the map is back: at once
+    assert back.status_code == 200 and back.json()["state"] == "up"
+    assert [e["type"] for e in store.outbox_events("RU")][-1] == "link.restored"
+    assert [e["type"] for e in store.outbox_events("FR")][-2:] == ["link.degraded", "link.restored"]
 
 
 def test_agreed_languages_and_ladder_apply_to_the_hotline(api: Any) -> None:

@@ -27,7 +27,7 @@ from ..model import (
 )
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
-from . import agreements, audit, dss, events, hotline, picture, problems, tracks
+from . import agreements, audit, dss, events, hotline, liveness, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
@@ -362,6 +362,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(hotline.router)
     app.include_router(agreements.router)
+    app.include_router(liveness.router)
     app.include_router(tracks.router)
     app.include_router(picture.router)
     app.include_router(audit.router)

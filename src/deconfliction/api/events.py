@@ -119,6 +119,11 @@ class WebhookOut(BaseModel):
     pending: int = Field(description="events waiting for delivery")
     attempts: int = Field(description="failed tries of the next event so far")
     last_error: str | None
+    paused_since: str | None = Field(
+        default=None,
+        description="delivery paused (endpoint unavailable, or link degraded) since then; "
+        "the next event is tried once a minute",
+    )
 
 
 class DeadLetters(BaseModel):
@@ -133,6 +138,7 @@ def _out(tx: Any, hook: webhooks.Webhook) -> WebhookOut:
         pending=webhooks.pending(tx, hook.party, hook.delivered_seq),
         attempts=hook.attempts,
         last_error=hook.last_error,
+        paused_since=hook.paused_since,
     )
 
 
