@@ -199,8 +199,17 @@ def _circle_spans(path: Path, fp: CircleFootprint, t0: float, t1: float) -> list
 
     if path.gs_mps * (t1 - t0) > 10_000_000.0:  # longer than a quarter of the Earth: not here
         raise ValueError("a path this long is beyond the look-ahead this geometry is made for")
-    # the minimum of the distance along the path (unimodal on paths under half the Earth)
-    lo, hi = t0, t1
+    # samples first: the distance changes by at most gs * dt between two of them, so a circle
+    # the samples stay clear of by more than that is not met (most are far: one call)
+    n = max(2, min(64, math.ceil(path.gs_mps * (t1 - t0) / SAMPLE_M)))
+    ts = np.linspace(t0, t1, n + 1)
+    ex = excess(ts)
+    k = int(np.argmin(ex))
+    if float(ex[k]) - path.gs_mps * (t1 - t0) / n / 2 > 0.0:
+        return []
+    # then the minimum of the distance along the path (unimodal on paths under half the Earth),
+    # between the samples either side of the lowest
+    lo, hi = float(ts[max(k - 1, 0)]), float(ts[min(k + 1, n)])
     if path.gs_mps > 0.0:
         x1, x2 = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
         f1, f2 = excess(np.array([x1, x2]))

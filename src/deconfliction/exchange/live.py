@@ -36,7 +36,7 @@ from ..engine.alerts import AlertBook, Change, Found, iso_ms
 from ..engine.encounter import Path, approach, passage
 from ..engine.tactical import CLASSES, Minima, Scene, detect, ecef_motion
 from ..errors import DeconflictionError
-from ..geo.distance import Shape, cap_gap_lower_bound_m, horizontal_gap_m
+from ..geo.distance import MIN_CURVATURE_M, Shape, horizontal_gap_m
 from ..geodesy import GEOD
 from ..model import (
     CircleFootprint,
@@ -204,13 +204,7 @@ class TacticalMonitor:
         the track's owner), and the geometry now of the alerts in force that no longer do."""
         if not live:
             return {}, {}
-        grow = _growth(tx)
-        now_s = now.timestamp()
-        large = tx.x(
-            "SELECT DISTINCT record_id, owner, cap_lon, cap_lat, cap_r FROM record_cells "
-            f"WHERE cap_r > {LARGE_CAP_M:.1f} AND t_start <= ? AND t_end >= ?",
-            (now_s + self.lookahead_s + grow.time_s, now_s - grow.time_s),
-        ).fetchall()
+        near = self._near(tx, live, now)
         released: dict[tuple[str, int, str], list[Volume4D] | None] = {}
 
         def volumes(rec: StoredRecord, viewer: str) -> list[Volume4D] | None:
@@ -221,7 +215,7 @@ class TacticalMonitor:
 
         found: Found = {}
         for t in live:
-            for rec in self._near(tx, t, now, grow, large):
+            for rec in near[_name(t)]:
                 if rec.owner == t.party or rec.id == t.state.intent_id:
                     continue
                 vols = volumes(rec, t.party)
@@ -281,45 +275,73 @@ class TacticalMonitor:
             "t_enter_s": None if p.enter_s is None else round(p.enter_s, 1),
         }
 
-    def _near(
-        self, tx: Tx, t: Track, now: datetime, grow: _Growth, large: list[Any]
-    ) -> list[StoredRecord]:
-        """Other parties' records whose released volumes the track may meet within the
-        look-ahead: a superset. A released extent lies within ``grow`` of the record's cap
-        (``release.coarsen``), and a footprint within twice its cap's radius of any point of the
-        cap; so records with a cap under ``LARGE_CAP_M`` are found by the cell index within
-        ``2 * LARGE_CAP_M + grow`` of where the track can be, and the larger ones (few) by their
-        caps."""
-        s = t.state
-        lon, lat, alt = _at(t, now)
-        alt1 = alt + s.vs_mps * self.lookahead_s
-        reach = max(s.gs_mps * self.lookahead_s, 1.0)
-        where = Volume4D.model_construct(
-            footprint=CircleFootprint.model_construct(
-                type="Circle", center=[lon, lat], radius_m=reach
-            ),
-            alt_lower_m=min(alt, alt1),
-            alt_upper_m=max(alt, alt1),
-            time_start=now,
-            time_end=now + timedelta(seconds=self.lookahead_s),
-        )
+    def _near(self, tx: Tx, live: list[Track], now: datetime) -> dict[str, list[StoredRecord]]:
+        """For each track, the other parties' records whose released volumes it may meet within
+        the look-ahead: a superset.
+
+        A released extent lies within ``grow`` of its record's cap (``release.coarsen``), so a
+        record is kept for a track when its cap comes within ``grow`` of where the track can be
+        (a circle of its reach). To find such records by the cell index, which holds footprints:
+        a footprint lies within twice its cap's radius of any point of the cap, so records with
+        caps under ``LARGE_CAP_M`` are found within ``2 * LARGE_CAP_M + grow`` of where the
+        tracks can be, and the larger ones (few) by their own index. Tracks are searched for in
+        groups (2-degree squares), one query a group."""
+        grow = _growth(tx)
+        now_s = now.timestamp()
+        end = now + timedelta(seconds=self.lookahead_s)
+        large_ids = [
+            r[0]
+            for r in tx.x(
+                "SELECT DISTINCT record_id FROM record_cells "
+                f"WHERE cap_r > {LARGE_CAP_M:.1f} AND t_start <= ? AND t_end >= ?",
+                (now_s + self.lookahead_s + grow.time_s, now_s - grow.time_s),
+            ).fetchall()
+        ]
+        large = [rec for rec, _ in tx.load_many(sorted(large_ids))]
         policy = SeparationPolicy.model_construct(
             lateral_m=grow.lateral_m + 2 * LARGE_CAP_M,
             vertical_m=grow.vertical_m,
             time_s=grow.time_s,
         )
-        found = [rec for rec, _ in tx.candidates([where], policy, ("owner <> ?", (t.party,)))]
-        seen = {rec.id for rec in found}
-        extra = sorted(
-            {
-                rid
-                for rid, owner, clon, clat, cr in large
-                if owner != t.party
-                and rid not in seen
-                and cap_gap_lower_bound_m(lon, lat, reach, clon, clat, cr) <= grow.lateral_m
-            }
-        )
-        return found + [rec for rec, _ in tx.load_many(extra)]
+        where: dict[tuple[int, int], list[tuple[Track, float, float, float, float, float]]] = {}
+        for t in live:
+            lon, lat, alt = _at(t, now)
+            alt1 = alt + t.state.vs_mps * self.lookahead_s
+            reach = max(t.state.gs_mps * self.lookahead_s, 1.0)
+            cell = (int(np.floor(lat / 2.0)), int(np.floor(lon / 2.0)))
+            where.setdefault(cell, []).append((t, lon, lat, min(alt, alt1), max(alt, alt1), reach))
+        out: dict[str, list[StoredRecord]] = {}
+        for group in where.values():
+            lons = np.array([g[1] for g in group])
+            lats = np.array([g[2] for g in group])
+            reaches = np.array([g[5] for g in group])
+            clon, clat = _centre(lons, lats)
+            _, _, dist = GEOD.inv(np.full_like(lons, clon), np.full_like(lats, clat), lons, lats)
+            area = Volume4D.model_construct(
+                footprint=CircleFootprint.model_construct(
+                    type="Circle",
+                    center=[clon, clat],
+                    radius_m=float(np.max(np.asarray(dist) + reaches)) + 1.0,
+                ),
+                alt_lower_m=min(g[3] for g in group),
+                alt_upper_m=max(g[4] for g in group),
+                time_start=now,
+                time_end=end,
+            )
+            found = [rec for rec, _ in tx.candidates([area], policy, ("kind <> ''", ()))]
+            seen = {rec.id for rec in found}
+            recs = found + [rec for rec in large if rec.id not in seen]
+            # every volume's cap, against every track's reach: a lower bound of their gap
+            owner = [k for k, rec in enumerate(recs) for _ in rec.volumes]
+            caps = np.array(
+                [v.footprint.cap for rec in recs for v in rec.volumes], dtype=np.float64
+            ).reshape(-1, 3)
+            gap = _cap_gaps(lons, lats, reaches, caps[:, 0], caps[:, 1], caps[:, 2])
+            for n, g in enumerate(group):
+                t = g[0]
+                close = {owner[int(k)] for k in np.nonzero(gap[n] <= grow.lateral_m)[0]}
+                out[_name(t)] = [recs[k] for k in sorted(close) if recs[k].owner != t.party]
+        return out
 
     # --- conformance ---------------------------------------------------------------------------
     def _conformance(self, live: list[Track], now: datetime) -> Found:
@@ -408,6 +430,24 @@ def _growth(tx: Tx) -> _Growth:
         vertical_m=max(c.alt_step_m for c in cs),
         time_s=max(c.time_step_s for c in cs),
     )
+
+
+def _centre(lons: Any, lats: Any) -> tuple[float, float]:
+    """The normalized mean of points as unit vectors (robust across the antimeridian)."""
+    lo, la = np.radians(lons), np.radians(lats)
+    x = float(np.mean(np.cos(la) * np.cos(lo)))
+    y = float(np.mean(np.cos(la) * np.sin(lo)))
+    z = float(np.mean(np.sin(la)))
+    return float(np.degrees(np.arctan2(y, x))), float(np.degrees(np.arctan2(z, np.hypot(x, y))))
+
+
+def _cap_gaps(lon1: Any, lat1: Any, r1: Any, lon2: Any, lat2: Any, r2: Any) -> Any:
+    """``geo.distance.cap_gap_lower_bound_m`` for every pair of the two sets (rows, columns)."""
+    p1, p2 = np.radians(lat1)[:, None], np.radians(lat2)[None, :]
+    dl = np.radians(lon2[None, :] - lon1[:, None])
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    angle = 2.0 * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return angle * MIN_CURVATURE_M - r1[:, None] - r2[None, :]
 
 
 def _name(t: Track) -> str:
