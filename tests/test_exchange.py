@@ -359,6 +359,13 @@ def test_agreed_languages_and_ladder_apply_to_the_hotline(api: Any) -> None:
     thread = api.get(f"/v1/conflicts/{c['id']}/thread", "RU").json()
     assert thread["lang"] == "ru"  # what the agreement says RU reads
     assert api.get(f"/v1/threads/{thread['id']}", "FR").json()["lang"] == "fr"
+    # the one rule (docs/hotline.md): ?lang=, then the agreement, then Accept-Language
+    url = f"/v1/threads/{thread['id']}"
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    assert api.get(url, "RU", headers=english).json()["lang"] == "ru"
+    assert api.get(f"{url}?lang=en", "RU", headers=english).json()["lang"] == "en"
+    assert api.get("/v1/phrasebook", "RU", headers=english).json()["lang"] == "en"
+    assert api.get("/v1/phrasebook?lang=fr", "RU", headers=english).json()["lang"] == "fr"
     t0 = time.time()
     sent = api.post(
         f"/v1/threads/{thread['id']}/messages",

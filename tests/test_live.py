@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deconfliction.engine.alerts import AlertBook
 from deconfliction.engine.tactical import NM
@@ -18,7 +20,8 @@ from deconfliction.exchange.release import coarsen
 from deconfliction.model import AreaDraft, CircleFootprint, IntentDraft, RecordKind, TrackState
 from deconfliction.store import Store
 from deconfliction.store.tracks import TrackTable
-from helpers import GEOD, box, circle, geodesic_m, volume
+from helpers import GEOD, box, circle, geodesic_m, polygon, volume
+from test_properties import SETTINGS
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DEG_NM = NM / 111_319.49
@@ -439,3 +442,77 @@ def test_the_demo_traffic_moves_and_meets(store: Store, lookahead_s: float) -> N
         clock[0] += 10
     assert snap["RAFALE-M-11"].lon != first.lon  # it moves
     assert raised >= 2  # the two fighters meet now and then
+
+
+# --- entry and exit against brute force -------------------------------------------------------
+def _inside_brute(fp: Any, lon: Any, lat: Any) -> Any:
+    """Point in footprint, by a method of the test's own: pyproj distances for a circle; shapely
+    in (lon, lat), with the polygon's ring unwrapped and every 360-degree shift, for a polygon."""
+    import numpy as np
+    import shapely
+
+    if isinstance(fp, CircleFootprint):
+        n = len(lon)
+        _, _, d = GEOD.inv([fp.center[0]] * n, [fp.center[1]] * n, lon, lat)
+        return np.asarray(d) <= fp.radius_m
+    ring = fp.coordinates[0]
+    xs = [ring[0][0]]
+    for p in ring[1:]:
+        xs.append(p[0] + 360.0 * round((xs[-1] - p[0]) / 360.0))
+    poly = shapely.Polygon(list(zip(xs, [p[1] for p in ring], strict=True)))
+    return np.any(
+        [shapely.intersects_xy(poly, np.asarray(lon) + k, lat) for k in (-360, 0, 360)], axis=0
+    )
+
+
+@settings(SETTINGS, max_examples=80)
+@given(
+    lon=st.floats(-180, 180),
+    lat=st.floats(-70, 70),
+    heading=st.floats(0, 360),
+    speed=st.floats(0, 400),
+    climb=st.sampled_from([0.0, 0.0, 20.0, -20.0]),
+    shape=st.sampled_from(["box", "triangle", "circle"]),
+    size_km=st.floats(1, 60),
+    ahead=st.floats(-0.2, 1.2),
+    side=st.floats(-1.2, 1.2),
+    window=st.sampled_from([(-3600, 3600), (40, 3600), (-3600, 200)]),
+)
+def test_entry_and_exit_agree_with_brute_force(
+    lon: float, lat: float, heading: float, speed: float, climb: float, shape: str,
+    size_km: float, ahead: float, side: float, window: tuple[int, int],
+) -> None:  # fmt: skip
+    """Random footprints placed near a random path (across the antimeridian too): the stays
+    computed on the path match the footprint, band and window sampled every 0.1 s."""
+    import numpy as np
+
+    from deconfliction.engine.encounter import Path, stays
+
+    # the footprint's centre: a share of the path ahead, a share of its size to one side
+    r = size_km * 1000
+    clon, clat, _ = GEOD.fwd(lon, lat, heading, ahead * speed * 300)
+    clon, clat, _ = GEOD.fwd(clon, clat, heading + 90, side * r)
+    if shape == "circle":
+        fp: Any = circle(float(clon), float(clat), r)
+    else:
+        n = 4 if shape == "box" else 3
+        pts = [GEOD.fwd(clon, clat, 45 + k * 360 / n + heading / 7, r)[:2] for k in range(n)]
+        fp = polygon(*[(float(x), float(y)) for x, y in pts])
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    v = volume(fp, alt=(5000.0, 7000.0), t=(t0 + timedelta(seconds=window[0]),
+                                             t0 + timedelta(seconds=window[1])))  # fmt: skip
+    path = Path(lon, lat, 6000.0 if climb == 0 else 4000.0, heading, speed, climb)
+    got = stays(path, [v], t0.timestamp(), 0.0, 300.0)
+    ts = np.linspace(0.0, 300.0, 3001)
+    plon, plat, _ = GEOD.fwd([lon] * len(ts), [lat] * len(ts), [heading] * len(ts), speed * ts)
+    alt = path.alt_m + climb * ts
+    want = (
+        _inside_brute(fp, np.asarray(plon), np.asarray(plat))
+        & (alt >= 5000.0) & (alt <= 7000.0)
+        & (ts >= window[0]) & (ts <= window[1])
+    )  # fmt: skip
+    edges = [x for s, e in got for x in (s, e)]
+    for t, w in zip(ts, want, strict=True):
+        if any(abs(t - x) < 1e-3 for x in edges):
+            continue  # at a boundary, to rounding
+        assert any(s <= t <= e for s, e in got) == bool(w), (t, got)
