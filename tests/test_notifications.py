@@ -258,6 +258,12 @@ def test_stream_and_webhooks_deliver_everything_across_a_sigkill(tmp_path: Path)
         assert hook.status_code == 200
         client = StreamClient(base, fr_token)
 
+        def live() -> bool:  # an open event stream is the party's heartbeat
+            got = httpx.get(f"{base}/v1/links", headers=fr, timeout=5).json()["links"]
+            return bool(got[0]["party"] == "FR" and got[0]["state"] == "up")
+
+        _wait(live, 30, "the event stream's heartbeat")
+
         def writer(k: int) -> None:
             with httpx.Client(timeout=5) as c:
                 for i in range(k, 100_000, 3):

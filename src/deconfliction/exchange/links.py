@@ -6,7 +6,8 @@ A party proves it in either of two ways (either is enough):
   "nonce": ..., "at": ...}`` signed like every webhook (``Deconfliction-Signature``), answered
   2xx with a JSON body echoing the nonce, within the timeout;
 - **its clients hold a heartbeat**: an authenticated call (``POST /v1/links/heartbeat``, the
-  caller's signed token saying who it is) within the last ``heartbeat_window_s``.
+  caller's signed token saying who it is; an open event stream beats too) within the last
+  ``heartbeat_window_s``.
 
 Every round checks every registered party and is recorded. After ``threshold`` failed rounds in
 a row the party is **degraded**: its F3548 availability becomes ``Down`` (so DSS clients, per
