@@ -30,7 +30,10 @@ class PhraseOut(BaseModel):
     code: str
     category: str
     params: list[str]
-    text: str = Field(description="the phrase in the language asked, with {param} slots")
+    text: str = Field(
+        description="the phrase in the language asked, with {param} slots ({time:date} and "
+        "{time:clock}: a time's day and time of day)"
+    )
 
 
 class Phrasebook(BaseModel):
