@@ -16,8 +16,8 @@ from deconfliction.exchange.hotline import LADDER, Escalator, Thread
 from deconfliction.model import IntentDraft, RecordKind
 from deconfliction.store import Store
 from deconfliction.store.base import iso
+from helpers import agree, volume
 from helpers import box as footprint_box
-from helpers import volume
 from test_api import box  # a native volume as JSON
 
 SAMPLE = {
@@ -367,7 +367,14 @@ def test_bad_messages_are_refused_naming_the_field(
 def test_threads_on_records(api: Any) -> None:
     rid = api.post("/v1/intents", "FR", json={"volumes": [box(10, 10, 10.1, 10.1)]}).json()
     rid = rid["intent"]["id"]
-    r = api.post("/v1/threads", "RU", json={"record_id": rid})
+    # RU is not shown FR's record (no agreement): it cannot open a thread on it, and the
+    # answer is the one for an id that does not exist
+    shut = api.post("/v1/threads", "RU", json={"record_id": rid, "owner": "FR"})
+    none = api.post("/v1/threads", "RU", json={"record_id": "nope", "owner": "FR"})
+    assert (shut.status_code, none.status_code) == (404, 404)
+    assert shut.json()["detail"].replace(rid, "X") == none.json()["detail"].replace("nope", "X")
+    agree(api, "FR", "RU", {"releases": {"FR": {"default": "extent"}}, "reciprocity": False})
+    r = api.post("/v1/threads", "RU", json={"record_id": rid, "owner": "FR"})
     assert r.status_code == 201 and r.json()["parties"] == ["FR", "RU"]
     mine = api.post("/v1/threads", "FR", json={"record_id": rid})
     assert mine.status_code == 422 and mine.json()["errors"][0]["pointer"] == "/with"
@@ -379,10 +386,16 @@ def _agreed_thread(store: Store, escalation: list[dict[str, Any]], at: datetime)
     """FR and RU agree ``escalation``; RU opens a thread with FR about an FR intent."""
 
     def run(tx: Any) -> Thread:
-        terms = Terms.model_validate({"releases": {}, "escalation": escalation})
+        terms = Terms.model_validate(
+            {
+                "releases": {"FR": {"default": "extent"}},
+                "reciprocity": False,
+                "escalation": escalation,
+            }
+        )
         done = propose(tx, "FR", "RU", terms, "FR", at)
         accept(tx, "RU", "FR", done.version, "RU", at)
-        return hotline.open_record_thread(tx, "FR-PLAN", "RU", None, at)
+        return hotline.open_record_thread(tx, "FR", "FR-PLAN", "RU", None, at)
 
     window = (at, at + timedelta(hours=1))
     plan = IntentDraft(volumes=[volume(footprint_box(10, 10, 10.1, 10.1), t=window)])

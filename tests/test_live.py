@@ -210,7 +210,7 @@ def _fly_through(mon: TacticalMonitor, now: list[datetime], expect: Any) -> None
         (a,) = [a for a in mon.active("FR") if a["kind"] == "area"]
         assert [x for x in mon.active("RU") if x["kind"] == "area"] == [a]
         assert a["track"] == "FR/RAF1" and a["record_kind"] == "area"
-        assert a["parties"] == ["FR", "RU"] and a["key"] == ["FR/RAF1", "RU-LIVEFIRE"]
+        assert a["parties"] == ["FR", "RU"] and a["key"] == ["FR/RAF1", "RU/RU-LIVEFIRE"]
         if want is None:  # left, for good: nothing predicted, held a few seconds
             enter, leave, inside, d_now = None, None, False, expect(-1)(k)
         else:
@@ -396,7 +396,7 @@ def test_a_track_out_of_its_intent_turns_it_nonconforming(store: Store) -> None:
     assert changes == {("conformance", "raised")}
     (a,) = mon.active("FR")
     assert a["kind"] == "conformance" and a["intent"] == "FR-PLAN" and a["track"] == "FR/RAF1"
-    rec = store.get(RecordKind.INTENT, "FR-PLAN")
+    rec = store.get(RecordKind.INTENT, "FR", "FR-PLAN")
     assert rec.state.value == "Nonconforming" and rec.version == 2
     assert "conformance.raised" in [e["type"] for e in store.outbox_events("FR")]
 

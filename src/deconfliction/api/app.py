@@ -7,17 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import __version__, ui
+from .. import __version__, exchange, ui
+from .. import dss as dss_domain
 from ..auth import AuthConfig, Principal
-from ..errors import Forbidden, NeedsAcknowledgement, NotFound
-from ..exchange import links, release
+from ..errors import Forbidden, NotFound
+from ..exchange import records, release
 from ..exchange.live import TacticalMonitor
 from ..model import (
     Area,
     AreaDraft,
     Conflict,
     IntentDraft,
-    IntentState,
     OperationalIntent,
     Party,
     RecordExtent,
@@ -112,30 +112,17 @@ AcceptDegraded = Annotated[
 ]
 
 
-def _degraded_rule(
-    store: Store, party: str, kind: RecordKind, draft: Any, record_id: str | None, accepted: bool
-) -> None:
-    """While a party's link is degraded, activating an intent in conflict with one of its
-    intents needs ``accept_degraded=true``: it may not hear of the conflict."""
-    if accepted or kind is not RecordKind.INTENT or draft.state is not IntentState.ACTIVATED:
-        return
-    found = store.preview(party, draft, kind, record_id)
-    others = sorted({o for c in found for o in (c.a.owner, c.b.owner)} - {party})
-    down = store.read_tx(
-        lambda tx: [o for o in others if links.status(tx, o)["state"] == "degraded"]
-    )
-    if down:
-        raise NeedsAcknowledgement(
-            f"{', '.join(down)}: link degraded; activating an intent in conflict with its "
-            "intents needs accept_degraded=true"
-        )
-
-
 class ReleasePreview(BaseModel):
     to: str
     level: str
     reason: str
     shown: dict[str, Any] | None
+
+
+OwnerQuery = Annotated[
+    RecordId | None,
+    Query(description="the owner of the record, when it is not yours (ids are per owner)"),
+]
 
 
 def _record_router(
@@ -153,11 +140,8 @@ def _record_router(
     err = responses(401, 403, 422)
     body_err = responses(400, 401, 403, 422)  # 400: a body that is not JSON at all
 
-    def pack(rec: Any, conflicts: list[Conflict], store: Store, party: str, via: str) -> Any:
-        shown = store.write_tx(
-            lambda tx: release.release_conflicts(tx, conflicts, party, via, _now())
-        )
-        return written(**{name: rec, "conflicts": shown})
+    def draft_of(body: Any, exclude: str) -> Any:
+        return draft_model.model_validate(body.model_dump(exclude={exclude}))
 
     @router.post(
         "",
@@ -173,10 +157,19 @@ def _record_router(
         store: StoreDep,
         accept_degraded: AcceptDegraded = False,
     ) -> Any:
-        draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-        _degraded_rule(store, party, kind, draft, body.id, accept_degraded)  # type: ignore[attr-defined]
-        res = store.create(kind, body.id, party, draft, actor=party)  # type: ignore[attr-defined]
-        return pack(res.record, res.conflicts, store, party, f"create_{name}")
+        """Your conflicts come back as your agreements let you see them."""
+        res = records.write(
+            store,
+            kind,
+            body.id,  # type: ignore[attr-defined]
+            party,
+            draft_of(body, "id"),
+            None,
+            actor=party,
+            accept_degraded=accept_degraded,
+            via=f"create_{name}",
+        )
+        return written(**{name: res.record, "conflicts": res.conflicts})
 
     @router.get(
         "",
@@ -191,33 +184,30 @@ def _record_router(
     @router.post(
         "/query",
         response_model=view,
-        responses=body_err,
+        responses={**body_err, **responses(429)},
         name=f"query_{plural}",
         summary=f"{plural.capitalize()} that meet a 4D volume",
     )
     def query(body: VolumeQuery, party: PartyDep, store: StoreDep) -> Any:
-        """Your own records in full; others' as far as your agreements release them."""
-        recs = store.query(body.volume, [kind])
-
-        def run(tx: Any) -> list[Any]:
-            shown = [release.release_record(tx, r, party, f"query_{plural}", _now()) for r in recs]
-            return [r for r in shown if r is not None]
-
-        return view(**{plural: store.write_tx(run)})
+        """Your own records in full; others' as far as your agreements release them, matched
+        against what is released (a coarsened extent matches where it reaches). A query that
+        finds another party's records below full is a probe: it counts against your
+        agreement's budget (429 past it) and its owner sees it."""
+        return view(**{plural: records.query(store, [kind], party, body.volume)})
 
     @router.post(
         "/preview",
         response_model=ConflictList,
-        responses=body_err,
+        responses={**body_err, **responses(429)},
         name=f"preview_{name}",
         summary="Conflicts a draft would have; writes nothing",
     )
     def preview(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
-        draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-        found = store.preview(party, draft, kind, body.id)  # type: ignore[attr-defined]
-        via = f"preview_{name}"
-        shown = store.write_tx(lambda tx: release.release_conflicts(tx, found, party, via, _now()))
-        return ConflictList(conflicts=shown)
+        """Checked against what you may see: others' records below full by their released
+        extent (so a preview may show a conflict the exact check would not, never fewer). A
+        preview that meets another party's records below full is a probe (see query)."""
+        found = records.preview(store, kind, party, draft_of(body, "id"), body.id)  # type: ignore[attr-defined]
+        return ConflictList(conflicts=found)
 
     @router.get(
         "/{record_id}",
@@ -225,15 +215,10 @@ def _record_router(
         responses={**err, **responses(404)},
         name=f"get_{name}",
     )
-    def get(record_id: str, party: PartyDep, store: StoreDep) -> Any:
-        """Yours in full; another party's as far as your agreement releases it (else 404)."""
-        rec = store.get(kind, record_id)
-        shown = store.write_tx(
-            lambda tx: release.release_record(tx, rec, party, f"get_{name}", _now())
-        )
-        if shown is None:
-            raise NotFound(f"no {name} {record_id!r}")
-        return shown
+    def get(record_id: str, party: PartyDep, store: StoreDep, owner: OwnerQuery = None) -> Any:
+        """Yours in full; another party's (``?owner=``) as far as your agreement releases it
+        (else 404, whether or not it exists)."""
+        return records.get(store, kind, owner or party, record_id, party)
 
     @router.get(
         "/{record_id}/released",
@@ -248,9 +233,7 @@ def _record_router(
         store: StoreDep,
         to: Annotated[RecordId, Query(description="the other party")],
     ) -> Any:
-        rec = store.get(kind, record_id)
-        if rec.owner != party:
-            raise NotFound(f"no {name} {record_id!r} of yours")
+        rec = store.get(kind, party, record_id)
         return store.read_tx(lambda tx: release.preview(tx, rec, to))
 
     @router.put(
@@ -267,10 +250,18 @@ def _record_router(
         store: StoreDep,
         accept_degraded: AcceptDegraded = False,
     ) -> Any:
-        draft = draft_model.model_validate(body.model_dump(exclude={"version"}))  # type: ignore[attr-defined]
-        _degraded_rule(store, party, kind, draft, record_id, accept_degraded)
-        res = store.replace(kind, record_id, party, draft, body.version, actor=party)  # type: ignore[attr-defined]
-        return pack(res.record, res.conflicts, store, party, f"replace_{name}")
+        res = records.write(
+            store,
+            kind,
+            record_id,
+            party,
+            draft_of(body, "version"),
+            body.version,  # type: ignore[attr-defined]
+            actor=party,
+            accept_degraded=accept_degraded,
+            via=f"replace_{name}",
+        )
+        return written(**{name: res.record, "conflicts": res.conflicts})
 
     @router.delete(
         "/{record_id}",
@@ -284,7 +275,7 @@ def _record_router(
         store: StoreDep,
         version: Annotated[int, Query(ge=1, description="the version to delete")],
     ) -> Any:
-        return store.delete(kind, record_id, party, version, actor=party)
+        return records.delete(store, kind, record_id, party, version, actor=party)
 
     return router
 
@@ -307,6 +298,8 @@ def create_app(
         description="Deconfliction between parties that share a sky or a sea.",
     )
     app.state.store = store
+    exchange.install(store.hooks)
+    dss_domain.install(store.hooks)
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
     # several processes share live tracks through the database; one keeps them in memory
@@ -350,11 +343,9 @@ def create_app(
     )
     def conflicts(party: PartyDep, store: StoreDep, include_resolved: bool = False) -> ConflictList:
         """Your conflicts; the other side shown as far as your agreement releases it."""
-        found = store.list_conflicts(party, include_resolved=include_resolved)
-        shown = store.write_tx(
-            lambda tx: release.release_conflicts(tx, found, party, "list_conflicts", _now())
+        return ConflictList(
+            conflicts=records.conflicts(store, party, include_resolved=include_resolved)
         )
-        return ConflictList(conflicts=shown)
 
     app.include_router(dss.router)
     app.include_router(dss.aux_router)

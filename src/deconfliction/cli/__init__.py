@@ -198,6 +198,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PEM",
         help="a trusted public key: the service's, and parties' (repeatable)",
     )
+    aver.add_argument(
+        "--after",
+        type=Path,
+        metavar="OLD",
+        help="an earlier export (or checkpoint {seq, hash}) this one must extend",
+    )
+    awit = asub.add_parser(
+        "witness",
+        help="fetch your party's export, check it extends the one kept, countersign, keep it",
+    )
+    awit.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8000")
+    awit.add_argument("--token", required=True, help="a bearer token of your party")
+    awit.add_argument("--key", required=True, type=Path, metavar="PEM", help="your party's key")
+    awit.add_argument(
+        "--keep", required=True, type=Path, metavar="DIR", help="where the copies are kept"
+    )
+    awit.add_argument(
+        "--service-key",
+        type=Path,
+        metavar="PEM",
+        help="the service's key (else pinned on first use)",
+    )
+    awit.add_argument(
+        "--register", action="store_true", help="register your key first (a party admin's token)"
+    )
+    apk = asub.add_parser("party-key", help="make a party's Ed25519 key; print its public key")
+    apk.add_argument("--out", required=True, type=Path, metavar="FILE")
     akey = asub.add_parser("key", help="print the service's audit public key (PEM)")
     akey.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
 
@@ -222,13 +249,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             return _token(args)
         if args.command == "audit":
-            from .audit import run_export, run_key, run_verify
+            from .audit import run_export, run_key, run_party_key, run_verify, run_witness
 
             if args.audit_command == "export":
                 db = args.db or f"sqlite:///{args.data_dir / 'deconfliction.db'}"
                 return run_export(db, args.data_dir, args.party, args.out)
             if args.audit_command == "verify":
-                return run_verify(args.file, args.key)
+                return run_verify(args.file, args.key, args.after)
+            if args.audit_command == "witness":
+                return run_witness(
+                    args.url, args.token, args.key, args.keep, args.service_key, args.register
+                )
+            if args.audit_command == "party-key":
+                return run_party_key(args.out)
             return run_key(args.data_dir)
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed

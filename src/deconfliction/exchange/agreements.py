@@ -76,6 +76,16 @@ class TacticalMinima(_Strict):
     aircraft_ship_vertical_m: float = Field(default=1000 * 0.3048, gt=0.0, le=10_000.0)
 
 
+class ProbeBudget(_Strict):
+    """How many previews and queries one side may run that touch the other's records below
+    ``full`` (each is a probe of what the other has not released), per hour."""
+
+    per_hour: int = Field(default=300, ge=0, le=100_000)
+    alert_share: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="alert both sides past this share of the budget"
+    )
+
+
 class Terms(_Strict):
     """What two parties agree."""
 
@@ -95,6 +105,7 @@ class Terms(_Strict):
     tactical: TacticalMinima | None = Field(
         default=None, description="minima between the two parties' tracks (default: the service's)"
     )
+    probes: ProbeBudget = Field(default_factory=ProbeBudget)
 
     @model_validator(mode="after")
     def _check(self) -> Terms:

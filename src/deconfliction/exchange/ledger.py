@@ -25,6 +25,7 @@ from typing import Any
 from ..audit import digest
 from ..store.base import Tx, iso
 from .agreements import Agreement, active, all_active, pair
+from .probes import probing_alerts
 
 
 def _gave(tx: Tx, owner: str, to: str) -> dict[str, int]:
@@ -139,6 +140,9 @@ def _alerts(tx: Tx, ag: Agreement, at: datetime) -> list[dict[str, Any]]:
                 f"{iso(first + timedelta(seconds=window))}"
             )
             out.append(_alert("unanswered", giver, parties, detail))
+    for alert, key in probing_alerts(tx, ag, at):
+        kind, _, about = key.partition(":")
+        out.append(_alert(kind, about, parties, str(alert["detail"])))
     return out
 
 

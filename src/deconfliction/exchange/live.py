@@ -48,15 +48,11 @@ from ..model import (
     Track,
     Volume4D,
 )
-from ..store.base import StoredRecord, Tx, to_record
+from ..store.base import StoredRecord, Tx, record_key, to_record
 from ..store.tracks import TrackTable
 from . import release
 from .agreements import Coarsening, all_active
 
-#: Records whose footprint reaches further than this from its centre are looked up on their own
-#: (through the partial index ``record_cells_large``), so that the search around each track for
-#: records whose released extent it may meet stays local (see ``_near``).
-LARGE_CAP_M = 25_000.0
 #: How far one degree of latitude or longitude reaches at most, metres (a bound).
 _DEG_M = 111_700.0
 
@@ -223,11 +219,11 @@ class TacticalMonitor:
                     continue
                 geo = self._passage(t, rec, vols, now)
                 if geo is not None:
-                    found[(_name(t), rec.id)] = ((t.party, rec.owner), geo)
+                    found[(_name(t), record_key(rec.owner, rec.id))] = ((t.party, rec.owner), geo)
         current: dict[Key, dict[str, Any]] = {}
         for key in sorted(set(self.areas.alerts) - set(found)):
             track = by_id.get(key[0])
-            loaded = tx.load(key[1])
+            loaded = tx.load(key[1])  # the record's key, OWNER/ID
             if track is None or loaded is None:
                 continue
             vols = volumes(loaded[0], track.party)
@@ -277,66 +273,47 @@ class TacticalMonitor:
 
     def _near(self, tx: Tx, live: list[Track], now: datetime) -> dict[str, list[StoredRecord]]:
         """For each track, the other parties' records whose released volumes it may meet within
-        the look-ahead: a superset.
-
-        A released extent lies within ``grow`` of its record's cap (``release.coarsen``), so a
-        record is kept for a track when its cap comes within ``grow`` of where the track can be
-        (a circle of its reach). To find such records by the cell index, which holds footprints:
-        a footprint lies within twice its cap's radius of any point of the cap, so records with
-        caps under ``LARGE_CAP_M`` are found within ``2 * LARGE_CAP_M + grow`` of where the
-        tracks can be, and the larger ones (few) by their own index. Tracks are searched for in
-        groups (2-degree squares), one query a group."""
+        the look-ahead: a superset. A released extent lies within ``grow`` of its record's cap
+        (``release.coarsen``), so a record is kept for a track when one of its caps comes within
+        ``grow`` of where the track can be (a circle of its reach); the caps are found through
+        their own index (``Tx.cap_candidates``), one query per 2-degree square of tracks."""
         grow = _growth(tx)
-        now_s = now.timestamp()
         end = now + timedelta(seconds=self.lookahead_s)
-        large_ids = [
-            r[0]
-            for r in tx.x(
-                "SELECT DISTINCT record_id FROM record_cells "
-                f"WHERE cap_r > {LARGE_CAP_M:.1f} AND t_start <= ? AND t_end >= ?",
-                (now_s + self.lookahead_s + grow.time_s, now_s - grow.time_s),
-            ).fetchall()
-        ]
-        large = [rec for rec, _ in tx.load_many(sorted(large_ids))]
-        policy = SeparationPolicy.model_construct(
-            lateral_m=grow.lateral_m + 2 * LARGE_CAP_M,
-            vertical_m=grow.vertical_m,
-            time_s=grow.time_s,
+        reach = SeparationPolicy.model_construct(
+            lateral_m=grow.lateral_m, vertical_m=grow.vertical_m, time_s=grow.time_s
         )
         where: dict[tuple[int, int], list[tuple[Track, float, float, float, float, float]]] = {}
         for t in live:
             lon, lat, alt = _at(t, now)
             alt1 = alt + t.state.vs_mps * self.lookahead_s
-            reach = max(t.state.gs_mps * self.lookahead_s, 1.0)
+            span = max(t.state.gs_mps * self.lookahead_s, 1.0)
             cell = (int(np.floor(lat / 2.0)), int(np.floor(lon / 2.0)))
-            where.setdefault(cell, []).append((t, lon, lat, min(alt, alt1), max(alt, alt1), reach))
+            where.setdefault(cell, []).append((t, lon, lat, min(alt, alt1), max(alt, alt1), span))
         out: dict[str, list[StoredRecord]] = {}
         for group in where.values():
             lons = np.array([g[1] for g in group])
             lats = np.array([g[2] for g in group])
-            reaches = np.array([g[5] for g in group])
+            spans = np.array([g[5] for g in group])
             clon, clat = _centre(lons, lats)
             _, _, dist = GEOD.inv(np.full_like(lons, clon), np.full_like(lats, clat), lons, lats)
             area = Volume4D.model_construct(
                 footprint=CircleFootprint.model_construct(
                     type="Circle",
                     center=[clon, clat],
-                    radius_m=float(np.max(np.asarray(dist) + reaches)) + 1.0,
+                    radius_m=float(np.max(np.asarray(dist) + spans)) + 1.0,
                 ),
                 alt_lower_m=min(g[3] for g in group),
                 alt_upper_m=max(g[4] for g in group),
                 time_start=now,
                 time_end=end,
             )
-            found = [rec for rec, _ in tx.candidates([area], policy, ("kind <> ''", ()))]
-            seen = {rec.id for rec in found}
-            recs = found + [rec for rec in large if rec.id not in seen]
-            # every volume's cap, against every track's reach: a lower bound of their gap
+            recs = [rec for rec, _ in tx.cap_candidates([area], reach, ("kind <> ''", ()))]
+            # every volume's cap against every track's reach: a lower bound of their gap
             owner = [k for k, rec in enumerate(recs) for _ in rec.volumes]
             caps = np.array(
                 [v.footprint.cap for rec in recs for v in rec.volumes], dtype=np.float64
             ).reshape(-1, 3)
-            gap = _cap_gaps(lons, lats, reaches, caps[:, 0], caps[:, 1], caps[:, 2])
+            gap = _cap_gaps(lons, lats, spans, caps[:, 0], caps[:, 1], caps[:, 2])
             for n, g in enumerate(group):
                 t = g[0]
                 close = {owner[int(k)] for k in np.nonzero(gap[n] <= grow.lateral_m)[0]}
@@ -350,7 +327,7 @@ class TacticalMonitor:
             if t.state.intent_id is None:
                 continue
             try:
-                rec = self.store.get(RecordKind.INTENT, t.state.intent_id)
+                rec = self.store.get(RecordKind.INTENT, t.party, t.state.intent_id)
             except DeconflictionError:
                 continue
             if rec.owner != t.party:
@@ -389,13 +366,15 @@ class TacticalMonitor:
             if not ch.is_event:
                 continue
             for p in parties:
-                tx.event(p, f"{kind}.{ch.kind}", payload, now)
+                shown = release.view_alert(tx, payload, p)  # each party as the release rule allows
+                if shown is not None:
+                    tx.event(p, f"{kind}.{ch.kind}", shown, now)
             tx.audit(now, "service", f"{kind}.{ch.kind}", key, digest(payload))
             if kind == "conformance" and ch.kind == "raised":
-                self._nonconforming(tx, ch.alert.geometry["intent"], now)
+                self._nonconforming(tx, ch.alert.parties[0], ch.alert.geometry["intent"], now)
 
-    def _nonconforming(self, tx: Tx, intent_id: str, now: datetime) -> None:
-        found = tx.load(intent_id)
+    def _nonconforming(self, tx: Tx, owner: str, intent_id: str, now: datetime) -> None:
+        found = tx.load(record_key(owner, intent_id))
         if found is None:
             return
         rec = found[0]

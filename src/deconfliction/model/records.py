@@ -109,10 +109,11 @@ class RecordKind(StrEnum):
 
 
 class RecordExtent(_Strict):
-    """What another party is shown of a record for now: who owns it and its 4D extent."""
+    """What another party is shown of a record: who owns it, its id and its 4D extent (no id
+    and no volumes in a conflict notice)."""
 
     kind: RecordKind
-    id: str
+    id: str | None
     owner: str
     volumes: list[Volume4D]
 
@@ -126,13 +127,14 @@ class Gaps(_Strict):
 
 
 class Conflict(_Strict):
-    """Two records whose volumes come within the separation policy's buffers."""
+    """Two records whose volumes come within the separation policy's buffers (``gaps``: how
+    close, None in a notice)."""
 
     id: str
     a: RecordExtent
     b: RecordExtent
     time_start: datetime
     time_end: datetime
-    gaps: Gaps
+    gaps: Gaps | None
     policy: SeparationPolicy
     detected_at: AwareDatetime
