@@ -35,6 +35,7 @@ from . import (
     dss,
     events,
     hotline,
+    liveness,
     picture,
     problems,
     screening,
@@ -378,6 +379,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(hotline.router)
     app.include_router(agreements.router)
+    app.include_router(liveness.router)
     app.include_router(tracks.router)
     app.include_router(picture.router)
     app.include_router(audit.router)

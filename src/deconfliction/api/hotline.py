@@ -18,7 +18,10 @@ router = APIRouter(prefix="/v1", tags=["hotline"])
 
 LangQuery = Annotated[
     str | None,
-    Query(description="the reader's language (en, fr, ru); else Accept-Language, else en"),
+    Query(
+        description="the reader's language (en, fr, ru); else, in a thread, the one the "
+        "agreement says the reader reads; else Accept-Language; else en"
+    ),
 ]
 AcceptLanguage = Annotated[str | None, Header(alias="Accept-Language")]
 
@@ -27,7 +30,10 @@ class PhraseOut(BaseModel):
     code: str
     category: str
     params: list[str]
-    text: str = Field(description="the phrase in the language asked, with {param} slots")
+    text: str = Field(
+        description="the phrase in the language asked, with {param} slots ({time:date} and "
+        "{time:clock}: a time's day and time of day)"
+    )
 
 
 class Phrasebook(BaseModel):
@@ -40,7 +46,7 @@ def get_phrasebook(
     _: PrincipalDep, lang: LangQuery = None, accept: AcceptLanguage = None
 ) -> Phrasebook:
     """Every coded message, in one language."""
-    chosen = phrasebook.pick_language(lang, accept)
+    chosen = hotline.reading_language(None, None, "", lang, accept)
     return Phrasebook(
         lang=chosen,
         phrases=[
@@ -105,12 +111,8 @@ def _now() -> datetime:
 
 
 def _lang(tx: Any, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
-    """The language asked for, else the one the agreement says the reader reads, else
-    Accept-Language, else English."""
-    if lang in phrasebook.LANGUAGES:
-        return str(lang)
-    agreed = hotline.reader_language(tx, thread, party)
-    return agreed or phrasebook.pick_language(None, accept)
+    """The reader's language (``hotline.reading_language``: the one rule)."""
+    return hotline.reading_language(tx, thread, party, lang, accept)
 
 
 @router.get("/threads", response_model=ThreadList, responses=responses(401, 403))

@@ -66,6 +66,7 @@ ROUTE_ROLES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/dss/publication"): frozenset({L, A, D}),
     ("PUT", "/v1/dss/publication"): frozenset({D}),
     ("GET", "/v1/links"): ANY,
+    ("POST", "/v1/links/heartbeat"): ANY,
     ("POST", "/v1/tracks"): frozenset({W}),
     ("GET", "/v1/tracks"): READERS,
     ("GET", "/v1/tracks/stream"): READERS,

@@ -195,7 +195,7 @@ def build_service(config: dict[str, Any]) -> Service:
     background: list[Any] = [
         Dispatcher(store),
         Ticker(store, "escalation", Escalator(store, time.time).run_once, interval_s=1.0),
-        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=30.0),
+        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=5.0),
         Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
         Ticker(store, "tactical", app.state.tactical.run_once, interval_s=1.0),
         Ticker(
