@@ -47,11 +47,17 @@ class PostgresStore(TxStore):
         self.signer: Signer | None = None
         self.hooks = StoreHooks()
         with psycopg.connect(url, autocommit=False) as conn:
-            # one migrator at a time, whatever the number of processes starting together
-            conn.execute("SELECT pg_advisory_xact_lock(4242)")
-            migrate.apply(conn, "postgresql")
-            self.secret = self._secret(conn.cursor(), "%s")
+            # one migrator at a time, whatever the number of processes starting together (a
+            # session lock: each migration commits on its own)
+            conn.execute("SELECT pg_advisory_lock(4242)")
             conn.commit()
+            try:
+                migrate.apply(conn, "postgresql")
+                self.secret = self._secret(conn.cursor(), "%s")
+                conn.commit()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(4242)")
+                conn.commit()
         self.pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}
         )
