@@ -21,9 +21,9 @@ from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound, VersionConflict
 from ..model import IntentCategory, RecordId, SeparationPolicy
 from ..model.footprint import _Strict
-from ..screening.terms import ScreeningTerms
 from ..store.base import Tx, iso
 from .phrasebook import LANGUAGES
+from .screening_terms import ScreeningTerms
 
 
 class Release(StrEnum):
