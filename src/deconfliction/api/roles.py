@@ -74,6 +74,7 @@ ROUTE_ROLES: dict[tuple[str, str], str | frozenset[str]] = {
     ("PUT", "/v1/audit/keys"): frozenset({D}),
     ("GET", "/v1/audit/checkpoints"): frozenset({A, D, L}),
     ("GET", "/v1/audit/export"): frozenset({A, D, L}),
+    ("GET", "/v1/audit/links"): ANY,
     ("POST", "/v1/audit/checkpoints/{seq}/countersignatures"): frozenset({A, D}),
     ("GET", "/v1/screening/findings"): READERS,
     ("POST", "/v1/screening/sessions"): frozenset({P, W, L}),
