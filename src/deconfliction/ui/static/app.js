@@ -4,7 +4,7 @@ import {
   affiliation, alertTimes, altitudeText, circlePoints, degMin, destination, duration, hhmm, sidc,
   speedText, unwrap, utcStamp, NM_M,
 } from "./geo.js";
-import { CONFLICT_RED, CopMap, DRAFT, GROUPS, SELECTED, symbol, symbolImage } from "./map.js";
+import { CONFLICT_RED, CopMap, DRAFT, GROUPS, SELECTED, symbolImage } from "./map.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "deconfliction.token";
@@ -269,6 +269,7 @@ function applyTracks(tracks) {
   const leaders = [];
   const trails = [];
   const seen = new Set();
+  const codes = new Set();
   for (let i = 0; i < tracks.length; i++) {
     const tr = tracks[i];
     const key = trackKey(tr);
@@ -277,12 +278,13 @@ function applyTracks(tracks) {
     const code = sidc(tr.class, aff);
     tr.sidc = code;
     const second = [altitudeText(tr.alt_m, tr.class, t), speedText(tr.gs_mps, t)].filter(Boolean).join(" ");
-    const sym = symbol(code);
+    codes.add(code);
     pts[i] = {
       type: "Feature",
       properties: {
-        key, icon: `ms:${code}`, ioff: [-sym.anchor[0], -sym.anchor[1]],
-        label: second ? `${tr.id}\n${second}` : tr.id, anchors: labelAnchors(tr.track_deg),
+        key, icon: `ms:${code}`,
+        label: second ? `${tr.id}\n${second}` : tr.id,
+        h8: (((Math.round((tr.track_deg || 0) / 45) * 45) % 360) + 360) % 360,
         alert: alerted.has(key), color: colorOf(tr.party),
       },
       geometry: { type: "Point", coordinates: [tr.lon, tr.lat] },
@@ -303,21 +305,8 @@ function applyTracks(tracks) {
     }
   }
   for (const k of state.trails.keys()) if (!seen.has(k)) state.trails.delete(k);
-  cop.setTracks(pts, leaders, trails);
+  cop.setTracks(pts, leaders, trails, [...codes]);
   renderTracksList();
-}
-
-// where a track's label may go, best first: away from its course/speed leader
-const ANCHORS = new Map();
-function labelAnchors(course_deg) {
-  const h = ((Math.round((course_deg || 0) / 45) * 45) % 360 + 360) % 360;
-  if (!ANCHORS.has(h)) {
-    const r = (h * Math.PI) / 180;
-    const side = Math.sin(r) >= -1e-9 ? [["right", [-1.8, 0]], ["left", [1.8, 0]]] : [["left", [1.8, 0]], ["right", [-1.8, 0]]];
-    const updown = Math.cos(r) >= 0 ? [["top", [0, 1.5]], ["bottom", [0, -1.5]]] : [["bottom", [0, -1.5]], ["top", [0, 1.5]]];
-    ANCHORS.set(h, [side[0], updown[0], side[1], updown[1]].flat());
-  }
-  return ANCHORS.get(h);
 }
 
 function renderTracksList() {
@@ -547,6 +536,12 @@ async function selectConflict(id) {
   const c = state.picture.conflicts.find((x) => x.id === id);
   const box = c && bbox([c.a, c.b]);
   if (box) cop.fit(...box, 80);
+  if (c && !$("all-times").checked) { // the map moves to the conflict's time
+    play(false);
+    const m = Math.floor((Date.parse(c.time_start) - state.day0) / 60000);
+    $("time").value = String(Math.max(0, Math.min(1440, m)));
+    applyTime();
+  }
   renderConflicts();
   buildRecords();
   await loadThread();
@@ -703,7 +698,8 @@ function draftGeometry() {
     try {
       g = JSON.parse(text);
     } catch (e) {
-      throw new DraftError(t("errJson", { detail: e.message }));
+      const at = /position (\d+)/.exec(String(e.message));
+      throw new DraftError(t("errJson", { detail: at ? ` (${t("atChar")} ${Number(at[1]) + 1})` : "" }));
     }
     if (g && g.type === "FeatureCollection") g = Array.isArray(g.features) ? g.features[0] : undefined;
     if (g && g.type === "Feature") g = g.geometry;

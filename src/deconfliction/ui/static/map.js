@@ -69,6 +69,22 @@ function labelLayer(group) {
   };
 }
 
+// where a track's label may go, best first: away from its course/speed leader (by the course
+// rounded to 45 degrees, the feature's "h8")
+function anchorsByCourse() {
+  const expr = ["match", ["get", "h8"]];
+  for (let h = 0; h < 360; h += 45) {
+    const r = (h * Math.PI) / 180;
+    const east = [["right", [-1.8, 0]], ["left", [1.8, 0]]];
+    const side = Math.sin(r) >= -1e-9 ? east : [east[1], east[0]];
+    const north = [["top", [0, 1.5]], ["bottom", [0, -1.5]]];
+    const updown = Math.cos(r) >= 0 ? north : [north[1], north[0]];
+    expr.push(h, ["literal", [side[0], updown[0], side[1], updown[1]].flat()]);
+  }
+  expr.push(["literal", ["left", [1.8, 0], "right", [-1.8, 0]]]);
+  return expr;
+}
+
 export function baseStyle(lang) {
   return {
     version: 8,
@@ -139,13 +155,13 @@ export function baseStyle(lang) {
       // leaves free when it can, else wherever MapLibre finds room; never over another label
       { id: "track-label", type: "symbol", source: "tracks",
         layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 11,
-                  "text-variable-anchor-offset": ["get", "anchors"], "text-justify": "auto",
+                  "text-variable-anchor-offset": anchorsByCourse(), "text-justify": "auto",
                   "text-optional": true, "symbol-sort-key": ["case", ["get", "alert"], 0, 1] },
         paint: { "text-color": "#1b2430", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } },
       // symbols always show (a track is never hidden by a label); labels make way for them
       { id: "tracks", type: "symbol", source: "tracks",
         layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true, "icon-ignore-placement": false,
-                  "icon-anchor": "top-left", "icon-offset": ["get", "ioff"], "icon-padding": 0 } },
+                  "icon-anchor": "top-left", "icon-offset": [0, 0], "icon-padding": 0 } },
       { id: "tool-line", type: "line", source: "tool",
         paint: { "line-color": "#111111", "line-width": 2, "line-dasharray": [3, 2] } },
       { id: "tool-point", type: "circle", source: "tool", filter: ["==", ["geometry-type"], "Point"],
@@ -213,6 +229,7 @@ export class CopMap {
       dragRotate: false,
       pitchWithRotate: false,
       canvasContextAttributes: { preserveDrawingBuffer: true },
+      fadeDuration: 0, // labels appear at once: fewer frames on a machine without a GPU
       locale: this._locale(),
     });
     this.nav = new maplibregl.NavigationControl({ showCompass: false });
@@ -255,6 +272,21 @@ export class CopMap {
     this.map.addImage(id, symbolImage(id.slice(3)), { pixelRatio: 2 });
   }
 
+  // each symbol's frame centre on its point: the image's top-left corner moved by its anchor
+  _offsets(codes) {
+    this._known = this._known || new Set();
+    const fresh = codes.filter((c) => !this._known.has(c));
+    if (!fresh.length) return;
+    for (const c of fresh) this._known.add(c);
+    const expr = ["match", ["get", "icon"]];
+    for (const c of this._known) {
+      const a = symbol(c).anchor;
+      expr.push(`ms:${c}`, ["literal", [-a[0], -a[1]]]);
+    }
+    expr.push(["literal", [0, 0]]);
+    this.map.setLayoutProperty("tracks", "icon-offset", expr);
+  }
+
   // --- data -------------------------------------------------------------------------------------
   setRecords(features, labels, selected) {
     this.map.getSource("records").setData({ type: "FeatureCollection", features });
@@ -267,7 +299,8 @@ export class CopMap {
     this.map.getSource("draft").setData({ type: "FeatureCollection", features });
   }
 
-  setTracks(tracks, leaders, trails) {
+  setTracks(tracks, leaders, trails, codes = []) {
+    this._offsets(codes);
     this.map.getSource("tracks").setData({ type: "FeatureCollection", features: tracks });
     this.map.getSource("leaders").setData({ type: "FeatureCollection", features: leaders });
     this.map.getSource("trails").setData({ type: "FeatureCollection", features: trails });
