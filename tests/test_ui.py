@@ -131,7 +131,7 @@ def offline(browser: Browser) -> Iterator[Any]:
 def _login(page: Page, base: str, party: str) -> None:
     page.goto(f"{base}/ui/")
     page.click(f"button[data-party={party}]")
-    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    page.wait_for_selector("body[data-ready='1']", timeout=90_000)
     _settle(page)
 
 

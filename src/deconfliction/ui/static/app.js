@@ -4,7 +4,7 @@ import {
   affiliation, alertTimes, altitudeText, circlePoints, degMin, destination, duration, hhmm, sidc,
   speedText, unwrap, utcStamp, NM_M,
 } from "./geo.js";
-import { CONFLICT_RED, CopMap, DRAFT, GROUPS, SELECTED, symbolImage } from "./map.js";
+import { CONFLICT_RED, CopMap, DRAFT, GROUPS, LINES_MINZOOM, SELECTED, symbolImage } from "./map.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "deconfliction.token";
@@ -270,6 +270,9 @@ function applyTracks(tracks) {
   const trails = [];
   const seen = new Set();
   const codes = new Set();
+  // leaders and trails: only where they are drawn (zoomed in, in view)
+  const lines = cop.map.getZoom() >= LINES_MINZOOM;
+  const [w, s, e, n] = cop.viewBox();
   for (let i = 0; i < tracks.length; i++) {
     const tr = tracks[i];
     const key = trackKey(tr);
@@ -277,22 +280,18 @@ function applyTracks(tracks) {
     const aff = affiliation(tr.party, state.party, state.partners);
     const code = sidc(tr.class, aff);
     tr.sidc = code;
-    const second = [altitudeText(tr.alt_m, tr.class, t), speedText(tr.gs_mps, t)].filter(Boolean).join(" ");
     codes.add(code);
+    const second = [altitudeText(tr.alt_m, tr.class, t), speedText(tr.gs_mps, t)].filter(Boolean).join(" ");
     pts[i] = {
       type: "Feature",
       properties: {
-        key, icon: `ms:${code}`,
+        key, icon: `ms:${code}`, aff,
         label: second ? `${tr.id}\n${second}` : tr.id,
         h8: (((Math.round((tr.track_deg || 0) / 45) * 45) % 360) + 360) % 360,
-        alert: alerted.has(key), color: colorOf(tr.party),
+        alert: alerted.has(key),
       },
       geometry: { type: "Point", coordinates: [tr.lon, tr.lat] },
     };
-    if (tr.gs_mps !== undefined && tr.gs_mps > 0) {
-      const end = destination(tr.lon, tr.lat, tr.track_deg || 0, tr.gs_mps * LEADER_S);
-      leaders.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: unwrap([[tr.lon, tr.lat], end]) } });
-    }
     let trail = state.trails.get(key);
     if (!trail) { trail = []; state.trails.set(key, trail); }
     const last = trail[trail.length - 1];
@@ -300,11 +299,16 @@ function applyTracks(tracks) {
       trail.push([tr.lon, tr.lat]);
       if (trail.length > TRAIL_POINTS) trail.shift();
     }
+    if (!lines || tr.lon < w || tr.lon > e || tr.lat < s || tr.lat > n) continue;
+    if (tr.gs_mps !== undefined && tr.gs_mps > 0) {
+      const end = destination(tr.lon, tr.lat, tr.track_deg || 0, tr.gs_mps * LEADER_S);
+      leaders.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: unwrap([[tr.lon, tr.lat], end]) } });
+    }
     if (trail.length >= 2) {
       trails.push({ type: "Feature", properties: { color: colorOf(tr.party) }, geometry: { type: "LineString", coordinates: unwrap(trail) } });
     }
   }
-  for (const k of state.trails.keys()) if (!seen.has(k)) state.trails.delete(k);
+  if (state.trails.size > seen.size) for (const k of state.trails.keys()) if (!seen.has(k)) state.trails.delete(k);
   cop.setTracks(pts, leaders, trails, [...codes]);
   renderTracksList();
 }
@@ -836,7 +840,9 @@ function showTooltip(hits, point) {
   if (!f || !point) { tip.hidden = true; return; }
   const p = f.properties;
   let lines;
-  if (f.layer.id === "tracks") {
+  if (f.layer.id === "clusters") {
+    lines = [t("countTracks", { n: p.point_count })];
+  } else if (f.layer.id === "tracks") {
     const tr = state.tracks.find((x) => trackKey(x) === p.key);
     if (!tr) { tip.hidden = true; return; }
     lines = [
@@ -883,8 +889,10 @@ async function start() {
       if (cid) selectConflict(cid);
     },
   });
-  window.cop = { map: cop.map, view: cop, state, applyTracks };
+  // for tests and bench/ui.py: the map, the state, and what the track stream calls
+  window.cop = { map: cop.map, view: cop, state, applyTracks, onTracks: applyTracks };
   await cop.ready;
+  cop.map.on("moveend", () => { if (state.tracks.length) applyTracks(state.tracks); });
   renderLayerSwitches();
   cop.setGroup("labels", true);
   renderLegend();
@@ -900,7 +908,7 @@ async function start() {
     if (ev.id) state.lastEventId = Number(ev.id);
     scheduleRefresh();
   }, () => state.lastEventId || null);
-  streamEvents("/v1/tracks/stream", (ev) => applyTracks(JSON.parse(ev.data).tracks));
+  streamEvents("/v1/tracks/stream", (ev) => window.cop.onTracks(JSON.parse(ev.data).tracks));
 }
 
 function wire() {

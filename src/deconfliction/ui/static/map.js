@@ -12,6 +12,8 @@ const here = (path) => new URL(path, import.meta.url).href;
 maplibregl.setWorkerUrl(here("vendor/maplibre-gl/maplibre-gl-csp-worker.js"));
 
 const FONT = ["DejaVuSans"];
+// course/speed leaders and history trails show from this zoom (under it: a few pixels long)
+export const LINES_MINZOOM = 6.5;
 const EMPTY = { type: "FeatureCollection", features: [] };
 export const CONFLICT_RED = "#d7191c";
 export const SELECTED = "#ffb000";
@@ -22,7 +24,7 @@ export const GROUPS = {
   own: ["own-fill", "own-line", "own-line-dash", "own-label"],
   others: ["others-fill", "others-line", "others-line-dash", "others-label"],
   areas: ["areas-fill", "areas-line", "areas-line-dash", "areas-label"],
-  tracks: ["trails", "leaders", "tracks", "track-label"],
+  tracks: ["trails", "leaders", "tracks", "track-label", "clusters", "cluster-count"],
   conflicts: ["selected-casing", "conflict-line"],
   labels: ["place-country", "place-capital", "place-capital-dot", "own-label", "others-label",
            "areas-label", "track-label"],
@@ -101,7 +103,18 @@ export function baseStyle(lang) {
       "record-labels": { type: "geojson", data: EMPTY },
       selected: { type: "geojson", data: EMPTY },
       draft: { type: "geojson", data: EMPTY },
-      tracks: { type: "geojson", data: EMPTY },
+      // many tracks close together on the screen (five or more within ~40 px) are drawn as one
+      // aggregate with their count, by affiliation, red-ringed when one of them is in an alert;
+      // zooming in (or clicking it) separates them
+      tracks: {
+        type: "geojson", data: EMPTY, cluster: true, clusterRadius: 40, clusterMinPoints: 5,
+        clusterMaxZoom: 10,
+        clusterProperties: {
+          alert: ["max", ["case", ["get", "alert"], 1, 0]],
+          friend: ["+", ["case", ["==", ["get", "aff"], "F"], 1, 0]],
+          neutral: ["+", ["case", ["==", ["get", "aff"], "N"], 1, 0]],
+        },
+      },
       leaders: { type: "geojson", data: EMPTY },
       trails: { type: "geojson", data: EMPTY },
       tool: { type: "geojson", data: EMPTY },
@@ -148,18 +161,30 @@ export function baseStyle(lang) {
       labelLayer("areas"),
       labelLayer("others"),
       labelLayer("own"),
-      { id: "trails", type: "line", source: "trails",
+      { id: "trails", type: "line", source: "trails", minzoom: LINES_MINZOOM,
         paint: { "line-color": ["get", "color"], "line-width": 1.5, "line-opacity": 0.55, "line-dasharray": [1, 1] } },
-      { id: "leaders", type: "line", source: "leaders", paint: { "line-color": "#1b2430", "line-width": 1.6 } },
+      { id: "leaders", type: "line", source: "leaders", minzoom: LINES_MINZOOM, paint: { "line-color": "#1b2430", "line-width": 1.6 } },
       // one label a track (callsign; flight level or altitude, speed), on the side its course
       // leaves free when it can, else wherever MapLibre finds room; never over another label
-      { id: "track-label", type: "symbol", source: "tracks",
+      { id: "clusters", type: "circle", source: "tracks", filter: ["has", "point_count"],
+        paint: {
+          "circle-radius": ["step", ["get", "point_count"], 12, 20, 15, 100, 19, 1000, 24],
+          "circle-color": ["case", [">=", ["*", 2, ["get", "friend"]], ["get", "point_count"]], "#80e0ff",
+                           [">=", ["*", 2, ["get", "neutral"]], ["get", "point_count"]], "#aaffaa", "#ffff80"],
+          "circle-stroke-color": ["case", [">", ["get", "alert"], 0], CONFLICT_RED, "#1b2430"],
+          "circle-stroke-width": ["case", [">", ["get", "alert"], 0], 3, 1.2],
+        } },
+      { id: "cluster-count", type: "symbol", source: "tracks", filter: ["has", "point_count"],
+        layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": FONT, "text-size": 11,
+                  "text-allow-overlap": true },
+        paint: { "text-color": "#1b2430" } },
+      { id: "track-label", type: "symbol", source: "tracks", filter: ["!", ["has", "point_count"]],
         layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 11,
                   "text-variable-anchor-offset": anchorsByCourse(), "text-justify": "auto",
                   "text-optional": true, "symbol-sort-key": ["case", ["get", "alert"], 0, 1] },
         paint: { "text-color": "#1b2430", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } },
       // symbols always show (a track is never hidden by a label); labels make way for them
-      { id: "tracks", type: "symbol", source: "tracks",
+      { id: "tracks", type: "symbol", source: "tracks", filter: ["!", ["has", "point_count"]],
         layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true, "icon-ignore-placement": false,
                   "icon-anchor": "top-left", "icon-offset": [0, 0], "icon-padding": 0 } },
       { id: "tool-line", type: "line", source: "tool",
@@ -167,8 +192,8 @@ export function baseStyle(lang) {
       { id: "tool-point", type: "circle", source: "tool", filter: ["==", ["geometry-type"], "Point"],
         paint: { "circle-radius": 4, "circle-color": "#ffffff", "circle-stroke-color": "#111111", "circle-stroke-width": 2 } },
       { id: "tool-label", type: "symbol", source: "tool", filter: ["has", "label"],
-        layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 12,
-                  "text-allow-overlap": true, "text-offset": [0, -1.2] },
+        layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 12, "text-max-width": 40,
+                  "text-allow-overlap": true, "text-anchor": "bottom", "text-offset": [0, -0.6] },
         paint: { "text-color": "#111111", "text-halo-color": "#ffffff", "text-halo-width": 2 } },
     ],
   };
@@ -394,7 +419,7 @@ export class CopMap {
   }
 
   _hoverable() {
-    return ["tracks", "own-fill", "others-fill", "areas-fill"].filter(
+    return ["tracks", "clusters", "own-fill", "others-fill", "areas-fill"].filter(
       (id) => this.map.getLayoutProperty(id, "visibility") !== "none");
   }
 
@@ -416,7 +441,20 @@ export class CopMap {
       return;
     }
     const hits = this.map.queryRenderedFeatures(e.point, { layers: this._hoverable() });
+    const cluster = hits.find((h) => h.layer.id === "clusters");
+    if (cluster) { // open it up
+      this.map.getSource("tracks").getClusterExpansionZoom(cluster.properties.cluster_id)
+        .then((z) => this.map.easeTo({ center: cluster.geometry.coordinates, zoom: z }));
+      return;
+    }
     this.onClick?.(hits);
+  }
+
+  // the part of the world in view, with a margin (for what is worth drawing only there)
+  viewBox(margin = 0.5) {
+    const b = this.map.getBounds();
+    const w = b.getEast() - b.getWest(), h = b.getNorth() - b.getSouth();
+    return [b.getWest() - margin * w, b.getSouth() - margin * h, b.getEast() + margin * w, b.getNorth() + margin * h];
   }
 
   // --- range and bearing --------------------------------------------------------------------------
