@@ -122,8 +122,17 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "deconfliction", "serve", "--demo", "--port", str(port)]
-            + ["--data-dir", data],
+            [
+                sys.executable,
+                "-m",
+                "deconfliction",
+                "serve",
+                "--demo",
+                "--port",
+                str(port),
+                "--data-dir",
+                data,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -158,14 +167,21 @@ def main() -> None:
     ms = sorted(r["ms"] for r in runs)
     med = ms[len(ms) // 2]
     p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
-    print(f"tracks: {args.tracks} ({runs[0]['bytes'] / 1e6:.1f} MB of JSON a message); "
-          f"symbols drawn in view: {rendered}")
-    print(f"one update, text to drawn: median {med:.0f} ms, p90 {p90:.0f} ms "
-          f"({args.updates} updates)")
-    print(f"panning: frame time median {pan['median']:.0f} ms, p95 {pan['p95']:.0f} ms, "
-          f"{pan['fps']:.1f} frames/s ({pan['frames']} frames in {args.pan_s:g} s)")
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          "WebGL on SwiftShader")
+    print(
+        f"tracks: {args.tracks} ({runs[0]['bytes'] / 1e6:.1f} MB of JSON a message); "
+        f"symbols drawn in view: {rendered}"
+    )
+    print(
+        f"one update, text to drawn: median {med:.0f} ms, p90 {p90:.0f} ms ({args.updates} updates)"
+    )
+    print(
+        f"panning: frame time median {pan['median']:.0f} ms, p95 {pan['p95']:.0f} ms, "
+        f"{pan['fps']:.1f} frames/s ({pan['frames']} frames in {args.pan_s:g} s)"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        "WebGL on SwiftShader"
+    )
 
 
 if __name__ == "__main__":

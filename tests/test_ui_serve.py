@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from conftest import _Client
 from deconfliction.cli.serve import build_service, is_loopback
 from deconfliction.demo import load_demo
 from deconfliction.model import SeparationPolicy
 from deconfliction.store import open_store
 from deconfliction.ui import static_dir
-from conftest import _Client
 from helpers import agree
 
 STATIC = static_dir()
@@ -232,8 +232,31 @@ def test_every_character_the_map_writes_has_a_glyph() -> None:
         f["properties"][k] for f in places["features"] for k in ("name_en", "name_fr", "name_ru")
     )
     words = (STATIC / "i18n.js").read_text(encoding="utf-8")
-    text += "".join(re.findall(r'"([^"]*)"', words)) + "0123456789°′·×→NSEW"
+    text += "".join(re.findall(r'"([^"]*)"', words)) + "0123456789°\u2032\u00b7\u00d7\u2192NSEW"
     missing = {c for c in text if ord(c) >= 32 and ord(c) not in have}
     assert missing == set(), sorted(missing)
     assert len(places["features"]) > 400  # countries and capitals
     assert (STATIC / "glyphs" / "LICENSE-DejaVu.txt").read_text().count("Bitstream") >= 1
+
+
+# --- the README's promises --------------------------------------------------------------------
+def test_the_readme_buffers_example_shows_the_four_near_misses_it_promises(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from deconfliction.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.search(
+        r"deconfliction check (src/deconfliction/demo/scenario\.geojson[^`]+)`", readme
+    )
+    assert found, "the README's buffers example"
+    args = found.group(1).split()
+    assert main(["check", *args, "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    gaps = [c["gaps"] for c in out["conflicts"]]
+    real = [g for g in gaps if g == {"horizontal_m": 0, "vertical_m": 0, "time_s": 0}]
+    near = [g for g in gaps if g not in real]
+    assert len(real) == 4 and len(near) == 4, gaps
+    assert sorted(round(g["vertical_m"]) for g in near if g["vertical_m"]) == [300, 600]
+    assert [round(g["time_s"]) for g in near if g["time_s"]] == [1800]
+    assert [round(g["horizontal_m"] / 100) for g in near if g["horizontal_m"]] == [64]

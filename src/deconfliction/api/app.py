@@ -337,9 +337,7 @@ def create_app(
     @app.get("/v1/me", response_model=Me, responses=responses(401, 403), tags=["service"])
     def me(principal: PrincipalDep, party: PartyDep, store: StoreDep) -> Me:
         langs, partners = store.read_tx(lambda tx: party_languages(tx, party))
-        return Me(
-            party=party, scopes=sorted(principal.scopes), languages=langs, partners=partners
-        )
+        return Me(party=party, scopes=sorted(principal.scopes), languages=langs, partners=partners)
 
     @app.post(
         "/v1/parties",
