@@ -151,7 +151,7 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1280, "height": 760})
                 page.goto(f"{base}/ui/")
                 page.click("button[data-party=FR]")
-                page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+                page.wait_for_selector("body[data-ready='1']", timeout=120_000)
                 page.evaluate("() => window.cop.map.jumpTo({center: [34, 34.5], zoom: 6})")
                 page.evaluate(MAKE, args.tracks)
                 page.evaluate(UPDATE)  # the first draws every symbol image once

@@ -118,8 +118,8 @@ def _open(browser: object, base: str, party: str) -> Page:
     page: Page = ctx.new_page()
     page.goto(f"{base}/ui/")
     page.click(f"button[data-party={party}]")
-    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
-    page.wait_for_selector(f"#tracks li[data-party={party}]", timeout=30_000)
+    page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+    page.wait_for_selector(f"#tracks li[data-party={party}]", timeout=120_000)
     return page
 
 

@@ -118,6 +118,7 @@ async function setLanguage(lang) {
   renderLayerSwitches();
   renderLegend();
   renderConflicts();
+  renderLinks();
   renderTracksList();
   setTimeLabel();
   await loadPhrasebook();
@@ -494,7 +495,7 @@ function renderLinks() {
     const li = document.createElement("li");
     li.className = `link-${l.state}`;
     li.dataset.party = l.party;
-    li.textContent = `${l.party}: ${l.state}${l.failures ? ` (${l.failures})` : ""}`;
+    li.textContent = `${l.party}: ${t(`link.${l.state}`)}${l.failures ? ` (${l.failures})` : ""}`;
     ul.append(li);
   }
 }
@@ -608,7 +609,7 @@ async function loadPhrasebook() {
   for (const p of pb.phrases) {
     const o = document.createElement("option");
     o.value = p.code;
-    o.textContent = `${p.category}: ${p.text}`;
+    o.textContent = `${t(`cat.${p.category}`)}: ${p.text}`;
     sel.append(o);
   }
   sel.value = current;
@@ -622,7 +623,7 @@ function renderParams() {
   if (!p) return;
   for (const name of p.params) {
     const label = document.createElement("label");
-    label.textContent = `${name} `;
+    label.textContent = `${t(`param.${name}`)} `;
     const input = document.createElement("input");
     input.name = name;
     input.dataset.param = name;
@@ -846,7 +847,7 @@ function showTooltip(hits, point) {
     const tr = state.tracks.find((x) => trackKey(x) === p.key);
     if (!tr) { tip.hidden = true; return; }
     lines = [
-      `${tr.id} · ${tr.party} · ${tr.class}`,
+      `${tr.id} · ${tr.party} · ${t(`cls.${tr.class}`)}`,
       degMin(tr.lon, tr.lat),
       [altitudeText(tr.alt_m, tr.class, t), speedText(tr.gs_mps, t),
        tr.track_deg !== undefined ? `${String(Math.round(tr.track_deg) % 360).padStart(3, "0")}°` : ""].filter(Boolean).join(" · "),
@@ -856,7 +857,7 @@ function showTooltip(hits, point) {
     lines = [
       `${p.id} · ${p.owner}${p.level ? " · " + t(p.level) : ""}`,
       p.name || null,
-      [p.category, p.state].filter(Boolean).join(" · ") || null,
+      [p.category && t(`cat.${p.category}`), p.state && t(`state.${p.state}`)].filter(Boolean).join(" · ") || null,
       `${t("altitude")} ${p.alt}`,
       p.window,
     ];
