@@ -2,9 +2,7 @@
 // plans, areas, live tracks as APP-6 symbols (milsymbol, vendored), and the controls a watch
 // officer expects (zoom, scale in NM and km, cursor position in degrees-minutes and MGRS, range
 // and bearing, layer switches). Labels are MapLibre symbols: it places them without overlap.
-import {
-  circlePoints, degMin, destination, metresPerPixel, mgrs, niceLength, rangeBearing, unwrap, NM_M,
-} from "./geo.js";
+import { degMin, destination, metresPerPixel, mgrs, niceLength, rangeBearing, unwrap, NM_M } from "./geo.js";
 
 const maplibregl = window.maplibregl;
 const ms = window.ms;
@@ -504,5 +502,3 @@ function greatCircle(a, b, n) {
   }
   return unwrap(pts);
 }
-
-export { circlePoints };
