@@ -274,6 +274,7 @@ function applyTracks(tracks) {
   // leaders and trails: only where they are drawn (zoomed in, in view)
   const lines = cop.map.getZoom() >= LINES_MINZOOM;
   const [w, s, e, n] = cop.viewBox();
+  const units = { FL: t("FL"), m: t("m"), kt: t("kt") };
   for (let i = 0; i < tracks.length; i++) {
     const tr = tracks[i];
     const key = trackKey(tr);
@@ -282,7 +283,7 @@ function applyTracks(tracks) {
     const code = sidc(tr.class, aff);
     tr.sidc = code;
     codes.add(code);
-    const second = [altitudeText(tr.alt_m, tr.class, t), speedText(tr.gs_mps, t)].filter(Boolean).join(" ");
+    const second = [altitudeText(tr.alt_m, tr.class, units), speedText(tr.gs_mps, units)].filter(Boolean).join(" ");
     pts[i] = {
       type: "Feature",
       properties: {

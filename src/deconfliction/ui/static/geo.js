@@ -113,16 +113,20 @@ export function sidc(cls, aff) {
 
 // --- amplifiers -----------------------------------------------------------------------------------
 // flight level for aircraft (FL230), metres for the rest; speed in knots
+// (``t``: the translator, or the words it gives for "FL", "m" and "kt", fetched once for many)
+const unitWords = (t) => (typeof t === "function" ? { FL: t("FL"), m: t("m"), kt: t("kt") } : t);
+
 export function altitudeText(alt_m, cls, t) {
   if (alt_m === undefined || alt_m === null) return "";
   if (cls === "ship") return "";
+  const w = unitWords(t);
   const fl = Math.round(alt_m / 0.3048 / 100);
-  return fl >= 10 ? `${t("FL")}${String(fl).padStart(3, "0")}` : `${Math.round(alt_m)} ${t("m")}`;
+  return fl >= 10 ? `${w.FL}${String(fl).padStart(3, "0")}` : `${Math.round(alt_m)} ${w.m}`;
 }
 
 export function speedText(gs_mps, t) {
   if (gs_mps === undefined || gs_mps === null) return "";
-  return `${Math.round(gs_mps / KT_MPS)} ${t("kt")}`;
+  return `${Math.round(gs_mps / KT_MPS)} ${unitWords(t).kt}`;
 }
 
 // --- time -----------------------------------------------------------------------------------------

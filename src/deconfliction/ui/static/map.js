@@ -324,10 +324,14 @@ export class CopMap {
 
   setTracks(tracks, leaders, trails, codes = []) {
     this._offsets(codes);
-    this.map.getSource("tracks").setData({ type: "FeatureCollection", features: tracks });
-    this.map.getSource("leaders").setData({ type: "FeatureCollection", features: leaders });
-    this.map.getSource("trails").setData({ type: "FeatureCollection", features: trails });
+    this._bulk("tracks", tracks);
+    this._bulk("leaders", leaders);
+    this._bulk("trails", trails);
     this.container.dataset.tracks = String(tracks.length);
+  }
+
+  _bulk(id, features) {
+    this.map.getSource(id).setData({ type: "FeatureCollection", features });
   }
 
   // only what is active at ``when`` (ms; null: everything)
