@@ -61,7 +61,6 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
-    import uvicorn
 
     from ..store import open_store
     from . import UsageError
@@ -87,6 +86,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not db.startswith(("postgresql://", "postgres://")):
         raise UsageError("--workers > 1 needs a database server (--db postgresql://...)")
+    if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        open_store(db, policy)  # refuses it, naming the schemes it takes (before any port)
     demo_login = bool(args.demo) and (is_loopback(args.host) or args.demo_login_anywhere)
     # the address first: nothing is printed (no "serving", no token) when it cannot be had
     try:
@@ -101,6 +102,26 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         return EXIT_CANNOT_LISTEN
     if args.workers > 1:  # uvicorn's worker processes bind it themselves
         sock.close()
+    try:
+        return _serve(args, policy, db, data_dir, audiences, public_url, demo_login, sock)
+    finally:
+        sock.close()
+
+
+def _serve(
+    args: argparse.Namespace,
+    policy: SeparationPolicy,
+    db: str,
+    data_dir: Path,
+    audiences: list[str],
+    public_url: str,
+    demo_login: bool,
+    sock: socket.socket,
+) -> int:
+    import uvicorn
+
+    from ..store import open_store
+
     config = {
         "db": db,
         "data_dir": str(data_dir),
@@ -172,7 +193,6 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         server.run(sockets=[sock])
     finally:
         service.stop()
-        sock.close()
     return 0
 
 
