@@ -273,6 +273,7 @@ function applyTracks(tracks) {
   const codes = new Set();
   // leaders and trails: only where they are drawn (zoomed in, in view)
   const lines = cop.map.getZoom() >= LINES_MINZOOM;
+  state.linesShown = lines;
   const [w, s, e, n] = cop.viewBox();
   const units = { FL: t("FL"), m: t("m"), kt: t("kt") };
   for (let i = 0; i < tracks.length; i++) {
@@ -894,7 +895,15 @@ async function start() {
   // for tests and bench/ui.py: the map, the state, and what the track stream calls
   window.cop = { map: cop.map, view: cop, state, applyTracks, onTracks: applyTracks };
   await cop.ready;
-  cop.map.on("moveend", () => { if (state.tracks.length) applyTracks(state.tracks); });
+  // leaders and trails are built for the view: rebuilt once the view has settled, and only
+  // where they are drawn (or were, to take them away)
+  let settle = null;
+  cop.map.on("moveend", () => {
+    clearTimeout(settle);
+    settle = setTimeout(() => {
+      if (state.tracks.length && (state.linesShown || cop.map.getZoom() >= LINES_MINZOOM)) applyTracks(state.tracks);
+    }, 300);
+  });
   renderLayerSwitches();
   cop.setGroup("labels", true);
   renderLegend();
