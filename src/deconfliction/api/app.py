@@ -27,7 +27,7 @@ from ..model import (
 )
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
-from . import agreements, audit, dss, events, hotline, picture, problems, tracks
+from . import agreements, audit, dss, events, formats, hotline, ogc, picture, problems, tracks
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
@@ -365,6 +365,8 @@ def create_app(
     app.include_router(tracks.router)
     app.include_router(picture.router)
     app.include_router(audit.router)
+    app.include_router(formats.router)
+    app.include_router(ogc.router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)
