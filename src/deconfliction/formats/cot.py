@@ -299,11 +299,12 @@ def track_event(t: dict[str, Any], viewer: str, now: datetime, stale_s: float) -
     cls = TrackClass(t["class"])
     aff = "f" if t["party"] == viewer else "n"
     acc = t.get("uncertainty_m") or t.get("accuracy_m")
+    when = datetime.fromisoformat(str(t["time"]).replace("Z", "+00:00"))
     ev, detail = _event(
         f"deconfliction.{t['party']}.{t['id']}",
         f"a-{aff}-{_2525[cls]}",
-        now,
-        now + timedelta(seconds=stale_s),
+        when,
+        max(when, now) + timedelta(seconds=stale_s),
         float(t["lat"]),
         float(t["lon"]),
         float(t.get("alt_m", UNKNOWN)),
