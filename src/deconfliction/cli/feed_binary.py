@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..formats.asterix import AsterixDecoder, AsterixError, parse_radar, read_recording
-from ..formats.cot import CotError, CotStreamSplitter, state_from_message
+from ..formats.cot import CotError, CotStreamSplitter, import_pytak, state_from_message
 from ..model import TrackState
 from . import UsageError
 
@@ -144,7 +144,7 @@ def _pytak_config(url: str) -> Any:
 
 async def _network_messages(source: str) -> Any:
     """Messages from a TAK server or a CoT stream, through pytak's client."""
-    import pytak
+    pytak = import_pytak()
 
     parts = urlsplit(source)
     url = source.replace("udp://", "udp+ro://", 1) if parts.scheme == "udp" else source

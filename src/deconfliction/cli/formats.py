@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from ..formats import kml as kml_format
+from ..formats.cot import import_pytak
 from ..formats import notam as notam_format
 from ..formats.airspace import AreaImportError, Window
 from ..formats.plans import PlanError, load_plans
@@ -84,7 +85,7 @@ def run_cot_out(
 
 
 async def _push(base: str, token: str, url: str, every_s: float, once: bool, stale_s: float) -> int:
-    import pytak
+    pytak = import_pytak()
 
     from .feed_binary import _pytak_config
 

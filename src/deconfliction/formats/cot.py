@@ -53,6 +53,17 @@ _2525 = {
 }
 
 
+def import_pytak() -> Any:
+    """pytak, without its warning that aiohttp (for TAK server enrolment, unused here) is
+    missing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*aiohttp.*", category=UserWarning)
+        import pytak
+    return pytak
+
+
 class CotError(ValueError):
     """A CoT event that cannot be read: names the field."""
 
