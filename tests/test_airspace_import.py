@@ -68,7 +68,7 @@ def test_openair_real_areas() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("AC R\nAN X\nAL GND\nAH 1000ft\nDP 54:30:00 N 010:25:00 E\nDP 54:30 N\n", ":6: 'DP 54:30 N'"),
+        ("AC R\nAN X\nAL GND\nAH 1000ft\nDP 54:30:00 N 010:25:00 E\nDP 54:30 N\n", ":6: '54:30 N' is not a coordinate"),
         ("AC R\nAN X\nAL GND\nAH 1000ft\nDC 2\n", ":5: DC without a centre"),
         ("AC R\nAN X\nAL GND\nAH lots\nV X=54:30:00 N 010:25:00 E\nDC 2\n", ":4 AH: 'lots'"),
         ("AC R\nAN X\nAL GND\nV X=54:30:00 N 010:25:00 E\nDC 2\n", ":1 (X): AH missing"),

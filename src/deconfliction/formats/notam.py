@@ -148,13 +148,25 @@ def limit_text(m: float, upper: bool) -> str:
     return f"{math.ceil(ft) if upper else math.floor(ft)}FT AMSL"
 
 
-def _t(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%y%m%d%H%M")
-
-
-def _dtg(t: datetime, lang: str) -> str:
+def _minute(t: datetime, up: bool) -> datetime:
+    """To the minute, outward: a start earlier, an end later (the window only grows)."""
     t = t.astimezone(UTC)
+    floor = t.replace(second=0, microsecond=0)
+    return floor + timedelta(minutes=1) if up and floor != t else floor
+
+
+def _t(t: datetime, up: bool) -> str:
+    return _minute(t, up).strftime("%y%m%d%H%M")
+
+
+def _dtg(t: datetime, lang: str, up: bool) -> str:
+    t = _minute(t, up)
     return f"{t:%d%H%M}Z {MONTHS[lang][t.month - 1]} {t:%y}"
+
+
+def _radius_nm(r_m: float) -> str:
+    """A circle's radius in NM to 0.1, rounded up past what the centre's rounding can move."""
+    return f"{math.ceil((r_m + 32.0) / NM * 10) / 10:.1f}"
 
 
 def _kind(area: Any) -> AreaKind:
@@ -188,7 +200,7 @@ def notams(
         pts, circle = _boundary(v)
         if circle is not None:
             where = (
-                f"{WORDS['radius'][lang]} {circle[2] / NM:.1f}NM {WORDS['centred'][lang]} "
+                f"{WORDS['radius'][lang]} {_radius_nm(circle[2])}NM {WORDS['centred'][lang]} "
                 f"{icao_point(circle[0], circle[1])}"
             )
         else:
@@ -198,7 +210,7 @@ def notams(
             f"{series}{number + i:04d}/{yy:02d} NOTAMN\n"
             f"Q) {fir}/{Q_CODES[kind]}/IV/BO/W/{_fl(v.alt_lower_m, False):03d}/"
             f"{_fl(v.alt_upper_m, True):03d}/{q_centre}{min(999, math.ceil(r / NM)):03d}\n"
-            f"A) {fir} B) {_t(v.time_start)} C) {_t(v.time_end)}\n"
+            f"A) {fir} B) {_t(v.time_start, False)} C) {_t(v.time_end, True)}\n"
             f"E) {KIND_WORDS[kind][lang]} {name} {WORDS['active'][lang]} "
             f"{WORDS['within'][lang]}: {where}.\n"
             f"F) {limit_text(v.alt_lower_m, False)} G) {limit_text(v.alt_upper_m, True)}"
@@ -238,18 +250,18 @@ def navwarning(
     for j, v in enumerate(area.volumes):
         pts, circle = _boundary(v)
         if circle is not None:
-            r = WORDS["within_nm"][lang].format(r=f"{circle[2] / NM:.1f}")
+            r = WORDS["within_nm"][lang].format(r=_radius_nm(circle[2]))
             where = f"{r} {s53_point(circle[0], circle[1])}"
         else:
             where = f"{WORDS['bounded'][lang]} " + ", ".join(s53_point(x, y) for x, y in pts)
         label = f"{chr(ord('A') + j % 26)}. " if len(area.volumes) > 1 else ""
         lines.append(
-            f"   {label}{_dtg(v.time_start, lang)} {WORDS['to'][lang]} "
-            f"{_dtg(v.time_end, lang)} {where}. {WORDS['heights'][lang]} "
+            f"   {label}{_dtg(v.time_start, lang, False)} {WORDS['to'][lang]} "
+            f"{_dtg(v.time_end, lang, True)} {where}. {WORDS['heights'][lang]} "
             f"{limit_text(v.alt_lower_m, False)} {WORDS['to'][lang]} "
             f"{limit_text(v.alt_upper_m, True)}."
         )
-    lines.append(f"2. {WORDS['cancel'][lang]} {_dtg(last + timedelta(hours=1), lang)}.")
+    lines.append(f"2. {WORDS['cancel'][lang]} {_dtg(last + timedelta(hours=1), lang, True)}.")
     text = "\n".join(lines)
     if navtex is None:
         return text
@@ -486,13 +498,24 @@ def read_navwarnings(
         nid = num[1] if num else f"#{k + 1}"
         where = f"{source}: warning {nid}"
         body = re.split(r"CANCEL THIS (?:MSG|MESSAGE)|ANNULER CE MESSAGE|ОТМЕНА", body)[0]
-        windows = _windows(body, where)
-        footprints = _footprints(body, where)
-        limits = _limits(body, where, agl_m)
-        if limits is None:
-            limits = (0.0, MAX_ALT_M)
-            notes.append(f"{where}: no heights given: SFC to UNL taken")
-        vols = [volume(fp, *limits, w, where) for w in windows for fp in footprints]
+        ours = list(_OURS.finditer(body))
+        if ours:  # our own layout: each window, then its boundary and heights
+            parts = [
+                body[m.start() : ours[j + 1].start() if j + 1 < len(ours) else len(body)]
+                for j, m in enumerate(ours)
+            ]
+        else:  # elsewhere: every window with every area
+            parts = [body]
+        vols = []
+        for part in parts:
+            limits = _limits(part, where, agl_m)
+            if limits is None:
+                limits = (0.0, MAX_ALT_M)
+                note = f"{where}: no heights given: SFC to UNL taken"
+                if note not in notes:
+                    notes.append(note)
+            for w in _windows(part, where):
+                vols += [volume(fp, *limits, w, where) for fp in _footprints(part, where)]
         if len(vols) > 100:
             raise AreaImportError(f"{where}: more than 100 volumes (areas x days)")
         first = next((ln for ln in body.splitlines() if re.match(r"\s*1\.", ln)), "")
