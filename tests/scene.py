@@ -102,10 +102,31 @@ def start(tmp_path: Path) -> Iterator[Scene]:
         r = sc.post(f"/v1/agreements/RU/versions/{v}/accept", "FR-admin")
         assert r.status_code == 200, r.text
         for who, body in (
-            ("FR", {"id": "FR-1", "name": "Sortie", "volumes": [vol(box(33, 34, 33.5, 34.5), 5000, 9000, -1, 2)]}),
-            ("RU", {"id": "RU-1", "name": "Orbit", "volumes": [vol(box(33.2, 34.2, 33.6, 34.6), 6000, 8000, -1, 3)]}),
-            ("UK", {"id": "UK-1", "name": "Secret", "volumes": [vol(box(33.1, 34.1, 33.3, 34.3), 5000, 9000, -1, 2)]}),
-        ):  # fmt: skip
+            (
+                "FR",
+                {
+                    "id": "FR-1",
+                    "name": "Sortie",
+                    "volumes": [vol(box(33, 34, 33.5, 34.5), 5000, 9000, -1, 2)],
+                },
+            ),
+            (
+                "RU",
+                {
+                    "id": "RU-1",
+                    "name": "Orbit",
+                    "volumes": [vol(box(33.2, 34.2, 33.6, 34.6), 6000, 8000, -1, 3)],
+                },
+            ),
+            (
+                "UK",
+                {
+                    "id": "UK-1",
+                    "name": "Secret",
+                    "volumes": [vol(box(33.1, 34.1, 33.3, 34.3), 5000, 9000, -1, 2)],
+                },
+            ),
+        ):
             r = sc.post("/v1/intents", who, json=body)
             assert r.status_code == 201, r.text
             sc.created[body["id"]] = r.json()

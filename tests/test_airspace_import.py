@@ -7,6 +7,7 @@ three of those areas and a CTR, written as an AIXM 5.1 basic message (the file s
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ import pytest
 
 from conftest import Api
 from deconfliction.cli import main
-from deconfliction.formats.aixm import read_aixm
 from deconfliction.formats.airspace import FT, NM, AreaImportError, Window, altitude_m
+from deconfliction.formats.aixm import read_aixm
 from deconfliction.formats.openair import coordinate, read_openair
 from deconfliction.model import AreaKind
 from helpers import GEOD
@@ -40,7 +41,9 @@ def test_openair_real_areas() -> None:
     garching = by_name["ED-R1 Garching H24"].volumes[0]
     assert garching.footprint.type == "Circle"
     assert garching.footprint.radius_m == pytest.approx(0.8 * NM)
-    assert garching.footprint.center == pytest.approx([11 + 40 / 60 + 28 / 3600, 48 + 16 / 60 + 7 / 3600])
+    assert garching.footprint.center == pytest.approx(
+        [11 + 40 / 60 + 28 / 3600, 48 + 16 / 60 + 7 / 3600]
+    )
     assert garching.alt_upper_m == pytest.approx(3600 * FT) and garching.alt_lower_m == 0
     skysails = by_name["ED-R SkySails HX 125.100"].volumes[0]
     assert skysails.alt_upper_m == pytest.approx(2500 * FT + 50)  # AGL over 50 m of ground
@@ -62,31 +65,40 @@ def test_openair_real_areas() -> None:
     nordhorn = by_name["ED-R37B Nordhorn MON-FRI"].volumes[0].footprint.coordinates[0]
     cx, cy = coordinate("52:26:00 N 007:12:00 E", "t")
     az = [GEOD.inv(cx, cy, lon, lat)[0] for lon, lat in nordhorn[3:10]]
-    assert all((b - a) % 360 > 180 for a, b in zip(az, az[1:], strict=False))
+    assert all((b - a) % 360 > 180 for a, b in itertools.pairwise(az))
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("AC R\nAN X\nAL GND\nAH 1000ft\nDP 54:30:00 N 010:25:00 E\nDP 54:30 N\n", ":6: '54:30 N' is not a coordinate"),
+        (
+            "AC R\nAN X\nAL GND\nAH 1000ft\nDP 54:30:00 N 010:25:00 E\nDP 54:30 N\n",
+            ":6: '54:30 N' is not a coordinate",
+        ),
         ("AC R\nAN X\nAL GND\nAH 1000ft\nDC 2\n", ":5: DC without a centre"),
         ("AC R\nAN X\nAL GND\nAH lots\nV X=54:30:00 N 010:25:00 E\nDC 2\n", ":4 AH: 'lots'"),
         ("AC R\nAN X\nAL GND\nV X=54:30:00 N 010:25:00 E\nDC 2\n", ":1 (X): AH missing"),
         ("AC R\nAN X\nAL FL100\nAH FL50\nV X=54:30:00 N 010:25:00 E\nDC 2\n", "alt_upper_m"),
-        ("AC R\nAN X\nAL GND\nAH FL50\nDP 54:30:00 N 010:25:00 E\nDP 54:31:00 N 010:25:00 E\n", "fewer than 3"),
+        (
+            "AC R\nAN X\nAL GND\nAH FL50\nDP 54:30:00 N 010:25:00 E\nDP 54:31:00 N 010:25:00 E\n",
+            "fewer than 3",
+        ),
         ("AC R\nAN X\nAL GND\nAH FL50\nDY 54:30:00 N 010:25:00 E\n", ":5: DY (airway segments)"),
         ("AN X\n", ":1: AN before any AC"),
         ("AC R\nAN X\nZZ what\n", ":3: 'ZZ' is not an OpenAir command"),
         ("AC R\nAN X\nAL GND\nAH FL50\nDP 91:00:00 N 010:25:00 E\n", "out of range"),
     ],
-)  # fmt: skip
+)
 def test_openair_errors_name_the_line(text: str, message: str) -> None:
     with pytest.raises(AreaImportError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_openair(text, "f.txt", WINDOW)
 
 
 def test_openair_arcs_by_angles() -> None:
-    text = "AC Q\nAN ARC\nAL GND\nAH FL100\nV X=50:00:00 N 010:00:00 E\nV D=+\nDA 5,0,90\nDP 50:00:00 N 010:00:00 E\n"  # fmt: skip
+    text = (
+        "AC Q\nAN ARC\nAL GND\nAH FL100\nV X=50:00:00 N 010:00:00 E\nV D=+\nDA 5,0,90\n"
+        "DP 50:00:00 N 010:00:00 E\n"
+    )
     area = read_openair(text, "f", WINDOW).areas[0]
     ring = area.volumes[0].footprint.coordinates[0]
     for lon, lat in ring[:-2]:  # the quarter circle, then the centre
@@ -127,12 +139,21 @@ def test_aixm_real_areas() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("<aixm:upperLimit uom=\"FL\">400</aixm:upperLimit>", ""), "Airspace EDD19A (EDD19A) volume 1: aixm:upperLimit: missing"),
-        (("<gml:radius uom=\"NM\">0.8</gml:radius>", "<gml:radius uom=\"parsec\">0.8</gml:radius>"), "Airspace EDR1 (EDR1) volume 1: gml:radius/@uom"),
-        (("54.5 10.416667 54.544167", "54.5 10.416667 54.544167 7"), "EDR10A) volume 1: gml:posList"),
+        (
+            ('<aixm:upperLimit uom="FL">400</aixm:upperLimit>', ""),
+            "Airspace EDD19A (EDD19A) volume 1: aixm:upperLimit: missing",
+        ),
+        (
+            ('<gml:radius uom="NM">0.8</gml:radius>', '<gml:radius uom="parsec">0.8</gml:radius>'),
+            "Airspace EDR1 (EDR1) volume 1: gml:radius/@uom",
+        ),
+        (
+            ("54.5 10.416667 54.544167", "54.5 10.416667 54.544167 7"),
+            "EDR10A) volume 1: gml:posList",
+        ),
         (("<message:AIXMBasicMessage", "<message:AIXMBasic"), "not XML"),
     ],
-)  # fmt: skip
+)
 def test_aixm_errors_name_the_feature(edit: tuple[str, str], message: str) -> None:
     data = AIXM.read_text().replace(*edit, 1).encode()
     with pytest.raises(AreaImportError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -148,7 +148,9 @@ def test_recordings_and_a_udp_feed_reach_the_service(tmp_path: Path) -> None:
         fr, ru = mint_token(key, "FR"), mint_token(key, "RU")
         radar_args = [a for r in RADARS for a in ("--radar", r)]
         # CAT048 timestamps are old: the service keeps what arrives; read it back at once
-        r = _run("tracks", "feed", "asterix", str(PCAP_048), "--to", base, "--token", fr, *radar_args)
+        r = _run(
+            "tracks", "feed", "asterix", str(PCAP_048), "--to", base, "--token", fr, *radar_args
+        )
         assert r.returncode == 0, r.stderr
         assert "42 states sent; 128 messages skipped" in r.stderr
         assert "38 x CAT048: no --radar for SAC/SIC 25/12" in r.stderr
@@ -194,11 +196,29 @@ def test_recordings_and_a_udp_feed_reach_the_service(tmp_path: Path) -> None:
         finally:
             feed.kill()
             feed.wait()
-        bad = _run("tracks", "feed", "asterix", str(PCAP_048), "--to", base, "--token", fr,
-                   "--radar", "25/201=east")  # fmt: skip
+        bad = _run(
+            "tracks",
+            "feed",
+            "asterix",
+            str(PCAP_048),
+            "--to",
+            base,
+            "--token",
+            fr,
+            "--radar",
+            "25/201=east",
+        )
         assert bad.returncode == 2 and "--radar: SAC/SIC=LON,LAT" in bad.stderr
-        notfile = _run("tracks", "feed", "asterix", str(DATA / "asterix-cat021.ast") + ".nope",
-                       "--to", base, "--token", fr)  # fmt: skip
+        notfile = _run(
+            "tracks",
+            "feed",
+            "asterix",
+            str(DATA / "asterix-cat021.ast") + ".nope",
+            "--to",
+            base,
+            "--token",
+            fr,
+        )
         assert notfile.returncode == 2 and "no such file" in notfile.stderr
     finally:
         proc.kill()

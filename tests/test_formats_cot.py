@@ -94,9 +94,11 @@ def test_the_stream_splitter_cuts_any_chunking_into_the_same_messages(
     kinds: list[str], cuts: list[int]
 ) -> None:
     msgs = [
-        EVENT if k == "xml" else bytes(takproto.xml2proto(EVENT.decode(), takproto.TAKProtoVer.STREAM))
+        EVENT
+        if k == "xml"
+        else bytes(takproto.xml2proto(EVENT.decode(), takproto.TAKProtoVer.STREAM))
         for k in kinds
-    ]  # fmt: skip
+    ]
     stream = b"\n".join(msgs)
     split = CotStreamSplitter()
     out, i, n = [], 0, 0
@@ -188,10 +190,23 @@ async def _send(port: int, messages: list[bytes]) -> None:
 def test_the_released_picture_round_trips_through_pytak(live: Scene) -> None:
     port = free_port()
     out = subprocess.Popen(
-        [sys.executable, "-m", "deconfliction", "cot", "out", "--from", live.base,
-         "--token", live.tokens["FR"], "--listen", f"tcp://127.0.0.1:{port}", "--once"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "deconfliction",
+            "cot",
+            "out",
+            "--from",
+            live.base,
+            "--token",
+            live.tokens["FR"],
+            "--listen",
+            f"tcp://127.0.0.1:{port}",
+            "--once",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         events = asyncio.run(_read_all(port))
         assert out.wait(timeout=60) == 0
@@ -218,17 +233,32 @@ def test_the_released_picture_round_trips_through_pytak(live: Scene) -> None:
     assert ru.get("type") == "u-d-c-c" and "(extent)" in (ru.findtext("detail/remarks") or "")
     # the conflicts of FR-1 (with RU-1 and with UK-1), as alerts
     conflicts = [e for u, e in by_uid.items() if u.startswith("deconfliction.conflict.")]
-    assert sorted(e.findtext("detail/contact") or e.find("detail/contact").get("callsign")
-                  for e in conflicts) == ["Conflict FR-1 x RU-1", "Conflict FR-1 x UK-1"]  # fmt: skip
+    assert sorted(
+        e.findtext("detail/contact") or e.find("detail/contact").get("callsign") for e in conflicts
+    ) == ["Conflict FR-1 x RU-1", "Conflict FR-1 x UK-1"]
 
     # back in, through pytak's client, as the UK's own feed over UDP; with a broken message
     # and a TAK protocol message among them: the feed goes on
     udp = free_port()
     feed = subprocess.Popen(
-        [sys.executable, "-m", "deconfliction", "tracks", "feed", "cot", f"udp://127.0.0.1:{udp}",
-         "--to", live.base, "--token", live.tokens["UK"], "--batch-s", "0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "deconfliction",
+            "tracks",
+            "feed",
+            "cot",
+            f"udp://127.0.0.1:{udp}",
+            "--to",
+            live.base,
+            "--token",
+            live.tokens["UK"],
+            "--batch-s",
+            "0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     tracks = [e for e in events if ET.fromstring(e).get("type", "").startswith("a-")]
     proto = bytes(
         takproto.xml2proto(

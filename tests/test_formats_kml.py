@@ -70,7 +70,8 @@ def test_plan_files_as_kml_read_back(tmp_path: Path) -> None:
             }
         fp = v.footprint
         if fp.type == "Circle":  # drawn as a geodesic polygon on the circle
-            ring = (geom.outer_boundary if v.alt_lower_m <= 0 else list(geom.kml_geometries)[0].outer_boundary).kml_geometry.geometry.coords  # fmt: skip
+            top = geom if v.alt_lower_m <= 0 else next(iter(geom.kml_geometries))
+            ring = top.outer_boundary.kml_geometry.geometry.coords
             assert len(ring) == 73
             for lon, lat, _ in ring:
                 assert GEOD.inv(*fp.center, lon, lat)[2] == pytest.approx(fp.radius_m, abs=0.01)

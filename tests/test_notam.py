@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (real warnings use en dashes; Russian text is Cyrillic)
 """NOTAM and navigational warnings: out in three languages and back, real warnings in."""
 
 from __future__ import annotations
@@ -89,12 +90,16 @@ def test_notams_out_and_back(vols: list[Volume4D], kind: AreaKind, lang: str) ->
     texts = notams(_area(vols, kind), lang, fir="LCCC", number=7)
     assert len(texts) == len(vols)
     back = read_notams("\n\n".join(texts), "t")
-    assert [a.id for a in back] == [f"NOTAM-A{7 + i:04d}-{v.time_start:%y}" for i, v in enumerate(vols)]
+    assert [a.id for a in back] == [
+        f"NOTAM-A{7 + i:04d}-{v.time_start:%y}" for i, v in enumerate(vols)
+    ]
     for orig, area in zip(vols, back, strict=True):
         assert len(area.volumes) == 1
         _contains(orig, area.volumes[0], 32.0)  # DDMMSS: a second is about 31 m
         exercise = kind in (AreaKind.EXERCISE, AreaKind.NAVAL_EXERCISE)
-        assert area.kind is kind or (exercise and area.kind in (AreaKind.EXERCISE, AreaKind.NAVAL_EXERCISE))
+        assert area.kind is kind or (
+            exercise and area.kind in (AreaKind.EXERCISE, AreaKind.NAVAL_EXERCISE)
+        )
 
 
 @settings(max_examples=60, deadline=None)
@@ -107,7 +112,9 @@ def test_notams_out_and_back(vols: list[Volume4D], kind: AreaKind, lang: str) ->
 def test_navwarnings_out_and_back(
     vols: list[Volume4D], kind: AreaKind, lang: str, navtex: str | None
 ) -> None:
-    text = navwarning(_area(vols, kind), lang, navarea="III", number=123, region="Eastern Med", navtex=navtex)
+    text = navwarning(
+        _area(vols, kind), lang, navarea="III", number=123, region="Eastern Med", navtex=navtex
+    )
     (area,), notes = read_navwarnings(text, "t")
     assert notes == [] and area.kind is kind and area.id.startswith("NW-0123-")
     assert len(area.volumes) == len(vols)
@@ -118,21 +125,34 @@ def test_navwarnings_out_and_back(
 def test_the_text_reads_as_its_language() -> None:
     circle = {"type": "Circle", "center": [11.674444, 48.268611], "radius_m": 1481.6}
     v = Volume4D.model_validate(
-        {"footprint": circle, "alt_lower_m": 0, "alt_upper_m": 1097.28,
-         "time_start": T0, "time_end": T0 + timedelta(hours=6)}
-    )  # fmt: skip
-    en, fr, ru = (notams(_area([v], AreaKind.RESTRICTED, "ED-R1"), lang)[0] for lang in ("en", "fr", "ru"))
+        {
+            "footprint": circle,
+            "alt_lower_m": 0,
+            "alt_upper_m": 1097.28,
+            "time_start": T0,
+            "time_end": T0 + timedelta(hours=6),
+        }
+    )
+    en, fr, ru = (
+        notams(_area([v], AreaKind.RESTRICTED, "ED-R1"), lang)[0] for lang in ("en", "fr", "ru")
+    )
     assert en.splitlines() == [
         "A0001/26 NOTAMN",
         "Q) XXXX/QRTCA/IV/BO/W/000/036/4816N01140E001",
         "A) XXXX B) 2611291200 C) 2611291800",
-        "E) TEMPORARY RESTRICTED AREA ED-R1 ACTIVATED WITHIN: RADIUS 0.9NM CENTRED ON 481607N0114028E.",
+        "E) TEMPORARY RESTRICTED AREA ED-R1 ACTIVATED WITHIN: RADIUS 0.9NM CENTRED ON "
+        "481607N0114028E.",
         "F) SFC G) 3600FT AMSL",
     ]
     assert "E) ZONE REGLEMENTEE TEMPORAIRE ED-R1 ACTIVE DANS LES LIMITES: RAYON 0.9NM" in fr
-    assert "E) ВРЕМЕННАЯ ОГРАНИЧЕННАЯ ЗОНА ED-R1 АКТИВИРОВАНА В ГРАНИЦАХ: РАДИУС 0.9NM" in ru  # noqa: RUF001
+    assert "E) ВРЕМЕННАЯ ОГРАНИЧЕННАЯ ЗОНА ED-R1 АКТИВИРОВАНА В ГРАНИЦАХ: РАДИУС 0.9NM" in ru
     w = navwarning(_area([v], AreaKind.DANGER, "ED-D1"), "ru", navtex="S", now=T0)
-    assert w.splitlines()[:4] == ["ZCZC SA01", "291200 UTC НОЯ 26", "NAVAREA III 0001/26", "1. ОПАСНАЯ ЗОНА ED-D1:"]  # noqa: RUF001
+    assert w.splitlines()[:4] == [
+        "ZCZC SA01",
+        "291200 UTC НОЯ 26",
+        "NAVAREA III 0001/26",
+        "1. ОПАСНАЯ ЗОНА ED-D1:",
+    ]
     assert w.endswith("NNNN")
 
 
@@ -186,18 +206,31 @@ def test_real_warnings_in() -> None:
     ]
 
 
+CIRCLE_E = "AREA 481607N0114028E RADIUS 1NM."
+
+
+def _notam(
+    b: str = "B) 2611291200",
+    c: str = "C) 2611291800",
+    e: str = CIRCLE_E,
+    fg: str = "F) SFC G) FL100",
+) -> str:
+    return f"A0001/26 NOTAMN\nA) X {b} {c}\nE) {e}\n{fg}"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("A0001/26 NOTAMN\nQ) X/QRTCA/IV/BO/W/000/100/\nA) X C) 2611291800\nE) AREA 481607N0114028E RADIUS 1NM.", "NOTAM A0001/26: item B\\) missing"),
-        ("A0001/26 NOTAMN\nA) X B) 2613291200 C) 2611291800\nE) AREA 481607N0114028E RADIUS 1NM.\nF) SFC G) FL100", "B\\): 2613291200 is not a date"),
-        ("A0001/26 NOTAMN\nA) X B) 2611291200 C) PERM\nE) AREA 481607N0114028E RADIUS 1NM.\nF) SFC G) FL100", "C\\) PERM"),
-        ("A0001/26 NOTAMN\nA) X B) 2611291200 C) 2611291800\nE) ED-R 10A ACTIVE.\nF) SFC G) FL100", "E\\): no coordinates"),
-        ("A0001/26 NOTAMN\nA) X B) 2611291200 C) 2611291800\nE) AREA 481607N0114028E RADIUS 1NM.\nF) SFC G) HIGH", "G\\): 'HIGH'"),
-        ("A0001/26 NOTAMN\nA) X B) 2611291200 C) 2701011800\nE) AREA 481607N0114028E RADIUS 1NM.\nF) SFC G) FL100", "longer than 31 days"),
+        (_notam(b=""), "NOTAM A0001/26: item B\\) missing"),
+        (_notam(b="B) 2613291200"), "B\\): 2613291200 is not a date"),
+        (_notam(c="C) PERM"), "C\\) PERM"),
+        (_notam(e="ED-R 10A ACTIVE."), "E\\): no coordinates"),
+        (_notam(fg="F) SFC G) HIGH"), "G\\): 'HIGH'"),
+        (_notam(c="C) 2701011800"), "longer than 31 days"),
+        (_notam(fg=""), "F\\) and G\\) missing"),
         ("nothing here", "no NOTAM"),
     ],
-)  # fmt: skip
+)
 def test_notam_errors_name_the_message_and_item(text: str, message: str) -> None:
     with pytest.raises(AreaImportError, match=message):
         read_notams(text, "f")
@@ -207,14 +240,20 @@ def test_warning_errors() -> None:
     with pytest.raises(AreaImportError, match="warning 0001/26: no time window"):
         read_navwarnings("NAVAREA III 0001/26\n1. FIRING IN AREA 35-00.00N 033-00.00E.", "f")
     with pytest.raises(AreaImportError, match="an area needs 3 points or a radius"):
-        read_navwarnings("NAVAREA III 0001/26\n1. ON 18 MAY 22 FROM 0500Z TO 0900Z 35-00.00N 033-00.00E, 35-01.00N 033-00.00E.", "f")  # fmt: skip
+        read_navwarnings(
+            "NAVAREA III 0001/26\n1. ON 18 MAY 22 FROM 0500Z TO 0900Z 35-00.00N 033-00.00E, "
+            "35-01.00N 033-00.00E.",
+            "f",
+        )
 
 
 def test_commands_and_the_import_route(api: Api, capsys: Any) -> None:
     assert main(["notam", "RU-LIVEFIRE-1", "--plan", str(scenario_path()), "--lang", "fr"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("A0001/15 NOTAMN") and "E) ZONE REGLEMENTEE TEMPORAIRE" in text
-    assert main(["navwarning", "RU-LIVEFIRE-1", "--plan", str(scenario_path()), "--navtex", "S"]) == 0
+    assert (
+        main(["navwarning", "RU-LIVEFIRE-1", "--plan", str(scenario_path()), "--navtex", "S"]) == 0
+    )
     warning = capsys.readouterr().out
     assert warning.startswith("ZCZC SA01")
     assert main(["notam", "NOPE", "--plan", str(scenario_path())]) == 2

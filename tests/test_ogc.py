@@ -146,6 +146,9 @@ def test_bbox_and_datetime_filters(api: Api) -> None:
         ({"datetime": "../.."}, "at least one end"),
         ({"crs": "EPSG:3857"}, "crs: not a parameter"),
         ({"f": "html"}, "only json"),
+        ({"limit": "0"}, "limit: 0 is not between 1 and 10000"),
+        ({"offset": "-1"}, "offset"),
+        ({"limit": "ten"}, "limit: 'ten' is not an integer"),
     ],
 )
 def test_bad_queries_are_400_naming_the_parameter(

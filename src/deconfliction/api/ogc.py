@@ -83,7 +83,7 @@ def _check_params(request: Request, allowed: set[str]) -> None:
         raise BadQuery(f"f: only json is served, not {f!r}")
 
 
-@router.get("", responses=responses(400, 401, 403))
+@router.get("", responses=responses(400, 401, 403, 422))
 def landing(request: Request, party: PartyDep) -> dict[str, Any]:
     """The landing page: links to the API definition, the conformance and the collections."""
     _check_params(request, {"f"})
@@ -106,7 +106,7 @@ def landing(request: Request, party: PartyDep) -> dict[str, Any]:
     }
 
 
-@router.get("/conformance", responses=responses(400, 401, 403))
+@router.get("/conformance", responses=responses(400, 401, 403, 422))
 def conformance(request: Request, _: PartyDep) -> dict[str, Any]:
     """The conformance classes implemented: Core and GeoJSON."""
     _check_params(request, {"f"})
@@ -132,7 +132,7 @@ def _collection(base: str, cid: str) -> dict[str, Any]:
     }
 
 
-@router.get("/collections", responses=responses(400, 401, 403))
+@router.get("/collections", responses=responses(400, 401, 403, 422))
 def collections(request: Request, _: PartyDep) -> dict[str, Any]:
     """The four collections: intents, areas, tracks, conflicts."""
     _check_params(request, {"f"})
@@ -143,7 +143,7 @@ def collections(request: Request, _: PartyDep) -> dict[str, Any]:
     }
 
 
-@router.get("/collections/{collection_id}", responses=responses(400, 401, 403, 404))
+@router.get("/collections/{collection_id}", responses=responses(400, 401, 403, 404, 422))
 def collection(request: Request, collection_id: str, _: PartyDep) -> dict[str, Any]:
     _check_params(request, {"f"})
     if collection_id not in COLLECTIONS:
@@ -224,6 +224,18 @@ def _hits(geom: Any, bb: tuple[float, float, float, float, float, float] | None)
 def _shift(b: Any, dx: float) -> Any:
     x0, y0, x1, y1 = b.bounds
     return shapely_box(x0 + dx, y0, x1 + dx, y1)
+
+
+def _int(text: str | None, name: str, lo: int, hi: int, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        v = int(text)
+    except ValueError:
+        raise BadQuery(f"{name}: {text!r} is not an integer") from None
+    if not lo <= v <= hi:
+        raise BadQuery(f"{name}: {v} is not between {lo} and {hi}")
+    return v
 
 
 def _in_time(
@@ -346,7 +358,7 @@ def _picture(request: Request, store: Any, party: str, cid: str) -> Picture:
     "/collections/{collection_id}/items",
     responses={
         200: {"content": {GEOJSON: {}}},
-        **responses(400, 401, 403, 404),
+        **responses(400, 401, 403, 404, 422),
     },
 )
 def items(
@@ -358,11 +370,15 @@ def items(
     datetime_: Annotated[
         str | None, Query(alias="datetime", description="an instant or start/end ('..' open)")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit_: Annotated[
+        str | None, Query(alias="limit", description=f"1 to {MAX_LIMIT} (default 100)")
+    ] = None,
+    offset_: Annotated[str | None, Query(alias="offset", description=">= 0 (default 0)")] = None,
 ) -> JSONResponse:
     """The collection's features that meet ``bbox`` and ``datetime``, a page at a time."""
     _check_params(request, _KNOWN)
+    limit = _int(limit_, "limit", 1, MAX_LIMIT, 100)
+    offset = _int(offset_, "offset", 0, 10**9, 0)
     bb, span = parse_bbox(bbox), parse_datetime(datetime_)
     picture = _picture(request, store, party, collection_id)
     found = []
@@ -397,7 +413,7 @@ def items(
 
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
-    responses={200: {"content": {GEOJSON: {}}}, **responses(400, 401, 403, 404)},
+    responses={200: {"content": {GEOJSON: {}}}, **responses(400, 401, 403, 404, 422)},
 )
 def item(
     request: Request, collection_id: str, feature_id: str, party: PartyDep, store: StoreDep

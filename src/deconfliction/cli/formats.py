@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from ..formats import kml as kml_format
-from ..formats.cot import import_pytak
 from ..formats import notam as notam_format
 from ..formats.airspace import AreaImportError, Window
+from ..formats.cot import import_pytak
 from ..formats.plans import PlanError, load_plans
 from ..model import Area, AreaKind, RecordExtent
 from . import UsageError
