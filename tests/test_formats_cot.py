@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from configparser import ConfigParser
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +288,148 @@ def test_the_released_picture_round_trips_through_pytak(live: Scene) -> None:
         assert abs(a["alt_m"] - b["alt_m"]) < 0.06 and a["class"] == b["class"]
         assert abs(a["gs_mps"] - b["gs_mps"]) < 0.006 and a["track_deg"] == b["track_deg"]
         assert a["time"][:19] == b["time"][:19]
+
+
+def _certs(tmp: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as TAK servers use."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def make(
+        cn: str, issuer: Any = None, issuer_key: Any = None, ca: bool = False, ip: bool = False
+    ) -> tuple[Any, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer.subject if issuer else name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ip:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            b = b.add_extension(san, critical=False)
+        return b.sign(issuer_key or key, hashes.SHA256()), key
+
+    ca, ca_key = make("test CA", ca=True)
+    out = {}
+    for label, (cert, key) in {
+        "ca": (ca, ca_key),
+        "server": make("127.0.0.1", ca, ca_key, ip=True),
+        "client": make("FR-feed", ca, ca_key),
+    }.items():
+        out[f"{label}.pem"] = tmp / f"{label}.pem"
+        out[f"{label}.pem"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        out[f"{label}.key"] = tmp / f"{label}.key"
+        out[f"{label}.key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return out
+
+
+def _wait_for(live: Scene, who: str, ids: set[str]) -> set[str]:
+    deadline = time.monotonic() + 60
+    seen: set[str] = set()
+    while time.monotonic() < deadline and not ids <= seen:
+        time.sleep(0.3)
+        seen = {t["id"] for t in live.get("/v1/tracks", who).json()["tracks"] if t["party"] == who}
+    return seen
+
+
+def test_tcp_and_tls_feeds_in(live: Scene, tmp_path: Path) -> None:
+    import ssl
+    import threading
+
+    # TCP: the UK's feed subscribes to France's CoT output (a TAK client's view of a server)
+    port = free_port()
+    out = subprocess.Popen(
+        [sys.executable, "-m", "deconfliction", "cot", "out", "--from", live.base,
+         "--token", live.tokens["FR"], "--listen", f"tcp://127.0.0.1:{port}", "--every-s", "0.5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    feed = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        feed = subprocess.Popen(
+            [sys.executable, "-m", "deconfliction", "tracks", "feed", "cot",
+             f"tcp://127.0.0.1:{port}", "--to", live.base, "--token", live.tokens["UK"],
+             "--batch-s", "0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        seen = _wait_for(live, "UK", {"deconfliction.FR.F1", "deconfliction.RU.R1"})
+    finally:
+        for p in (out, feed):
+            if p is not None:
+                p.kill()
+                p.wait()
+    assert {"deconfliction.FR.F1", "deconfliction.RU.R1"} <= seen
+
+    # TLS: a server that wants a client certificate, as TAK servers do; pytak's TLS client
+    certs = _certs(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certs["ca.pem"]))
+    ctx.load_cert_chain(certs["server.pem"], certs["server.key"])
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    tls_port = free_port()
+    listener = socket.create_server(("127.0.0.1", tls_port))
+    peers: list[str] = []
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            peers.append(dict(x[0] for x in tls.getpeercert()["subject"])["commonName"])
+            tls.sendall(
+                EVENT.replace(b"ANDROID-589520ccfcd20f01", b"TLS-1").replace(
+                    b"2026-11-29T10:00:00.000Z", datetime.now(UTC).isoformat().encode()
+                )
+            )
+            tls.sendall(b"<event><broken/>")  # cut short: the splitter waits, drops nothing else
+            time.sleep(30)
+
+    threading.Thread(target=serve_once, daemon=True).start()
+    env = {
+        **os.environ,
+        "PYTAK_TLS_CLIENT_CERT": str(certs["client.pem"]),
+        "PYTAK_TLS_CLIENT_KEY": str(certs["client.key"]),
+        "PYTAK_TLS_CLIENT_CAFILE": str(certs["ca.pem"]),
+    }
+    feed = subprocess.Popen(
+        [sys.executable, "-m", "deconfliction", "tracks", "feed", "cot",
+         f"tls://127.0.0.1:{tls_port}", "--to", live.base, "--token", live.tokens["RU"],
+         "--batch-s", "0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        seen = _wait_for(live, "RU", {"TLS-1"})
+    finally:
+        feed.kill()
+        feed.wait()
+        listener.close()
+    assert "TLS-1" in seen and peers == ["FR-feed"]
+    # without a client certificate pytak refuses, and the command says so in one line
+    bad = subprocess.run(
+        [sys.executable, "-m", "deconfliction", "tracks", "feed", "cot",
+         f"tls://127.0.0.1:{free_port()}", "--to", live.base, "--token", live.tokens["RU"]],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTAK_")},
+    )  # fmt: skip
+    assert bad.returncode == 2 and "PYTAK_TLS_CLIENT_CERT" in bad.stderr, bad.stderr

@@ -183,6 +183,8 @@ def run_cot(source: str, to: str, token: str, batch_s: float, post: Post) -> int
             asyncio.run(pump())
         except OSError as exc:
             raise UsageError(f"SOURCE: cannot reach {source}: {exc}") from None
+        except (SyntaxError, ValueError) as exc:  # pytak's word on its TLS settings
+            raise UsageError(f"SOURCE: {source}: {exc}") from None
     elif parts.scheme:
         raise UsageError(f"SOURCE: a file, tcp://, tls:// or udp:// for CoT, got {source!r}")
     else:
