@@ -1,6 +1,6 @@
 """KML and KMZ (Google Earth, QGIS, GDAL) of a party's released picture or of plan files.
 
-Written with simplekml. One folder per kind (intents, areas, tracks, conflicts); one placemark
+One folder per kind (intents, areas, tracks, conflicts); one placemark
 per 4D volume, named after its record, with a ``TimeSpan`` (its window) and its altitudes
 ``absolute``:
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -50,59 +51,99 @@ def ring(v: Volume4D) -> list[tuple[float, float]]:
     return [(float(p[0]), float(p[1])) for p in fp.coordinates[0]]
 
 
+KML = "http://www.opengis.net/kml/2.2"
+ET.register_namespace("", KML)
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    e = ET.SubElement(parent, f"{{{KML}}}{tag}", attrs)
+    if text is not None:
+        e.text = text
+    return e
+
+
+def _coords(pts: Sequence[tuple[float, float]], alt: float) -> str:
+    return " ".join(f"{lon:.7f},{lat:.7f},{alt:g}" for lon, lat in pts)
+
+
+def _polygon(
+    parent: ET.Element, pts: Sequence[tuple[float, float]], alt: float, extrude: bool
+) -> None:
+    poly = _el(parent, "Polygon")
+    if extrude:
+        _el(poly, "extrude", "1")
+    _el(poly, "altitudeMode", "absolute")
+    ring = _el(_el(poly, "outerBoundaryIs"), "LinearRing")
+    _el(ring, "coordinates", _coords(pts, alt))
+
+
+def _wall(
+    parent: ET.Element, a: tuple[float, float], b: tuple[float, float], lo: float, hi: float
+) -> None:
+    poly = _el(parent, "Polygon")
+    _el(poly, "altitudeMode", "absolute")
+    ring = _el(_el(poly, "outerBoundaryIs"), "LinearRing")
+    (x0, y0), (x1, y1) = a, b
+    _el(
+        ring,
+        "coordinates",
+        f"{x0:.7f},{y0:.7f},{lo:g} {x1:.7f},{y1:.7f},{lo:g} {x1:.7f},{y1:.7f},{hi:g} "
+        f"{x0:.7f},{y0:.7f},{hi:g} {x0:.7f},{y0:.7f},{lo:g}",
+    )
+
+
 class _Writer:
+    """KML written with the standard library's ElementTree: a picture of a few thousand
+    volumes is written in well under a second (a general KML builder took seconds; see
+    docs/formats.md)."""
+
     def __init__(self, name: str) -> None:
-        import simplekml
+        self.root = ET.Element(f"{{{KML}}}kml")
+        self.doc = _el(self.root, "Document")
+        _el(self.doc, "name", name)
+        for sid, color in (
+            ("own", _OWN),
+            ("other", _OTHER),
+            ("area", _AREA),
+            ("conflict", _CONFLICT),
+        ):
+            style = _el(self.doc, "Style", id=sid)
+            line = _el(style, "LineStyle")
+            _el(line, "color", "ff" + color[2:])
+            _el(line, "width", "2")
+            _el(_el(style, "PolyStyle"), "color", color)
+        self.folders: dict[str, ET.Element] = {}
 
-        self.simplekml = simplekml
-        self.kml = simplekml.Kml(name=name)
-        self.folders: dict[str, Any] = {}
-
-    def folder(self, name: str) -> Any:
+    def folder(self, name: str) -> ET.Element:
         if name not in self.folders:
-            self.folders[name] = self.kml.newfolder(name=name)
+            self.folders[name] = _el(self.doc, "Folder")
+            _el(self.folders[name], "name", name)
         return self.folders[name]
 
-    def _style(self, geom: Any, color: str) -> None:
-        geom.style.polystyle.color = color
-        geom.style.linestyle.color = "ff" + color[2:]
-        geom.style.linestyle.width = 2
+    def _placemark(
+        self, folder: ET.Element, title: str, style: str, data: dict[str, Any]
+    ) -> ET.Element:
+        pm = _el(folder, "Placemark")
+        _el(pm, "name", title)
+        _el(pm, "description", "; ".join(f"{k}: {v}" for k, v in data.items()))
+        _el(pm, "styleUrl", f"#{style}")
+        return pm
+
+    @staticmethod
+    def _data(pm: ET.Element, data: dict[str, Any]) -> None:
+        ext = _el(pm, "ExtendedData")
+        for k, v in data.items():
+            _el(_el(ext, "Data", name=k), "value", str(v))
+
+    @staticmethod
+    def _span(pm: ET.Element, t0: Any, t1: Any) -> None:
+        span = _el(pm, "TimeSpan")
+        _el(span, "begin", _iso(t0))
+        _el(span, "end", _iso(t1))
 
     def volume(
-        self,
-        folder: Any,
-        title: str,
-        v: Volume4D,
-        color: str,
-        data: dict[str, Any],
+        self, folder: ET.Element, title: str, v: Volume4D, style: str, data: dict[str, Any]
     ) -> None:
-        pts = ring(v)
-        absolute = self.simplekml.AltitudeMode.absolute
-        if v.alt_lower_m <= 0.0:
-            pm = folder.newpolygon(name=title)
-            pm.outerboundaryis = [(lon, lat, v.alt_upper_m) for lon, lat in pts]
-            pm.altitudemode = absolute
-            pm.extrude = 1
-            target = pm
-        else:
-            target = folder.newmultigeometry(name=title)
-            for alt in (v.alt_upper_m, v.alt_lower_m):
-                p = target.newpolygon()
-                p.outerboundaryis = [(lon, lat, alt) for lon, lat in pts]
-                p.altitudemode = absolute
-            for (x0, y0), (x1, y1) in itertools.pairwise(pts):
-                w = target.newpolygon()
-                w.outerboundaryis = [
-                    (x0, y0, v.alt_lower_m),
-                    (x1, y1, v.alt_lower_m),
-                    (x1, y1, v.alt_upper_m),
-                    (x0, y0, v.alt_upper_m),
-                    (x0, y0, v.alt_lower_m),
-                ]
-                w.altitudemode = absolute
-        target.timespan.begin = _iso(v.time_start)
-        target.timespan.end = _iso(v.time_end)
-        self._style(target, color)
         fp = v.footprint
         extra = {
             **data,
@@ -114,9 +155,18 @@ class _Writer:
         if fp.type == "Circle":
             extra["center"] = f"{fp.center[0]:.7f},{fp.center[1]:.7f}"
             extra["radius_m"] = f"{fp.radius_m:g}"
-        for k, val in extra.items():
-            target.extendeddata.newdata(name=k, value=str(val))
-        target.description = "; ".join(f"{k}: {val}" for k, val in extra.items())
+        pm = self._placemark(folder, title, style, extra)
+        self._span(pm, v.time_start, v.time_end)
+        self._data(pm, extra)
+        pts = ring(v)
+        if v.alt_lower_m <= 0.0:
+            _polygon(pm, pts, v.alt_upper_m, extrude=True)
+            return
+        multi = _el(pm, "MultiGeometry")
+        _polygon(multi, pts, v.alt_upper_m, extrude=False)
+        _polygon(multi, pts, v.alt_lower_m, extrude=False)
+        for a, b in itertools.pairwise(pts):
+            _wall(multi, a, b, v.alt_lower_m, v.alt_upper_m)
 
     def record(
         self,
@@ -129,36 +179,31 @@ class _Writer:
         own: bool,
     ) -> None:
         folder = self.folder(f"{kind}s")
-        color = _AREA if kind == "area" else (_OWN if own else _OTHER)
+        style = "area" if kind == "area" else ("own" if own else "other")
         for i, v in enumerate(volumes):
             title = f"{name or rec_id} ({owner})" + (f" #{i + 1}" if len(volumes) > 1 else "")
             data = {"record_id": rec_id, "kind": kind, "owner": owner, "level": level}
-            self.volume(folder, title, v, color, data)
+            self.volume(folder, title, v, style, data)
 
-    def track(self, t: dict[str, Any]) -> None:
-        pt = self.folder("tracks").newpoint(name=f"{t['id']} ({t['party']})")
-        pt.coords = [(float(t["lon"]), float(t["lat"]), float(t.get("alt_m", 0.0)))]
-        pt.altitudemode = self.simplekml.AltitudeMode.absolute
-        pt.extrude = 1
-        pt.timestamp.when = str(t["time"])
-        for k, val in t.items():
-            pt.extendeddata.newdata(name=k, value=str(val))
+    def track(self, t: dict[str, Any], own: bool) -> None:
+        pm = self._placemark(
+            self.folder("tracks"), f"{t['id']} ({t['party']})", "own" if own else "other", t
+        )
+        _el(_el(pm, "TimeStamp"), "when", str(t["time"]))
+        self._data(pm, t)
+        pt = _el(pm, "Point")
+        _el(pt, "extrude", "1")
+        _el(pt, "altitudeMode", "absolute")
+        _el(
+            pt,
+            "coordinates",
+            f"{float(t['lon']):.7f},{float(t['lat']):.7f},{float(t.get('alt_m', 0.0)):g}",
+        )
 
     def conflict(self, c: Any) -> None:
         sides = [s for s in (c.a, c.b) if s.volumes]
         if not sides:
             return
-        mg = self.folder("conflicts").newmultigeometry(
-            name=f"Conflict {c.a.id} ({c.a.owner}) x {c.b.id} ({c.b.owner})"
-        )
-        for s in sides:
-            for v in s.volumes:
-                p = mg.newpolygon()
-                p.outerboundaryis = [(lon, lat, v.alt_upper_m) for lon, lat in ring(v)]
-                p.altitudemode = self.simplekml.AltitudeMode.absolute
-        mg.timespan.begin = _iso(c.time_start)
-        mg.timespan.end = _iso(c.time_end)
-        self._style(mg, _CONFLICT)
         data = {
             "conflict_id": c.id,
             "a": f"{c.a.id} ({c.a.owner})",
@@ -167,12 +212,18 @@ class _Writer:
             "vertical_gap_m": f"{c.gaps.vertical_m:g}",
             "time_gap_s": f"{c.gaps.time_s:g}",
         }
-        for k, val in data.items():
-            mg.extendeddata.newdata(name=k, value=val)
+        title = f"Conflict {c.a.id} ({c.a.owner}) x {c.b.id} ({c.b.owner})"
+        pm = self._placemark(self.folder("conflicts"), title, "conflict", data)
+        self._span(pm, c.time_start, c.time_end)
+        self._data(pm, data)
+        multi = _el(pm, "MultiGeometry")
+        for side in sides:
+            for v in side.volumes:
+                _polygon(multi, ring(v), v.alt_upper_m, extrude=False)
 
     def text(self) -> str:
-        out: str = self.kml.kml()
-        return out
+        body = ET.tostring(self.root, encoding="unicode")
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
 def picture_kml(picture: Any) -> str:
@@ -190,7 +241,7 @@ def picture_kml(picture: Any) -> str:
             rec.owner == picture.party,
         )
     for t in picture.tracks:
-        w.track(t)
+        w.track(t, t["party"] == picture.party)
     for c in picture.conflicts:
         w.conflict(c)
     return w.text()
