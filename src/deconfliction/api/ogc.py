@@ -317,9 +317,10 @@ def _features(picture: Picture, cid: str) -> list[tuple[dict[str, Any], datetime
                 "b_kind": c.b.kind.value,
                 "time_start": _iso(c.time_start),
                 "time_end": _iso(c.time_end),
-                "horizontal_gap_m": c.gaps.horizontal_m,
-                "vertical_gap_m": c.gaps.vertical_m,
-                "time_gap_s": c.gaps.time_s,
+                # a notice carries no gaps (None)
+                "horizontal_gap_m": c.gaps.horizontal_m if c.gaps is not None else None,
+                "vertical_gap_m": c.gaps.vertical_m if c.gaps is not None else None,
+                "time_gap_s": c.gaps.time_s if c.gaps is not None else None,
                 "detected_at": _iso(c.detected_at),
             }
             feature: dict[str, Any] = {

@@ -396,9 +396,13 @@ def conflict_event(c: Any, viewer: str, now: datetime, stale_s: float) -> bytes 
     rem = _sub(detail, "remarks")
     rem.text = (
         f"conflict {c.a.id} ({c.a.owner}) x {c.b.id} ({c.b.owner}), {_iso(c.time_start)} to "
-        f"{_iso(c.time_end)}; gaps {c.gaps.horizontal_m:.0f} m horizontal, "
-        f"{c.gaps.vertical_m:.0f} m vertical, {c.gaps.time_s:.0f} s"
+        f"{_iso(c.time_end)}"
     )
+    if c.gaps is not None:  # a notice carries none
+        rem.text += (
+            f"; gaps {c.gaps.horizontal_m:.0f} m horizontal, {c.gaps.vertical_m:.0f} m "
+            f"vertical, {c.gaps.time_s:.0f} s"
+        )
     return ET.tostring(ev)
 
 

@@ -208,10 +208,11 @@ class _Writer:
             "conflict_id": c.id,
             "a": f"{c.a.id} ({c.a.owner})",
             "b": f"{c.b.id} ({c.b.owner})",
-            "horizontal_gap_m": f"{c.gaps.horizontal_m:g}",
-            "vertical_gap_m": f"{c.gaps.vertical_m:g}",
-            "time_gap_s": f"{c.gaps.time_s:g}",
         }
+        if c.gaps is not None:  # a notice carries none
+            data["horizontal_gap_m"] = f"{c.gaps.horizontal_m:g}"
+            data["vertical_gap_m"] = f"{c.gaps.vertical_m:g}"
+            data["time_gap_s"] = f"{c.gaps.time_s:g}"
         title = f"Conflict {c.a.id} ({c.a.owner}) x {c.b.id} ({c.b.owner})"
         pm = self._placemark(self.folder("conflicts"), title, "conflict", data)
         self._span(pm, c.time_start, c.time_end)
