@@ -220,24 +220,28 @@ def test_the_released_picture_round_trips_through_pytak(live: Scene) -> None:
     assert by_uid["deconfliction.RU.R1"].get("type") == "a-n-A-M-H"
     assert by_uid["deconfliction.RU.R1"].find("detail/track") is not None
     assert not any("UK" in (u or "") for u in by_uid), sorted(by_uid)
-    # of the UK (no agreement): no shape, no track; the notice of its conflict with FR-1 (the
-    # release rule's "conflict" level), placed on France's own intent
-    uk = [ET.fromstring(e) for e in events if b"UK" in e]
-    assert [e.get("type") for e in uk] == ["b-a-g"]
-    assert "FR-1 (FR) x UK-1 (UK)" in (uk[0].findtext("detail/remarks") or "")
-    assert 33 <= float(uk[0].find("point").get("lon")) <= 33.5  # type: ignore[union-attr]
-    assert not any(b"K1" in e for e in events)
     # its intent and area as shapes; Russia's intent as its released extent (a circle)
     assert by_uid["deconfliction.FR.intent.FR-1.0"].get("type") == "u-d-f"
     assert len(by_uid["deconfliction.FR.intent.FR-1.0"].findall("detail/link")) == 5
     assert by_uid["deconfliction.FR.area.FR-A.0"].get("type") == "u-d-c-c"
     ru = by_uid["deconfliction.RU.intent.RU-1.0"]
     assert ru.get("type") == "u-d-c-c" and "(extent)" in (ru.findtext("detail/remarks") or "")
-    # the conflicts of FR-1 (with RU-1 and with UK-1), as alerts
+    # the conflicts of FR-1 (with RU-1 and with UK-1) as alerts, exactly as released to France
+    released = live.get("/v1/conflicts", "FR").json()["conflicts"]
+    assert len(released) == 2
+    label = lambda side: side["id"] or "(withheld)"  # noqa: E731
     conflicts = [e for u, e in by_uid.items() if u.startswith("deconfliction.conflict.")]
-    assert sorted(
-        e.findtext("detail/contact") or e.find("detail/contact").get("callsign") for e in conflicts
-    ) == ["Conflict FR-1 x RU-1", "Conflict FR-1 x UK-1"]
+    assert sorted(e.find("detail/contact").get("callsign") for e in conflicts) == sorted(  # type: ignore[union-attr]
+        f"Conflict {label(c['a'])} x {label(c['b'])}" for c in released
+    )
+    # of the UK (no agreement): no shape, no track, only the notice of its conflict with FR-1,
+    # placed on France's own intent
+    uk = [ET.fromstring(e) for e in events if b"(UK)" in e or b".UK." in e]
+    assert [e.get("type") for e in uk] == ["b-a-g"]
+    assert 33 <= float(uk[0].find("point").get("lon")) <= 33.5  # type: ignore[union-attr]
+    assert not any(b"K1" in e for e in events)
+    if not any("UK-1" in (c["a"]["id"], c["b"]["id"]) for c in released):
+        assert not any(b"UK-1" in e for e in events)  # the notice names no UK record
 
     # back in, through pytak's client, as the UK's own feed over UDP; with a broken message
     # and a TAK protocol message among them: the feed goes on

@@ -123,11 +123,17 @@ def test_the_picture_as_kml_is_the_released_picture(api: Api) -> None:
     intents = {_data(pm)["record_id"]: _data(pm) for pm in folders["intents"]}
     assert set(intents) == {"FR-1", "RU-1"}  # nothing of the UK's
     assert intents["RU-1"]["level"] == "extent" and "radius_m" in intents["RU-1"]
-    # the UK only in the notice of its conflict with FR-1, drawn over France's own intent
+    # the conflicts as /v1/conflicts releases them; the UK's only as a notice over FR-1
+    released = api.get("/v1/conflicts", "FR").json()["conflicts"]
+    label = lambda side: f"{side['id'] or '(withheld)'} ({side['owner']})"  # noqa: E731
     conflicts = {pm.name: pm for pm in folders["conflicts"]}
-    assert set(conflicts) == {"Conflict FR-1 (FR) x RU-1 (RU)", "Conflict FR-1 (FR) x UK-1 (UK)"}
-    assert len(list(conflicts["Conflict FR-1 (FR) x UK-1 (UK)"].kml_geometry.kml_geometries)) == 1
-    assert len(list(conflicts["Conflict FR-1 (FR) x RU-1 (RU)"].kml_geometry.kml_geometries)) == 2
+    assert set(conflicts) == {f"Conflict {label(c['a'])} x {label(c['b'])}" for c in released}
+    for c in released:
+        pm = conflicts[f"Conflict {label(c['a'])} x {label(c['b'])}"]
+        drawn = len(list(pm.kml_geometry.kml_geometries))
+        assert drawn == len(c["a"]["volumes"]) + len(c["b"]["volumes"])
+        if "UK" in (c["a"]["owner"], c["b"]["owner"]):
+            assert drawn == 1
     kmz = api.get("/v1/picture/kml?kmz=true", "FR")
     assert kmz.headers["content-type"] == "application/vnd.google-earth.kmz"
     with zipfile.ZipFile(io.BytesIO(kmz.content)) as z:

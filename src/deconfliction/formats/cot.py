@@ -374,6 +374,12 @@ def volume_events(
     return out
 
 
+def side_label(side: RecordExtent) -> str:
+    """A conflict's side as shown: its id, or "(withheld)" where a notice names none."""
+    rid: str | None = side.id
+    return rid if rid is not None else "(withheld)"
+
+
 def conflict_event(c: Any, viewer: str, now: datetime, stale_s: float) -> bytes | None:
     sides: list[RecordExtent] = [c.a, c.b]
     placed = next((s for s in sides if s.owner == viewer and s.volumes), None) or next(
@@ -392,10 +398,11 @@ def conflict_event(c: Any, viewer: str, now: datetime, stale_s: float) -> bytes 
         ce=r / SIGMA_95,
         how="h-e",
     )
-    _sub(detail, "contact", callsign=f"Conflict {c.a.id} x {c.b.id}")
+    a, b = side_label(c.a), side_label(c.b)
+    _sub(detail, "contact", callsign=f"Conflict {a} x {b}")
     rem = _sub(detail, "remarks")
     rem.text = (
-        f"conflict {c.a.id} ({c.a.owner}) x {c.b.id} ({c.b.owner}), {_iso(c.time_start)} to "
+        f"conflict {a} ({c.a.owner}) x {b} ({c.b.owner}), {_iso(c.time_start)} to "
         f"{_iso(c.time_end)}"
     )
     if c.gaps is not None:  # a notice carries none

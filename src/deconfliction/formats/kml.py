@@ -28,6 +28,7 @@ from typing import Any
 
 from ..geodesy import GEOD
 from ..model import Volume4D
+from .cot import side_label
 
 CIRCLE_SIDES = 72
 #: colours (aabbggrr): own records blue, others' orange, areas grey, conflicts red
@@ -204,16 +205,17 @@ class _Writer:
         sides = [s for s in (c.a, c.b) if s.volumes]
         if not sides:
             return
+        a, b = side_label(c.a), side_label(c.b)
         data = {
             "conflict_id": c.id,
-            "a": f"{c.a.id} ({c.a.owner})",
-            "b": f"{c.b.id} ({c.b.owner})",
+            "a": f"{a} ({c.a.owner})",
+            "b": f"{b} ({c.b.owner})",
         }
         if c.gaps is not None:  # a notice carries none
             data["horizontal_gap_m"] = f"{c.gaps.horizontal_m:g}"
             data["vertical_gap_m"] = f"{c.gaps.vertical_m:g}"
             data["time_gap_s"] = f"{c.gaps.time_s:g}"
-        title = f"Conflict {c.a.id} ({c.a.owner}) x {c.b.id} ({c.b.owner})"
+        title = f"Conflict {a} ({c.a.owner}) x {b} ({c.b.owner})"
         pm = self._placemark(self.folder("conflicts"), title, "conflict", data)
         self._span(pm, c.time_start, c.time_end)
         self._data(pm, data)
