@@ -11,6 +11,7 @@ import pytest
 
 from deconfliction.exchange import phrasebook
 from deconfliction.exchange.hotline import LADDER, Escalator
+from helpers import agree
 from test_api import box  # a native volume as JSON
 
 SAMPLE = {
@@ -189,7 +190,14 @@ def test_bad_messages_are_refused_naming_the_field(
 def test_threads_on_records(api: Any) -> None:
     rid = api.post("/v1/intents", "FR", json={"volumes": [box(10, 10, 10.1, 10.1)]}).json()
     rid = rid["intent"]["id"]
-    r = api.post("/v1/threads", "RU", json={"record_id": rid})
+    # RU is not shown FR's record (no agreement): it cannot open a thread on it, and the
+    # answer is the one for an id that does not exist
+    shut = api.post("/v1/threads", "RU", json={"record_id": rid, "owner": "FR"})
+    none = api.post("/v1/threads", "RU", json={"record_id": "nope", "owner": "FR"})
+    assert (shut.status_code, none.status_code) == (404, 404)
+    assert shut.json()["detail"].replace(rid, "X") == none.json()["detail"].replace("nope", "X")
+    agree(api, "FR", "RU", {"releases": {"FR": {"default": "extent"}}, "reciprocity": False})
+    r = api.post("/v1/threads", "RU", json={"record_id": rid, "owner": "FR"})
     assert r.status_code == 201 and r.json()["parties"] == ["FR", "RU"]
     mine = api.post("/v1/threads", "FR", json={"record_id": rid})
     assert mine.status_code == 422 and mine.json()["errors"][0]["pointer"] == "/with"

@@ -97,7 +97,7 @@ def test_a_track_heading_into_a_restricted_area_and_out_of_its_intent(store: Sto
     assert changes == {("area", "raised"), ("conformance", "raised")}
     area_alert = next(a for a in mon.active("RU") if a["kind"] == "area")
     assert area_alert["area"] == "RU-LIVEFIRE" and area_alert["t_enter_s"] > 0
-    rec = store.get(RecordKind.INTENT, "FR-PLAN")
+    rec = store.get(RecordKind.INTENT, "FR", "FR-PLAN")
     assert rec.state.value == "Nonconforming" and rec.version == 2
     assert "conformance.raised" in [e["type"] for e in store.outbox_events("FR")]
 

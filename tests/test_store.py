@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from deconfliction.audit import AuditEntry, first_bad_entry
-from deconfliction.errors import Forbidden, NotFound, VersionConflict
+from deconfliction.errors import NotFound, VersionConflict
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
 from deconfliction.store import Store
 
@@ -40,7 +40,7 @@ def test_versions_and_ownership(store: Store) -> None:
     assert (w.record.version, w.record.owner) == (1, "FR")
     with pytest.raises(VersionConflict):
         store.create(INTENT, "A", "FR", draft(10, 10), actor="FR")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # ids are per owner: RU has no "A" to replace
         store.replace(INTENT, "A", "RU", draft(11, 11), 1, actor="RU")
     w2 = store.replace(INTENT, "A", "FR", draft(11, 11), 1, actor="FR")
     assert w2.record.version == 2 and w2.record.ovn != w.record.ovn
@@ -50,9 +50,23 @@ def test_versions_and_ownership(store: Store) -> None:
         store.delete(INTENT, "A", "FR", 1, actor="FR")
     store.delete(INTENT, "A", "FR", 2, actor="FR")
     with pytest.raises(NotFound):
-        store.get(INTENT, "A")
+        store.get(INTENT, "FR", "A")
     with pytest.raises(NotFound):
         store.create(INTENT, "B", "NOBODY", draft(0, 0), actor="x")
+
+
+def test_ids_are_per_owner(store: Store) -> None:
+    """One party's id takes nothing from another: both may hold "X", and neither's create
+    tells anything of the other's."""
+    fr = store.create(INTENT, "X", "FR", draft(10, 10), actor="FR")
+    ru = store.create(INTENT, "X", "RU", draft(40, 40), actor="RU")
+    assert (fr.record.owner, ru.record.owner) == ("FR", "RU")
+    assert store.get(INTENT, "FR", "X").volumes == fr.record.volumes
+    assert store.get(INTENT, "RU", "X").volumes == ru.record.volumes
+    with pytest.raises(VersionConflict):
+        store.create(INTENT, "X", "RU", draft(40, 40), actor="RU")
+    store.delete(INTENT, "X", "RU", 1, actor="RU")
+    assert store.get(INTENT, "FR", "X").version == 1
 
 
 def test_a_refused_write_leaves_nothing_behind(store: Store) -> None:
@@ -64,7 +78,7 @@ def test_a_refused_write_leaves_nothing_behind(store: Store) -> None:
         )
     assert counts(store) == before
     with pytest.raises(NotFound):
-        store.get(INTENT, "B")
+        store.get(INTENT, "FR", "B")
 
 
 def test_every_write_has_its_outbox_events_and_audit_entry(store: Store) -> None:
@@ -103,7 +117,7 @@ def test_data_survives_reopening(store_factory: Any) -> None:
     s1.create(INTENT, "A", "FR", draft(1, 1), actor="FR")
     s1.close()
     s2 = store_factory()
-    assert s2.get(INTENT, "A").version == 1
+    assert s2.get(INTENT, "FR", "A").version == 1
     assert first_bad_entry(s2.audit_entries()) is None
 
 

@@ -7,7 +7,10 @@
     ├── Unauthenticated           401
     ├── Forbidden                 403
     ├── NotFound                  404
-    └── VersionConflict           409, an update or delete named a stale version
+    ├── VersionConflict           409, an update or delete named a stale version
+    ├── NeedsAcknowledgement      409, a write held back until the caller says it knows why
+    ├── TooManyRequests           429, a budget is spent for now (``retry_after_s``)
+    └── ServiceUnavailable        503, the service cannot answer this now (``retry_after_s``)
 
 The core raises these; ``api/`` turns them into RFC 9457 problem documents and ``cli/`` into a
 one-line message with exit code 2. ``user_message`` never holds internal paths or stack traces.
@@ -76,6 +79,28 @@ class NeedsAcknowledgement(DeconflictionError):
 
     code = "needs-acknowledgement"
     http_status = 409
+
+
+class TooManyRequests(DeconflictionError):
+    """A budget is spent for now; ``retry_after_s``: when the next request may succeed."""
+
+    code = "too-many-requests"
+    http_status = 429
+
+    def __init__(self, user_message: str, retry_after_s: float) -> None:
+        super().__init__(user_message)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceUnavailable(DeconflictionError):
+    """The service cannot answer this now (its database is away, say)."""
+
+    code = "unavailable"
+    http_status = 503
+
+    def __init__(self, user_message: str, retry_after_s: float = 5.0) -> None:
+        super().__init__(user_message)
+        self.retry_after_s = retry_after_s
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..audit import digest
+from ..audit.export import build, log_rows
 from ..audit.signing import key_id, load_public, message, verify
 from ..auth import PARTY_ADMIN_SCOPE
-from ..errors import FieldError, Forbidden, InvalidInput, NotFound
+from ..errors import FieldError, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from ..store.base import iso
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
@@ -146,3 +147,29 @@ async def countersign(
 
     out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out
+
+
+@router.get(
+    "/export",
+    responses={
+        200: {"content": {"application/json": {}}, "description": "the party's export"},
+        **responses(401, 403, 503),
+    },
+)
+async def export(request: Request, party: PartyDep) -> Response:
+    """Your party's export of the log (docs/audit.md): every entry, those that concern you in
+    full and the others as hashes, the signed checkpoints (the head signed first) and the
+    countersignatures; verify it offline, and keep it to check the next one against
+    (``deconfliction audit verify NEW --after OLD``, or ``deconfliction audit witness``)."""
+    store = request.app.state.store
+    signer = store.signer
+    if signer is None:
+        raise ServiceUnavailable("this service signs no checkpoints: no export to give")
+
+    def run() -> bytes:
+        store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
+        entries, checkpoints, counters = store.read_tx(log_rows)
+        return build(party, entries, checkpoints, counters, signer)
+
+    data = await run_in_threadpool(run)
+    return Response(data, media_type="application/json")

@@ -54,6 +54,9 @@ def get_phrasebook(
 class ThreadOpen(BaseModel):
     model_config = ConfigDict(extra="forbid")
     record_id: RecordId
+    owner: RecordId | None = Field(
+        default=None, description="the record's owner, when it is not yours (ids are per owner)"
+    )
     with_: RecordId | None = Field(
         default=None, alias="with", description="the other party, when you own the record"
     )
@@ -128,7 +131,9 @@ async def open_thread(body: ThreadOpen, request: Request, party: PartyDep) -> Th
     """Open a thread about a record with its owner (or, on your own record, with ``with``)."""
     t = await run_in_threadpool(
         request.app.state.store.write_tx,
-        lambda tx: hotline.open_record_thread(tx, body.record_id, party, body.with_, _now()),
+        lambda tx: hotline.open_record_thread(
+            tx, body.owner or party, body.record_id, party, body.with_, _now()
+        ),
     )
     return _summary(t)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..audit import digest
-from ..errors import DeconflictionError, FieldError, InvalidInput, Unauthenticated, field_errors
+from ..errors import (
+    DeconflictionError,
+    FieldError,
+    InvalidInput,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+    field_errors,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TITLES = {
@@ -26,7 +35,9 @@ _TITLES = {
     409: "Conflict",
     413: "Request too large",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -46,7 +57,11 @@ class Problem(BaseModel):
 
 
 def problem(
-    status: int, code: str, detail: str, errors: list[FieldError] | None = None
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=f"urn:deconfliction:problem:{code}",
@@ -55,7 +70,9 @@ def problem(
         detail=detail,
         errors=[ProblemFieldError(pointer=e.pointer, reason=e.reason) for e in errors or []],
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         body.model_dump(), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
@@ -90,7 +107,10 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Unauthenticated):
             await record_login_failure(request, exc.user_message)
         errs = exc.errors if isinstance(exc, InvalidInput) else None
-        return problem(exc.http_status, exc.code, exc.user_message, errs)
+        extra = None
+        if isinstance(exc, TooManyRequests | ServiceUnavailable):
+            extra = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return problem(exc.http_status, exc.code, exc.user_message, errs, extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -60,12 +60,16 @@ def verify(public: Ed25519PublicKey, msg: bytes, signature_hex: str) -> bool:
 
 
 class Signer:
-    """The service's checkpoint key."""
+    """The service's checkpoint key, and the guard that keeps it from signing a rewritten
+    chain (``guard.ChainGuard``; its memory is kept in the data folder when there is one)."""
 
-    def __init__(self, private: Ed25519PrivateKey) -> None:
+    def __init__(self, private: Ed25519PrivateKey, data_dir: Path | None = None) -> None:
+        from .guard import HEAD_FILE, ChainGuard
+
         self.private = private
         self.public = private.public_key()
         self.key_id = key_id(self.public)
+        self.guard = ChainGuard(self.public, None if data_dir is None else data_dir / HEAD_FILE)
 
     def sign(self, msg: bytes) -> str:
         return self.private.sign(msg).hex()
@@ -78,7 +82,7 @@ class Signer:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
             if not isinstance(key, Ed25519PrivateKey):
                 raise ValueError(f"{path} is not an Ed25519 private key")
-            return Signer(key)
+            return Signer(key, data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -89,4 +93,4 @@ class Signer:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
-        return Signer(key)
+        return Signer(key, data_dir)

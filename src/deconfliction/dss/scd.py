@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
-from ..store.base import Tx
+from ..store.base import Tx, record_key
 from . import native
 from .volumes import BadRequest, Extent, format_time
 
@@ -112,8 +112,8 @@ class Scd:
             ids.update(r[0] for r in rows)
         out = [self.get(kind, i) for i in sorted(ids)]
         found = [e for e in out if e is not None]
-        if kind == "oir":
-            found += native.search(self.tx, frozenset(cells), self.native_base_url)
+        if kind in native.CELL_KIND:
+            found += native.search(self.tx, kind, frozenset(cells), self.native_base_url)
         return found
 
     def dependents(self, sub_id: str) -> list[str]:
@@ -254,7 +254,7 @@ class Scd:
         ent["state"] = state
         ent["subscription_id"] = sub["id"] if sub else None
         self.save("oir", ent, old)
-        self._mirror(caller.manager, eid, state, native)
+        self._mirror(caller.manager, eid, state, native, new=old is None)
         if (
             prev_sub is not None
             and prev_sub["implicit_subscription"]
@@ -269,24 +269,34 @@ class Scd:
         }
 
     def _mirror(
-        self, manager: str, eid: str, state: str, native_volumes: list[Volume4D] | None
+        self,
+        manager: str,
+        eid: str,
+        state: str,
+        native_volumes: list[Volume4D] | None,
+        *,
+        new: bool = False,
     ) -> None:
         """Keep the native view of a DSS intent: the manager's intent with the same id, so that
         ``/v1`` conflicts see it. Written in the same transaction as the reference."""
         self.tx.from_dss = True
         try:
-            self._write_native(manager, eid, state, native_volumes)
+            self._write_native(manager, eid, state, native_volumes, new=new)
         finally:
             self.tx.from_dss = False
 
     def _write_native(
-        self, manager: str, eid: str, state: str, native_volumes: list[Volume4D] | None
+        self,
+        manager: str,
+        eid: str,
+        state: str,
+        native_volumes: list[Volume4D] | None,
+        *,
+        new: bool = False,
     ) -> None:
-        found = self.tx.load(eid)
-        if found is not None and (
-            found[1].kind is not RecordKind.INTENT or found[0].owner != manager
-        ):
-            return  # the id is someone else's native record: the DSS view stands alone
+        found = self.tx.load(record_key(manager, eid))
+        if found is not None and (found[1].kind is not RecordKind.INTENT or new):
+            return  # the manager's own native record with that id: the DSS view stands alone
         try:
             if native_volumes is None:
                 if found is not None:
@@ -351,9 +361,9 @@ class Scd:
         the create path); an update of a missing entity answers ``missing_status``."""
         old = self.get(kind, eid)
         if old is None:
-            mine = native.native_intent(self.tx, eid) if kind == "oir" else None
-            if mine is not None:
-                if mine.owner != caller.manager:
+            owner = native.is_published_id(self.tx, eid)
+            if owner is not None:
+                if owner != caller.manager:
                     raise ScdError(403, f"{_NAMES[kind]} {eid} is managed by another USS")
                 raise ScdError(409, f"{_NAMES[kind]} {eid} is managed through the native API")
             if ovn is not None:
@@ -407,9 +417,8 @@ class Scd:
     def view(self, kind: str, eid: str, caller: str) -> dict[str, Any]:
         """GET of an intent or a constraint reference (404 if missing)."""
         e = self.get(kind, eid)
-        if e is None and kind == "oir":
-            rec = native.native_intent(self.tx, eid)
-            e = None if rec is None else native.entity(rec, self.native_base_url)
+        if e is None:
+            e = native.reference(self.tx, kind, eid, self.native_base_url)
         if e is None:
             raise ScdError(404, f"{_NAMES[kind]} {eid} not found")
         if kind == "oir":

@@ -21,8 +21,8 @@ from typing import Any
 
 from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
-from ..store.base import Tx, iso
-from . import phrasebook
+from ..store.base import Tx, iso, record_key
+from . import phrasebook, release
 from .agreements import active
 
 LADDER = ("unit", "operations-centre", "working-group", "chiefs-of-staff")
@@ -74,13 +74,13 @@ def _insert(tx: Tx, t: Thread) -> Thread:
 
 
 def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Thread:
-    """The thread of a conflict (opened now if it was not); only its two parties may use it."""
-    r = tx.x("SELECT a_owner, b_owner FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
-    if r is None:
+    """The thread of a conflict (opened now if it was not); only its two parties may use it,
+    and only while the release rule shows it the conflict (never at ``none``)."""
+    row = tx.conflict(conflict_id)
+    # not even its existence is disclosed to anyone else
+    if row is None or release.view_conflict(tx, row, party, release.Shown("thread", at)) is None:
         raise NotFound(f"no conflict {conflict_id!r}")
-    parties = tuple(sorted({r[0], r[1]}))
-    if party not in parties:
-        raise NotFound(f"no conflict {conflict_id!r}")  # not even its existence is disclosed
+    parties = tuple(sorted({row.a_owner, row.b_owner}))
     tid = f"conflict-{conflict_id}"
     found = _get(tx, tid)
     if found is not None:
@@ -88,15 +88,38 @@ def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Threa
     return _insert(tx, Thread(tid, "conflict", conflict_id, parties, party, iso(at)))
 
 
+def open_thread(
+    tx: Tx,
+    thread_id: str,
+    subject_kind: str,
+    subject_id: str,
+    parties: tuple[str, str],
+    opened_by: str,
+    at: datetime,
+) -> Thread:
+    """A thread about anything else than a conflict or a record (a screening finding), between
+    two parties; opened now unless it exists."""
+    found = _get(tx, thread_id)
+    if found is not None:
+        return found
+    t = Thread(thread_id, subject_kind, subject_id, tuple(sorted(parties)), opened_by, iso(at))
+    return _insert(tx, t)
+
+
 def open_record_thread(
-    tx: Tx, record_id: str, party: str, with_party: str | None, at: datetime
+    tx: Tx, owner: str, record_id: str, party: str, with_party: str | None, at: datetime
 ) -> Thread:
     """A new thread about a record, between ``party`` and the record's owner (or, when the
-    caller owns it, ``with_party``)."""
-    r = tx.x("SELECT owner FROM records WHERE id = ?", (record_id,)).fetchone()
-    if r is None:
-        raise NotFound(f"no record {record_id!r}")
-    owner = r[0]
+    caller owns it, ``with_party``). Another party's record must be one the caller may see
+    (released in full or as an extent): nothing confirms an id it was not given."""
+    key = record_key(owner, record_id)
+    found = tx.load(key)
+    visible = found is not None and (
+        owner == party
+        or release.view_record(tx, found[0], party, release.Shown("thread", at)) is not None
+    )
+    if not visible:
+        raise NotFound(f"no record {record_id!r}" + ("" if owner == party else f" of {owner}"))
     other = with_party if party == owner else owner
     if other is None:
         raise InvalidInput([FieldError("/with", "name the party to talk with about your record")])
@@ -104,11 +127,9 @@ def open_record_thread(
         raise InvalidInput([FieldError("/with", "a thread is between two different parties")])
     if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
         raise InvalidInput([FieldError("/with", f"no party {other!r}")])
-    t = Thread(
-        str(uuid.uuid4()), "record", record_id, tuple(sorted({party, other})), party, iso(at)
-    )
+    t = Thread(str(uuid.uuid4()), "record", key, tuple(sorted({party, other})), party, iso(at))
     _insert(tx, t)
-    tx.audit(at, party, "hotline.thread", t.id, digest({"record": record_id, "parties": t.parties}))
+    tx.audit(at, party, "hotline.thread", t.id, digest({"record": key, "parties": t.parties}))
     return t
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..audit import digest
 from ..store.base import Tx, iso
 from .agreements import Agreement, active, all_active, pair
+from .probes import probing_alerts
 
 
 def _gave(tx: Tx, owner: str, to: str) -> dict[str, int]:
@@ -104,7 +105,7 @@ def _alerts(tx: Tx, ag: Agreement) -> list[tuple[dict[str, Any], str]]:
                     f"slow:{giver}",
                 )
             )
-    return out
+    return out + probing_alerts(tx, ag, datetime.now(UTC))
 
 
 def ledger(tx: Tx, party: str) -> list[dict[str, Any]]:

@@ -39,9 +39,10 @@ from ..model import (
     Track,
     Volume4D,
 )
-from ..store.base import Tx, to_record
+from ..store.base import Tx, record_key, to_record
 from ..store.tracks import TrackTable
 from .agreements import all_active
+from .release import view_alert
 
 #: Half-width of a track's corridor when it is checked against areas (metres).
 CORRIDOR_HALF_WIDTH_M = 50.0
@@ -197,7 +198,7 @@ class TacticalMonitor:
             if t.state.intent_id is None:
                 continue
             try:
-                rec = self.store.get(RecordKind.INTENT, t.state.intent_id)
+                rec = self.store.get(RecordKind.INTENT, t.party, t.state.intent_id)
             except DeconflictionError:
                 continue
             if rec.owner != t.party:
@@ -237,13 +238,15 @@ class TacticalMonitor:
                     ),
                 )
             for p in sorted(set(ch.alert.parties)):
-                tx.event(p, f"{kind}.{ch.kind}", payload, now)
+                shown = view_alert(tx, payload, p)  # each party as the release rule allows
+                if shown is not None:
+                    tx.event(p, f"{kind}.{ch.kind}", shown, now)
             tx.audit(now, "service", f"{kind}.{ch.kind}", "|".join(ch.alert.key), digest(payload))
             if kind == "conformance" and ch.kind == "raised":
-                self._nonconforming(tx, ch.alert.geometry["intent"], now)
+                self._nonconforming(tx, ch.alert.parties[0], ch.alert.geometry["intent"], now)
 
-    def _nonconforming(self, tx: Tx, intent_id: str, now: datetime) -> None:
-        found = tx.load(intent_id)
+    def _nonconforming(self, tx: Tx, owner: str, intent_id: str, now: datetime) -> None:
+        found = tx.load(record_key(owner, intent_id))
         if found is None:
             return
         rec = found[0]

@@ -2,10 +2,13 @@
 
 The SQL is portable between SQLite and PostgreSQL; the few words that differ are placeholders:
 ``SERIAL_PK`` (an auto-numbered primary key) and ``CLUSTERED`` (a table stored in key order).
+A migration that needs the library (to fill a new index from the records, say) is a Python
+module ``NNNN_name.py`` with ``migrate(cur, dialect)``, run in the same way.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 from typing import Any, Literal
 
@@ -18,11 +21,14 @@ _WORDS: dict[Dialect, dict[str, str]] = {
 
 
 def migrations() -> list[tuple[int, str]]:
-    """(number, sql) of every migration shipped with the package, in order."""
+    """(number, sql) of every migration shipped with the package, in order (a Python
+    migration's "sql" is ``python:MODULE``)."""
     out = []
     for f in resources.files("deconfliction.store.migrations").iterdir():
         if f.name.endswith(".sql"):
             out.append((int(f.name.split("_", 1)[0]), f.read_text(encoding="utf-8")))
+        elif f.name.endswith(".py") and f.name[0].isdigit():
+            out.append((int(f.name.split("_", 1)[0]), f"python:{f.name[:-3]}"))
     return sorted(out)
 
 
@@ -45,8 +51,12 @@ def apply(conn: Any, dialect: Dialect) -> int:
             continue
         if dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
-        for stmt in render(sql, dialect):
-            cur.execute(stmt)
+        if sql.startswith("python:"):
+            module = importlib.import_module(f"deconfliction.store.migrations.{sql[7:]}")
+            module.migrate(cur, dialect)
+        else:
+            for stmt in render(sql, dialect):
+                cur.execute(stmt)
         mark = "?" if dialect == "sqlite" else "%s"
         cur.execute(f"INSERT INTO schema_version (version) VALUES ({mark})", (number,))
         if dialect == "sqlite":

@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool
 from ..audit.signing import Signer
 from ..model import SeparationPolicy
 from . import migrate
-from .base import RecordCache, Tx
+from .base import RecordCache, StoreHooks, Tx
 from .txstore import TxStore
 
 T = TypeVar("T")
@@ -45,10 +45,12 @@ class PostgresStore(TxStore):
         self.policy = policy or SeparationPolicy()
         self.cache = RecordCache()
         self.signer: Signer | None = None
+        self.hooks = StoreHooks()
         with psycopg.connect(url, autocommit=False) as conn:
             # one migrator at a time, whatever the number of processes starting together
             conn.execute("SELECT pg_advisory_xact_lock(4242)")
             migrate.apply(conn, "postgresql")
+            self.secret = self._secret(conn.cursor(), "%s")
             conn.commit()
         self.pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}
@@ -67,7 +69,10 @@ class PostgresStore(TxStore):
                     with conn.transaction():
                         conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
                         with conn.cursor() as cur:
-                            return fn(Tx(cur, self.cache, self.policy, "%s", self.signer))
+                            tx = self.make_tx(cur, "%s")
+                            result = fn(tx)
+                    tx.committed()
+                    return result
                 except (errors.SerializationFailure, errors.DeadlockDetected):
                     if attempt == RETRIES - 1:
                         raise
@@ -80,7 +85,7 @@ class PostgresStore(TxStore):
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             with conn.cursor() as cur:
-                return fn(Tx(cur, self.cache, self.policy, "%s", self.signer))
+                return fn(self.make_tx(cur, "%s"))
 
     def close(self) -> None:
         self.pool.close()
