@@ -289,3 +289,49 @@ def test_activating_near_a_degraded_party_needs_an_acknowledgement(api: Any) -> 
     assert api.post("/v1/intents", "RU", json={**body, "state": "Accepted"}).status_code == 201
     ok = api.post("/v1/intents?accept_degraded=true", "RU", json={**body, "id": "R10"})
     assert ok.status_code == 201
+
+
+def test_previews_and_queries_are_probes_with_a_budget_the_owner_sees(api: Any) -> None:
+    """RU probes FR's naval area (released to it as an extent): each preview or query that
+    meets it counts against the agreed budget (429 past it, with Retry-After), FR sees who
+    probed and how much, and the ledger alerts both sides."""
+    terms = {
+        **FR_RU,
+        "reciprocity": False,
+        "probes": {"per_hour": 3, "alert_share": 0.6},
+    }
+    agree(api, "FR", "RU", terms)
+    _scene(api)
+    # a 1 m circle at the extent's edge but away from N's real footprint: the preview answers
+    # for the extent (what RU may see), a conflict with N named at the extent's level
+    n = api.get("/v1/intents/N?owner=FR", "RU").json()["volumes"][0]
+    lon, lat = n["footprint"]["center"]
+    edge_lon, edge_lat, _ = GEOD.fwd(lon, lat, 0.0, n["footprint"]["radius_m"] - 50.0)
+    exact = api.get("/v1/intents/N", "FR").json()["volumes"][0]["footprint"]["coordinates"][0]
+    assert edge_lat > max(p[1] for p in exact) + 0.1  # well north of N's real footprint
+    probe = {
+        "footprint": {"type": "Circle", "center": [edge_lon, edge_lat], "radius_m": 1.0},
+        "alt_lower_m": 0,
+        "alt_upper_m": 10,
+        "time_start": n["time_start"],
+        "time_end": n["time_end"],
+    }
+    seen = []
+    for _ in range(3):
+        r = api.post("/v1/intents/preview", "RU", json={"volumes": [probe]})
+        assert r.status_code == 200, r.text
+        seen.append({(c["a"]["id"], c["b"]["id"]) for c in r.json()["conflicts"]})
+    assert all(("N", None) in s or (None, "N") in s for s in seen)
+    r = api.post("/v1/intents/query", "RU", json={"volume": probe})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    # a preview that meets nothing of FR's is no probe of FR's records
+    far = {**probe, "footprint": {"type": "Circle", "center": [0.0, 0.0], "radius_m": 1.0}}
+    assert api.post("/v1/intents/preview", "RU", json={"volumes": [far]}).status_code == 200
+    (row,) = api.get("/v1/probes", "FR").json()["probes"]
+    assert (row["prober"], row["count"]) == ("RU", 3)
+    assert api.get("/v1/probes", "RU").json()["probes"] == []
+    store = api.client.app.state.store
+    store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC)))
+    alerts = api.get("/v1/ledger", "FR").json()["ledger"][0]["alerts"]
+    assert [(a["kind"], a["about"]) for a in alerts] == [("probing", "RU")]
+    assert any(e.action == "probe" and e.subject == "FR|RU" for e in store.audit_entries())

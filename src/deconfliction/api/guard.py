@@ -242,6 +242,8 @@ async def _refuse(
         (b"content-length", str(len(body)).encode()),
         (b"x-content-type-options", b"nosniff"),
     ]
+    if status in (400, 413):  # the rest of the body is not read: close rather than drain it
+        headers.append((b"connection", b"close"))
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -29,6 +29,7 @@ records them in its own transaction (``record``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,9 +99,10 @@ def coarsen(v: Volume4D, c: Coarsening) -> Volume4D:
 
 
 def growth_bound_m(c: Coarsening) -> float:
-    """How far (metres) an extent can reach beyond its record's cap: half the grid's diagonal,
-    the radius step and the metre added by ``coarsen``."""
-    return 111_320.0 * c.position_step_deg * math.sqrt(2.0) / 2.0 + c.radius_step_m + 2.0
+    """How far (metres) an extent can reach beyond its record's cap: the centre moves by up to
+    half the grid's diagonal and the radius grows by as much again (so the far side reaches two
+    half-diagonals out), plus the radius step and the metre added by ``coarsen``."""
+    return 2.0 * 111_320.0 * c.position_step_deg * math.sqrt(2.0) / 2.0 + c.radius_step_m + 2.0
 
 
 # --- levels ---------------------------------------------------------------------------------
@@ -574,6 +576,13 @@ def _track_party(ref: str) -> str:
     return ref.split("/", 1)[0]
 
 
+def _hidden_key(alert: dict[str, Any]) -> list[str]:
+    """An alert's key without the other party's references: stable (the same alert keeps it),
+    telling nothing of what it names."""
+    key = "|".join(str(k) for k in alert.get("key", []))
+    return ["alert:" + hashlib.sha256(key.encode()).hexdigest()[:24]]
+
+
 def view_alert(tx: Tx, alert: dict[str, Any], viewer: str) -> dict[str, Any] | None:
     """A tactical alert as ``viewer`` (one of its parties) may see it: the other party's track
     as its "track" release allows (at ``full`` as is; at ``extent`` named, with times and
@@ -596,6 +605,7 @@ def view_alert(tx: Tx, alert: dict[str, Any], viewer: str) -> dict[str, Any] | N
         out = _on_grid(alert, coarsening(terms))
         if level is not Release.EXTENT:
             out["tracks"] = [r if _track_party(r) == viewer else None for r in refs]
+            out["key"] = _hidden_key(alert)
         out["with"] = _track_party(others[0])
         return out
     if kind == "area":
@@ -618,6 +628,7 @@ def view_alert(tx: Tx, alert: dict[str, Any], viewer: str) -> dict[str, Any] | N
         out = _on_grid(alert, coarsening(terms))
         if level is not Release.EXTENT:
             out[hide] = None
+            out["key"] = _hidden_key(alert)
         out["with"] = area_owner if viewer == track_owner else track_owner
         return out
     return alert  # conformance: the party's own track and intent only
