@@ -35,8 +35,10 @@ from . import (
     body,
     dss,
     events,
+    formats,
     hotline,
     liveness,
+    ogc,
     picture,
     problems,
     screening,
@@ -397,6 +399,8 @@ def create_app(
     app.include_router(picture.router)
     app.include_router(audit.router)
     app.include_router(screening.router)
+    app.include_router(formats.router)
+    app.include_router(ogc.router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)

@@ -187,8 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     feed = tsub.add_parser("feed", help="decode a live or recorded feed and send it")
-    feed.add_argument("kind", choices=["sbs", "ais"], help="ADS-B BaseStation text, or AIS NMEA")
-    feed.add_argument("source", metavar="SOURCE", help="a file, tcp://HOST:PORT or udp://HOST:PORT")
+    feed.add_argument(
+        "kind",
+        choices=["sbs", "ais", "asterix", "cot"],
+        help="ADS-B BaseStation text, AIS NMEA, ASTERIX CAT021/048/062, or Cursor on Target",
+    )
+    feed.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a file, tcp://HOST:PORT or udp://HOST:PORT (CoT also tls://HOST:PORT)",
+    )
     feed.add_argument(
         "--to", required=True, metavar="URL", help="the service, e.g. http://127.0.0.1:8000"
     )
@@ -196,6 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument(
         "--batch-s", type=float, default=1.0, metavar="S", help="send at most every S seconds"
     )
+    feed.add_argument(
+        "--radar",
+        action="append",
+        default=[],
+        metavar="SAC/SIC=LON,LAT[,HEIGHT_M]",
+        help="ASTERIX CAT048: where a radar stands (repeatable)",
+    )
+    feed.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="ASTERIX: the UTC day of the times of day (default: a capture's own date, else "
+        "the day of reception)",
+    )
+    _add_format_commands(sub)
 
     audit = sub.add_parser("audit", help="the audit log: a party's export, verified offline")
     asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
@@ -302,7 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed
 
-            return run_feed(args.kind, args.source, args.to, args.token, args.batch_s)
+            return run_feed(
+                args.kind, args.source, args.to, args.token, args.batch_s, args.radar, args.date
+            )
+        if args.command in ("cot", "kml", "notam", "navwarning", "airspace"):
+            return _run_format_command(args)
         if args.command == "tracks":
             from .tracks import run_tracks_check
 
@@ -353,6 +379,77 @@ def _registered(party: str, data_dir: Path, db: str | None) -> None:
         ) from None
     finally:
         store.close()
+
+
+def _add_format_commands(sub: Any) -> None:
+    """``cot out``, ``kml``, ``notam``, ``navwarning``, ``airspace import`` (docs/formats.md)."""
+    cot = sub.add_parser("cot", help="Cursor on Target (TAK): the released picture out")
+    csub = cot.add_subparsers(dest="cot_command", required=True, parser_class=_Parser)
+    out = csub.add_parser("out", help="serve or push your released picture as CoT")
+    out.add_argument("--from", dest="from_", required=True, metavar="URL", help="the service")
+    out.add_argument("--token", required=True, help="a bearer token of the party")
+    out.add_argument("--listen", metavar="tcp://HOST:PORT", help="serve TAK clients here")
+    out.add_argument("--push", metavar="URL", help="push to a TAK server: tcp://, tls://, udp://")
+    out.add_argument("--every-s", type=float, default=5.0, metavar="S", help="refresh period")
+    out.add_argument("--once", action="store_true", help="send the picture once, then stop")
+
+    kml = sub.add_parser("kml", help="KML/KMZ of plan files or of your released picture")
+    ksub = kml.add_subparsers(dest="kml_command", required=True, parser_class=_Parser)
+    kp = ksub.add_parser("plans", help="plan files (GeoJSON) as KML, offline")
+    kp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    kp.add_argument("--out", required=True, type=Path, metavar="FILE", help=".kml or .kmz")
+    kpic = ksub.add_parser("picture", help="your released picture, from the service")
+    kpic.add_argument("--from", dest="from_", required=True, metavar="URL", help="the service")
+    kpic.add_argument("--token", required=True, help="a bearer token of the party")
+    kpic.add_argument("--out", required=True, type=Path, metavar="FILE", help=".kml or .kmz")
+
+    for name, what in (("notam", "ICAO NOTAM"), ("navwarning", "NAVAREA or NAVTEX warning")):
+        p = sub.add_parser(name, help=f"the text of an {what} for an area")
+        p.add_argument("area_id", nargs="?", metavar="AREA_ID", help="the area's id")
+        p.add_argument("--from", dest="from_", metavar="URL", help="the service")
+        p.add_argument("--token", help="a bearer token of the party")
+        p.add_argument("--plan", type=Path, metavar="FILE", help="or: a plan file's record")
+        p.add_argument("--lang", choices=["en", "fr", "ru"], default="en", help="language")
+        p.add_argument("--number", type=int, default=1, metavar="N", help="message number")
+        if name == "notam":
+            p.add_argument("--fir", default="XXXX", metavar="ICAO", help="FIR (Q and A items)")
+            p.add_argument("--series", default="A", metavar="L", help="NOTAM series letter")
+        else:
+            p.add_argument("--navarea", default="III", metavar="ROMAN", help="NAVAREA number")
+            p.add_argument("--region", default="", help="the region line (e.g. 'Eastern Med')")
+            p.add_argument("--navtex", metavar="B1", help="wrap as NAVTEX from this station")
+
+    air = sub.add_parser("airspace", help="import restricted, danger and prohibited areas")
+    asub = air.add_subparsers(dest="airspace_command", required=True, parser_class=_Parser)
+    imp = asub.add_parser("import", help="OpenAir, AIXM 5.1, NOTAM or warnings as your areas")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument(
+        "--format", choices=["openair", "aixm", "notam", "navwarning"], help="default: guessed"
+    )
+    imp.add_argument("--to", metavar="URL", help="the service")
+    imp.add_argument("--token", help="a bearer token of the importing party (planner)")
+    imp.add_argument("--prefix", default="", help="put before every imported id")
+    imp.add_argument("--days", type=int, default=28, help="OpenAir/AIXM window (default 28)")
+    imp.add_argument("--agl-m", type=float, metavar="M", help="highest ground under AGL limits")
+    imp.add_argument("--dry-run", action="store_true", help="read and list, write nothing")
+
+
+def _run_format_command(args: argparse.Namespace) -> int:
+    from . import formats
+
+    if args.command == "cot":
+        return formats.run_cot_out(
+            args.from_, args.token, args.listen, args.push, args.every_s, args.once
+        )
+    if args.command == "kml":
+        if args.kml_command == "plans":
+            return formats.run_kml_plans(args.files, args.out)
+        return formats.run_kml_picture(args.from_, args.token, args.out)
+    if args.command == "notam":
+        return formats.run_notam(args)
+    if args.command == "navwarning":
+        return formats.run_navwarning(args)
+    return formats.run_airspace_import(args)
 
 
 def _token(args: argparse.Namespace) -> int:

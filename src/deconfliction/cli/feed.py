@@ -1,9 +1,15 @@
-"""``deconfliction tracks feed (sbs|ais) SOURCE --to URL --token T``: a feed into the service.
+"""``deconfliction tracks feed (sbs|ais|asterix|cot) SOURCE --to URL --token T``: a feed into
+the service.
 
-SOURCE is a file, ``tcp://HOST:PORT`` (a receiver's text port, e.g. dump1090's 30003) or
-``udp://HOST:PORT`` (a port to listen on, e.g. AIS forwarded by a receiver). Lines are decoded
-(``formats.feeds``) and the states POSTed to ``/v1/tracks`` in batches, at most every
-``--batch-s`` seconds, as the token's party.
+SOURCE is a file, ``tcp://HOST:PORT`` (a receiver's text port, e.g. dump1090's 30003, or a TAK
+server's streaming port) or ``udp://HOST:PORT`` (a port to listen on, e.g. AIS forwarded by a
+receiver; a multicast group is joined), and for CoT also ``tls://HOST:PORT`` (pytak's TLS
+client, configured by the ``PYTAK_TLS_*`` environment variables). Lines (SBS, AIS), datagrams
+or recordings (ASTERIX: a pcap capture or raw blocks) and events (CoT: XML or TAK protocol) are
+decoded (``formats.feeds``, ``formats.asterix``, ``formats.cot``) and the states POSTed to
+``/v1/tracks`` in batches, at most every ``--batch-s`` seconds, as the token's party. A message
+that cannot be read is skipped and counted (the count of each reason is printed at the end);
+the feed goes on.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,11 +77,27 @@ def _post(url: str, token: str, states: list[TrackState]) -> None:
         raise UsageError(f"--to: cannot reach {url}: {exc}") from None
 
 
-def run_feed(kind: str, source: str, to: str, token: str, batch_s: float) -> int:
+def run_feed(
+    kind: str,
+    source: str,
+    to: str,
+    token: str,
+    batch_s: float,
+    radars: Sequence[str] = (),
+    day: str | None = None,
+) -> int:
     if not to.startswith(("http://", "https://")):
         raise UsageError(f"--to must be an http:// or https:// URL, got {to!r}")
     if not batch_s > 0:
         raise UsageError(f"--batch-s must be > 0, got {batch_s}")
+    if kind == "asterix":
+        from .feed_binary import run_asterix
+
+        return run_asterix(source, to, token, batch_s, radars, day, _post)
+    if kind == "cot":
+        from .feed_binary import run_cot
+
+        return run_cot(source, to, token, batch_s, _post)
     decoder = SbsDecoder() if kind == "sbs" else AisDecoder()
     batch: list[TrackState] = []
     sent = 0
