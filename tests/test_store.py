@@ -134,3 +134,30 @@ def test_buffers_of_the_store_policy_apply(store_factory: Any) -> None:
     assert w.conflicts == []
     q = s.query(draft(10.05, 10.05, size=0.01).volumes[0], [INTENT])
     assert [r.id for r in q] == ["A"]
+
+
+def test_processes_starting_together_on_a_new_database_all_open_it(store_factory: Any) -> None:
+    """``serve --workers N`` starts N processes on one database: on a new one they all migrate
+    it at once. Each must open the store (none may die on a half-made schema), and all must
+    share one schema version and one secret."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from deconfliction.store import migrate
+
+    n = 4
+    barrier = Barrier(n)
+
+    def open_one(_: int) -> Store:
+        barrier.wait()
+        return store_factory()
+
+    with ThreadPoolExecutor(n) as pool:
+        stores = list(pool.map(open_one, range(n)))
+    assert len({s.secret for s in stores}) == 1  # type: ignore[attr-defined]
+    stores[0].put_party(Party(id="FR", name="France"), actor="t")
+    stores[1].create(INTENT, "A", "FR", draft(1, 1), actor="FR")
+    assert stores[3].get(INTENT, "FR", "A").version == 1
+    # each migration ran once
+    rows = stores[2].read_tx(lambda tx: tx.x("SELECT version FROM schema_version").fetchall())
+    assert sorted(r[0] for r in rows) == [number for number, _ in migrate.migrations()]

@@ -47,9 +47,7 @@ class PostgresStore(TxStore):
         self.signer: Signer | None = None
         self.hooks = StoreHooks()
         with psycopg.connect(url, autocommit=False) as conn:
-            # one migrator at a time, whatever the number of processes starting together
-            conn.execute("SELECT pg_advisory_xact_lock(4242)")
-            migrate.apply(conn, "postgresql")
+            migrate.apply(conn, "postgresql")  # one migrator at a time (its own lock)
             self.secret = self._secret(conn.cursor(), "%s")
             conn.commit()
         self.pool = ConnectionPool(
