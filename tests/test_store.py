@@ -202,3 +202,30 @@ def test_a_migration_merged_later_with_a_lower_number_is_applied(
     ship(1, 3)  # an older version does not know 2: it refuses to run on this database
     with pytest.raises(migrate.MigrationError, match="newer version"):
         migrate.apply(conn, "sqlite")
+
+
+def test_processes_starting_together_on_a_new_database_all_open_it(store_factory: Any) -> None:
+    """``serve --workers N`` starts N processes on one database: on a new one they all migrate
+    it at once. Each must open the store (none may die on a half-made schema), and all must
+    share one schema version and one secret."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from deconfliction.store import migrate
+
+    n = 4
+    barrier = Barrier(n)
+
+    def open_one(_: int) -> Store:
+        barrier.wait()
+        return store_factory()
+
+    with ThreadPoolExecutor(n) as pool:
+        stores = list(pool.map(open_one, range(n)))
+    assert len({s.secret for s in stores}) == 1  # type: ignore[attr-defined]
+    stores[0].put_party(Party(id="FR", name="France"), actor="t")
+    stores[1].create(INTENT, "A", "FR", draft(1, 1), actor="FR")
+    assert stores[3].get(INTENT, "FR", "A").version == 1
+    # each migration ran once
+    rows = stores[2].read_tx(lambda tx: tx.x("SELECT version FROM schema_version").fetchall())
+    assert sorted(r[0] for r in rows) == [m.number for m in migrate.migrations()]

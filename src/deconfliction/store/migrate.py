@@ -122,8 +122,25 @@ def _applied(cur: Any, dialect: Dialect) -> dict[int, str | None]:
 
 def apply(conn: Any, dialect: Dialect) -> int:
     """Check the applied migrations and apply the others, on a DB-API connection; returns the
-    newest number applied."""
+    newest number applied.
+
+    Safe when several processes start together on one new database (``serve --workers N``):
+    on PostgreSQL the caller holds a session advisory lock around this; on SQLite each
+    migration reads what is applied again inside its own write transaction, so it runs once
+    whoever gets there first; a failed one is rolled back (and SQLite's write lock released)."""
     cur = conn.cursor()
+    try:
+        return _apply(conn, cur, dialect)
+    except BaseException:
+        if dialect == "sqlite":
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+        else:
+            conn.rollback()
+        raise
+
+
+def _apply(conn: Any, cur: Any, dialect: Dialect) -> int:
     mark = "?" if dialect == "sqlite" else "%s"
     if dialect == "sqlite":
         cur.execute("BEGIN IMMEDIATE")
@@ -155,6 +172,10 @@ def apply(conn: Any, dialect: Dialect) -> int:
             continue
         if dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
+            if m.number in _applied(cur, dialect):  # another process applied it meanwhile
+                _commit(conn, cur, dialect)
+                applied[m.number] = m.checksum
+                continue
         if m.text.startswith("python:"):
             module = importlib.import_module(f"deconfliction.store.migrations.{m.text[7:]}")
             module.migrate(cur, dialect)
