@@ -7,7 +7,10 @@
     ├── Unauthenticated           401
     ├── Forbidden                 403
     ├── NotFound                  404
-    └── VersionConflict           409, an update or delete named a stale version
+    ├── VersionConflict           409, an update or delete named a stale version
+    └── ServiceUnavailable        503, the database is out of reach or busy: retry after
+                                  ``retry_after_s`` (nothing was written, or, when the
+                                  connection broke at the commit, the outcome is unknown)
 
 The core raises these; ``api/`` turns them into RFC 9457 problem documents and ``cli/`` into a
 one-line message with exit code 2. ``user_message`` never holds internal paths or stack traces.
@@ -69,6 +72,23 @@ class NotFound(DeconflictionError):
 class VersionConflict(DeconflictionError):
     code = "version-conflict"
     http_status = 409
+
+
+class ServiceUnavailable(DeconflictionError):
+    """The database cannot be reached now, or every connection to it is busy (503).
+
+    Answered at once rather than after a long wait; ``retry_after_s`` is what the
+    ``Retry-After`` header says. A write answered so was not acknowledged: it was not written,
+    or (when the connection broke while committing) it may have been; a retry then finds it
+    (409 "already exists" on a create, a stale version on a replace).
+    """
+
+    code = "unavailable"
+    http_status = 503
+
+    def __init__(self, user_message: str, retry_after_s: int = 1) -> None:
+        super().__init__(user_message)
+        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class NeedsAcknowledgement(DeconflictionError):
