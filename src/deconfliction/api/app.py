@@ -32,6 +32,7 @@ from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
 from .roles import RoleGate
+from .text import TextGuard
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +317,8 @@ def create_app(
     app.state.dev_token = None
     problems.install(app)
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
+    # storable text and bounded ids everywhere; path parameters named from the OpenAPI paths
+    app.add_middleware(TextGuard, templates_of=lambda: app.openapi()["paths"])
     app.add_middleware(Guard, config=guard or GuardConfig())  # outermost: limits first
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
