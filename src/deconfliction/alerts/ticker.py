@@ -36,6 +36,8 @@ class Ticker:
         self.interval_s, self.lease_s, self.clock = interval_s, lease_s, clock
         self.holder = f"{name}-{uuid.uuid4()}"
         self._stop = threading.Event()
+        #: set once the last call has ended: the heartbeat covers a call until then
+        self._halted = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         #: the fencing token while ``fn`` runs (the heartbeat renews it), else None
         self._running: int | None = None
@@ -68,12 +70,12 @@ class Ticker:
         return held
 
     def _heartbeat(self) -> None:
-        while not self._stop.is_set():
+        while not self._halted.is_set():
             with self._beat:
-                while self._running is None and not self._stop.is_set():
+                while self._running is None and not self._halted.is_set():
                     self._beat.wait(1.0)
                 token = self._running
-            if self._stop.wait(self.lease_s / 3) or token is None:
+            if self._halted.wait(self.lease_s / 3) or token is None:
                 continue
             with self._beat:
                 if self._running != token:
@@ -100,10 +102,11 @@ class Ticker:
 
     def stop(self) -> None:
         self._stop.set()
-        with self._beat:
-            self._beat.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        self._halted.set()
+        with self._beat:
+            self._beat.notify_all()
         if self._heart.is_alive():
             self._heart.join(timeout=10)
         try:

@@ -58,6 +58,8 @@ WRITE_LOCK = 4243
 POOL_WAIT_S = 5.0
 #: An idle connection unused for longer than this is checked (one round trip) before use.
 CHECK_IDLE_S = 1.0
+#: How long a store being opened waits for the database to answer (a start during a failover).
+START_WAIT_S = 30.0
 #: What ``Retry-After`` says when the database cannot be reached, or is busy.
 RETRY_UNREACHABLE_S = 2
 RETRY_BUSY_S = 1
@@ -192,6 +194,22 @@ def _unlock(conn: psycopg.Connection[Any]) -> None:
         conn.close()
 
 
+def _connect_patiently(url: str, wait_s: float) -> psycopg.Connection[Any]:
+    """A connection for starting up: a process (re)started while the database restarts or
+    fails over waits for it, up to ``wait_s``, rather than dying."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.1
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=False)
+        except psycopg.OperationalError:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("the database cannot be reached yet; trying again in %.1f s", delay)
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+
 class _BrokeBeforeCommit(Exception):
     """The connection broke before ``COMMIT`` was sent: nothing of the transaction was kept."""
 
@@ -204,12 +222,13 @@ class PostgresStore(TxStore):
         *,
         pool_size: int = 16,
         pool_wait_s: float = POOL_WAIT_S,
+        start_wait_s: float = START_WAIT_S,
     ) -> None:
         self.url = with_defaults(url)
         self.policy = policy or SeparationPolicy()
         self.cache = RecordCache()
         self.signer: Signer | None = None
-        with psycopg.connect(self.url, autocommit=False) as conn:
+        with _connect_patiently(self.url, start_wait_s) as conn:
             # one migrator at a time, whatever the number of processes starting together
             conn.execute("SELECT pg_advisory_xact_lock(4242)")
             migrate.apply(conn, "postgresql")
