@@ -431,3 +431,77 @@ def test_tickers_never_overlap_when_a_call_outlasts_the_lease(store: Store, tmp_
     assert all(e0 <= s1 for (_, e0), (s1, _) in itertools.pairwise(spans)), calls
     # a stopped ticker released its lease: the other takes it at once
     assert store.write_tx(lambda tx: leases.take(tx, "job", "new", time.time(), 1)) is not None
+
+
+# --- the clients we ship retry ---------------------------------------------------------------
+class FlakyService:
+    """Answers ``POST /v1/tracks`` with the statuses of ``plan`` in turn (then 202)."""
+
+    def __init__(self, plan: list[int], port: int | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.plan, self.bodies = list(plan), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                status = outer.plan.pop(0) if outer.plan else 202
+                self.send_response(status)
+                if status == 503:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.port = port or free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SBS = Path(__file__).parent / "data" / "adsb-cdg-extract.sbs"
+
+
+def _feed(port: int, *extra: str) -> int:
+    from deconfliction.cli import main
+
+    args = ["tracks", "feed", "sbs", str(SBS), "--to", f"http://127.0.0.1:{port}"]
+    return main([*args, "--token", "t", "--batch-s", "1000", *extra])
+
+
+def test_the_cli_feed_retries_through_a_failover_and_a_restart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    service = FlakyService([503, 503])
+    try:
+        assert _feed(service.port) == 0
+    finally:
+        service.stop()
+    assert len(service.bodies) == 3 and len(set(service.bodies)) == 1  # the same batch, again
+    assert "HTTP 503; again in 1.0 s" in capsys.readouterr().err
+    # the service down (restarting), then back
+    port = free_port()
+    later: list[FlakyService] = []
+    timer = threading.Timer(1.0, lambda: later.append(FlakyService([], port)))
+    timer.start()
+    try:
+        assert _feed(port) == 0
+    finally:
+        timer.join()
+        for s in later:
+            s.stop()
+    assert len(later[0].bodies) == 1
+    # past --retry-s, the feed stops: exit code 2, one line
+    service = FlakyService([503] * 100)
+    try:
+        assert _feed(service.port, "--retry-s", "0") == 2
+    finally:
+        service.stop()
+    assert "HTTP 503" in capsys.readouterr().err

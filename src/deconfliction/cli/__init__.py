@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument(
         "--batch-s", type=float, default=1.0, metavar="S", help="send at most every S seconds"
     )
+    feed.add_argument(
+        "--retry-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="keep trying a batch the service cannot take now (503, 429, unreachable) this long",
+    )
 
     audit = sub.add_parser("audit", help="the audit log: a party's export, verified offline")
     asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
@@ -233,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed
 
-            return run_feed(args.kind, args.source, args.to, args.token, args.batch_s)
+            return run_feed(args.kind, args.source, args.to, args.token, args.batch_s, args.retry_s)
         if args.command == "tracks":
             from .tracks import run_tracks_check
 
