@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import signal
 import sqlite3
@@ -26,6 +27,8 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from deconfliction.alerts import leases
 from deconfliction.alerts.ticker import Ticker
@@ -272,24 +275,49 @@ def test_the_database_stopped_killed_and_restarted_under_two_workers(
     proc, base, _, fr, data = _service(tmp_path, ["--db", db, "--workers", "2"])
     key = dev_private_key(data)
     writers = Writers(base, fr)
+    ws_url = f"ws://{base.removeprefix('http://')}/v1/tracks/live"
+    stack = contextlib.ExitStack()
+    feed = stack.enter_context(ws_connect(ws_url, additional_headers=fr, open_timeout=20))
     try:
         writers.wait_for(60)
         pg_server.stop()  # as a crash: -m immediate
         _probe_away(base, fr, key)
+        feed.send(json.dumps({"states": [_state("T1", 1)]}))  # a live feed: told, not cut
+        told = json.loads(feed.recv(timeout=20))
+        assert told["retry_after_s"] >= 1 and "accepted" not in told, told
+        with ws_connect(ws_url, additional_headers=fr, open_timeout=20) as late:
+            with pytest.raises(ConnectionClosed) as closed:
+                late.recv(timeout=20)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
         pg_server.start()
         before = writers.count()
         writers.wait_for(before + 60)  # writing resumes
+        feed.send(json.dumps({"states": [_state("T1", 2)]}))
+        assert json.loads(feed.recv(timeout=20)) == {"accepted": 1, "changed": 1}
         pg_server.kill()  # SIGKILL of the postmaster
         _probe_away(base, fr, key)
         pg_server.start()
         before = writers.count()
         writers.wait_for(before + 60)
     finally:
+        stack.close()
         acked = writers.finish()
         _stop(proc)
     assert writers.refused_503 > 0
     assert writers.statuses <= {201, 409, 503}, writers.statuses
     check_intact(db, acked)
+
+
+def _state(track: str, t_s: float) -> dict[str, Any]:
+    at = datetime(2030, 1, 1, tzinfo=UTC).timestamp() + t_s
+    return {
+        "id": track,
+        "class": "fixed-wing",
+        "time": datetime.fromtimestamp(at, UTC).isoformat(),
+        "lon": 30.0,
+        "lat": 40.0,
+        "alt_m": 3000,
+    }
 
 
 def _workers(pid: int) -> list[int]:

@@ -23,6 +23,7 @@ given, and displays must isolate it.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,6 +44,10 @@ MAX_ERRORS = 20
 #: Categories refused in ids: controls, formats (bidi controls, zero-width characters),
 #: surrogates, line and paragraph separators.
 _NOT_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+#: A path of printable ASCII without percent escapes (nothing to decode, nothing to refuse).
+_PLAIN = re.compile(rb"[!-$&-~]*")
 
 
 def _is_surrogate(ch: str) -> bool:
@@ -141,6 +146,8 @@ def path_problems(scope: Scope, templates: Callable[[], Iterable[str]]) -> list[
     path: str = scope.get("path", "")
     raw_path: bytes = scope.get("raw_path") or path.encode("utf-8", "surrogateescape")
     raw = raw_path.split(b"?", 1)[0].strip(b"/")
+    if _PLAIN.fullmatch(raw) and all(len(s) <= MAX_ID_CHARS for s in raw.split(b"/")):
+        return []  # printable ASCII, nothing escaped, nothing too long: the usual case
     errors: list[tuple[int, str]] = []
     for i, seg in enumerate(raw.split(b"/") if raw else []):
         try:

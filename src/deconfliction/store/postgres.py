@@ -55,7 +55,7 @@ RETRIES = 30
 #: The advisory lock every write transaction holds (migrations use another).
 WRITE_LOCK = 4243
 #: How long an operation waits for a free connection before answering 503.
-POOL_WAIT_S = 5.0
+POOL_WAIT_S = 10.0
 #: An idle connection unused for longer than this is checked (one round trip) before use.
 CHECK_IDLE_S = 1.0
 #: How long a store being opened waits for the database to answer (a start during a failover).
