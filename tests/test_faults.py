@@ -72,8 +72,11 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
         for op, params in operations(scene.api):
             req = baseline(op, params, scene)
             r = send(scene, req, None, "", False)
-            assert r.status_code in (200, 503), (op, r.status_code, r.text[:200])
-            if r.status_code == 200:
+            # 2xx: needs no database; 4xx but 401/403: refused before reaching it (a route
+            # without a baseline here); never a 5xx but 503, never "forbidden" for an outage
+            assert r.status_code == 503 or r.status_code < 500, (op, r.status_code, r.text)
+            assert r.status_code not in (401, 403), (op, r.status_code, r.text[:200])
+            if r.status_code != 503:
                 continue
             refused.append(op)
             assert r.headers["retry-after"] == "2"
@@ -338,7 +341,7 @@ def test_one_worker_killed_at_a_time_under_load(tmp_path: Path, pg_server: PgSer
     killed = 0
     try:
         writers.wait_for(40)
-        for _ in range(3):
+        for _ in range(2):
             _wait(lambda: len(_workers(proc.pid)) == 2, 60, "two workers")
             os.kill(_workers(proc.pid)[0], signal.SIGKILL)
             killed += 1
@@ -348,7 +351,7 @@ def test_one_worker_killed_at_a_time_under_load(tmp_path: Path, pg_server: PgSer
     finally:
         acked = writers.finish()
         _stop(proc)
-    assert killed == 3
+    assert killed == 2
     check_intact(db, acked)
 
 

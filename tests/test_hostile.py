@@ -120,7 +120,7 @@ def _other(signing_key: Any) -> str:
     return mint_token(signing_key, "uss2", scopes=DSS_SCOPES)
 
 
-UNSTORABLE = ["a\x00b", "\x00", "x\ud800y", "\udfff"]
+UNSTORABLE = ["a\x00b", "x\ud800y"]
 
 
 def test_unstorable_strings_are_refused_in_every_slot_of_every_route(
@@ -134,7 +134,8 @@ def test_unstorable_strings_are_refused_in_every_slot_of_every_route(
         seen_ops += 1
         for slot in string_slots(req):
             for i, value in enumerate(UNSTORABLE):
-                raw = slot[0] in ("value", "key") and i % 2 == 1  # raw bytes, not \u escapes
+                # the surrogate as raw bytes in bodies (the hypothesis test sends escapes too)
+                raw = slot[0] in ("value", "key") and i == 1
                 r = send(scene, req, slot, value, raw)
                 tried += 1
                 _check_shape(req, r)
@@ -162,7 +163,7 @@ hostile_text = st.one_of(
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
