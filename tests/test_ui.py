@@ -184,9 +184,10 @@ def test_a_hotline_message_reaches_the_other_party_in_its_language(
     fr.fill("#params input[data-param=heading]", "90")
     fr.click("#send-form button[type=submit]")
     sent = time.monotonic()
-    ru.wait_for_selector("#messages li:has-text('Прошу вас изменить курс на 090°.')", timeout=1000)
+    ru_text = "Прошу вас лечь на истинный курс 090°."  # the reviewed wording (docs/hotline.md)
+    ru.wait_for_selector(f"#messages li:has-text('{ru_text}')", timeout=1000)
     assert time.monotonic() - sent < 1.0
-    assert "Je vous demande de changer de cap au 090°." in fr.inner_text("#messages")
+    assert "Je vous demande de venir au cap 090° vrai." in fr.inner_text("#messages")
     ru.screenshot(path=str(SHOTS / "4-hotline-ru.png"))
     fr.screenshot(path=str(SHOTS / "4-hotline-fr.png"))
     fr.context.close()

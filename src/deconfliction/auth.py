@@ -102,6 +102,13 @@ class AuthConfig:
                 continue  # no key of this set matches (or the set cannot be fetched)
         return keys
 
+    def cached(self, token: str) -> Principal | None:
+        """The token's principal if it was verified recently (no work done), else None."""
+        hit = self._verified.get(token)
+        if hit is not None and self.clock() < hit[1]:
+            return hit[0]
+        return None
+
     def verify(self, token: str) -> Principal:
         """The token's principal, if a configured key signed it for one of our audiences and it
         has not expired (Unauthenticated otherwise)."""

@@ -64,8 +64,7 @@ def _caller(request: Request, options: list[set[str]]) -> Caller:
     return Caller(p.subject, p.scopes)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+def _parse(raw: bytes | None) -> dict[str, Any]:
     if not raw:
         raise BadRequest("a JSON body is required")
     try:
@@ -120,14 +119,20 @@ async def _run(
 ) -> Response:
     try:
         caller = _caller(request, options)
-        doc = await _body(request) if body else None
-        prepared = work(caller, doc)  # stateless validation; returns the transaction to run
+        raw = await request.body() if body else None
         store = request.app.state.store
         run = store.write_tx if write else store.read_tx
         base_url = getattr(request.app.state, "public_url", "")
-        content = await run_in_threadpool(
-            run, lambda tx: _render(prepared(Scd(tx, datetime.now(UTC), base_url)))
-        )
+
+        def serve() -> bytes:
+            # parsing and checking volumes (S2 cells) is CPU work: in a worker thread, so that
+            # a large request holds up no other; the answer is made inside the transaction
+            doc = _parse(raw) if body else None
+            prepared = work(caller, doc)  # stateless validation; the transaction to run
+            out: bytes = run(lambda tx: _render(prepared(Scd(tx, datetime.now(UTC), base_url))))
+            return out
+
+        content = await run_in_threadpool(serve)
         return Response(content, status_code=status, media_type="application/json")
     except ServiceUnavailable as exc:
         return problems.unavailable(request, exc)
@@ -442,22 +447,43 @@ uss_router = APIRouter(prefix="/uss/v1", tags=["ASTM F3548-21 USS (native intent
 
 @uss_router.get("/operational_intents/{entityid}", responses=_errors(400, 401, 403, 404))
 async def get_native_details(entityid: str, request: Request) -> Response:
-    """Details of an intent written through ``/v1``, served as its managing USS would (F3548
-    ``getOperationalIntentDetails``): what a DSS client needs, its OVN included, to plan around
-    it. Intents written through the DSS are served by their own USS, not here."""
+    """Details of an intent a party publishes from ``/v1`` (F3548
+    ``getOperationalIntentDetails``), served as its managing USS would: the published volumes
+    (coarsened as its owner chose), or the exact ones when the caller's party is given them in
+    full by an agreement; its OVN included. Intents written through the DSS are served by their
+    own USS, not here."""
 
     def work(caller: Caller, _: Any) -> Any:
         eid = entityid.lower() if _UUID4.match(entityid) else entityid
 
         def tx(scd: Scd) -> Any:
-            rec = native.native_intent(scd.tx, eid)
-            if rec is None:
-                raise ScdError(404, f"no native operational intent {eid}")
-            return native.details(rec, scd.native_base_url)
+            ent = native.reference(scd.tx, "oir", eid, scd.native_base_url)
+            if ent is None:
+                raise ScdError(404, f"no operational intent {eid} is served here")
+            return native.intent_details(scd.tx, ent, scd.native_base_url, caller.manager)
 
         return tx
 
     return await _run(request, [{SC}], 200, work)
+
+
+@uss_router.get("/constraints/{entityid}", responses=_errors(400, 401, 403, 404))
+async def get_native_constraint(entityid: str, request: Request) -> Response:
+    """Details of an area a party publishes from ``/v1`` as a constraint (F3548
+    ``getConstraintDetails``), on the same rules as intents."""
+
+    def work(caller: Caller, _: Any) -> Any:
+        eid = entityid.lower() if _UUID4.match(entityid) else entityid
+
+        def tx(scd: Scd) -> Any:
+            ent = native.reference(scd.tx, "constraint", eid, scd.native_base_url)
+            if ent is None:
+                raise ScdError(404, f"no constraint {eid} is served here")
+            return native.constraint_details(scd.tx, ent, scd.native_base_url, caller.manager)
+
+        return tx
+
+    return await _run(request, [{CM}, {CP}, {SC}], 200, work)
 
 
 # --- InterUSS auxiliary endpoints: version and pool ------------------------------------------

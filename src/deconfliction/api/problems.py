@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from ..errors import (
     FieldError,
     InvalidInput,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthenticated,
     field_errors,
 )
@@ -36,6 +38,7 @@ _TITLES = {
     409: "Conflict",
     413: "Request too large",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -107,9 +110,14 @@ async def record_login_failure(request: Request, reason: str) -> None:
         log.warning("refused token from %s not audited: the database is out of reach", host)
 
 
+def retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(seconds)))
+
+
 def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
     """503 with ``Retry-After``: a problem document on ``/v1``, ``{"message"}`` on F3548."""
-    headers = {"Retry-After": str(exc.retry_after_s)}
+    headers = {"Retry-After": retry_after(exc.retry_after_s)}
     if request.url.path.startswith(F3548_PREFIXES):
         return JSONResponse({"message": exc.user_message}, status_code=503, headers=headers)
     return problem(503, exc.code, exc.user_message, headers=headers)
@@ -123,7 +131,10 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Unauthenticated):
             await record_login_failure(request, exc.user_message)
         errs = exc.errors if isinstance(exc, InvalidInput) else None
-        return problem(exc.http_status, exc.code, exc.user_message, errs)
+        extra = None
+        if isinstance(exc, TooManyRequests):
+            extra = {"Retry-After": retry_after(exc.retry_after_s)}
+        return problem(exc.http_status, exc.code, exc.user_message, errs, extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
@@ -14,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import DeconflictionError, ServiceUnavailable, field_errors
-from ..exchange.release import release_tracks
+from ..exchange import release
 from ..model import TrackState
 from ..store.tracks import TrackTable
+from .body import json_body, openapi_body
 from .deps import PartyDep
 from .problems import responses
 
@@ -46,9 +46,15 @@ def _table(request: Request) -> TrackTable:
 
 
 @router.post(
-    "/tracks", status_code=202, response_model=Accepted, responses=responses(400, 401, 403, 422)
+    "/tracks",
+    status_code=202,
+    response_model=Accepted,
+    responses=responses(400, 401, 403, 422),
+    openapi_extra=openapi_body(TrackBatch),
 )
-def post_tracks(body: TrackBatch, request: Request, party: PartyDep) -> Accepted:
+def post_tracks(
+    body: Annotated[TrackBatch, json_body(TrackBatch)], request: Request, party: PartyDep
+) -> Accepted:
     """Report states of your own aircraft and ships (a track is yours by its id)."""
     changed = _table(request).upsert(party, body.states)
     return Accepted(accepted=len(body.states), changed=changed)
@@ -56,8 +62,10 @@ def post_tracks(body: TrackBatch, request: Request, party: PartyDep) -> Accepted
 
 def _visible(request: Request, party: str) -> list[dict[str, Any]]:
     tracks = _table(request).snapshot()
-    out: list[dict[str, Any]] = request.app.state.store.write_tx(
-        lambda tx: release_tracks(tx, tracks, party, datetime.now(UTC))
+    out: list[dict[str, Any]] = release.read(
+        request.app.state.store,
+        lambda tx, shown: release.view_tracks(tx, tracks, party, shown),
+        "tracks",
     )
     return out
 
@@ -102,7 +110,9 @@ def get_tactical(request: Request, party: PartyDep) -> TacticalList:
     """Tactical alerts in force that concern you: tracks predicted to lose separation
     (``tactical``), a track heading into another party's active restricted area (``area``),
     a track outside the intent it flies (``conformance``)."""
-    return TacticalList(alerts=request.app.state.tactical.active(party))
+    alerts = request.app.state.tactical.active(party)
+    store = request.app.state.store
+    return TacticalList(alerts=store.read_tx(lambda tx: release.view_alerts(tx, alerts, party)))
 
 
 @router.websocket("/tracks/live")

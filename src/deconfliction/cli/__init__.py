@@ -1,7 +1,8 @@
 """The ``deconfliction`` command line. It calls library functions only.
 
-Exit codes: 0 success (``check``: no conflict), 1 ``check`` found conflicts, 2 bad input (one
-line on stderr naming what and why).
+Exit codes: 0 success (``check``: no conflict; ``screen``: no place in common), 1 ``check``
+found conflicts (``screen``: places in common), 2 bad input (one line on stderr naming what and
+why).
 """
 
 from __future__ import annotations
@@ -205,8 +206,50 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PEM",
         help="a trusted public key: the service's, and parties' (repeatable)",
     )
+    aver.add_argument(
+        "--after",
+        type=Path,
+        metavar="OLD",
+        help="an earlier export (or checkpoint {seq, hash}) this one must extend",
+    )
+    awit = asub.add_parser(
+        "witness",
+        help="fetch your party's export, check it extends the one kept, countersign, keep it",
+    )
+    awit.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8000")
+    awit.add_argument("--token", required=True, help="a bearer token of your party")
+    awit.add_argument("--key", required=True, type=Path, metavar="PEM", help="your party's key")
+    awit.add_argument(
+        "--keep", required=True, type=Path, metavar="DIR", help="where the copies are kept"
+    )
+    awit.add_argument(
+        "--service-key",
+        type=Path,
+        metavar="PEM",
+        help="the service's key (else pinned on first use)",
+    )
+    awit.add_argument(
+        "--register", action="store_true", help="register your key first (a party admin's token)"
+    )
+    apk = asub.add_parser("party-key", help="make a party's Ed25519 key; print its public key")
+    apk.add_argument("--out", required=True, type=Path, metavar="FILE")
     akey = asub.add_parser("key", help="print the service's audit public key (PEM)")
     akey.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
+    screen = sub.add_parser(
+        "screen",
+        help="blind screening: where plan files meet another party's plans held by a service, "
+        "the plans staying here",
+    )
+    screen.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="GeoJSON plan files (as for check)"
+    )
+    screen.add_argument("--peer", required=True, metavar="URL", help="the service holding them")
+    screen.add_argument("--token", required=True, help="a bearer token of your party")
+    screen.add_argument(
+        "--with", dest="with_party", required=True, metavar="PARTY", help="the other party"
+    )
+    screen.add_argument("--json", action="store_true", help="print JSON")
 
     token = sub.add_parser("token", help="mint a development token (data folder's key)")
     token.add_argument("--party", required=True, help="the party the token acts for (sub)")
@@ -228,14 +271,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args.files, _policy(args), as_json=args.json)
         if args.command == "token":
             return _token(args)
+        if args.command == "screen":
+            from .screen import run_screen
+
+            return run_screen(args.files, args.peer, args.token, args.with_party, as_json=args.json)
         if args.command == "audit":
-            from .audit import run_export, run_key, run_verify
+            from .audit import run_export, run_key, run_party_key, run_verify, run_witness
 
             if args.audit_command == "export":
                 db = args.db or f"sqlite:///{args.data_dir / 'deconfliction.db'}"
                 return run_export(db, args.data_dir, args.party, args.out)
             if args.audit_command == "verify":
-                return run_verify(args.file, args.key)
+                return run_verify(args.file, args.key, args.after)
+            if args.audit_command == "witness":
+                return run_witness(
+                    args.url, args.token, args.key, args.keep, args.service_key, args.register
+                )
+            if args.audit_command == "party-key":
+                return run_party_key(args.out)
             return run_key(args.data_dir)
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from ..audit import digest
 from ..auth import (
     ADMIN_SCOPE,
     PARTY_ADMIN_SCOPE,
@@ -135,6 +137,8 @@ class Service:
     def stop(self) -> None:
         for b in self.background:
             b.stop()
+        with contextlib.suppress(Exception):  # a last checkpoint, if the database is there
+            self.store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
         self.store.close()
 
 
@@ -160,14 +164,23 @@ def build_service(config: dict[str, Any]) -> Service:
         dev_key = dev_private_key(data_dir)
         auth.add_key(public_pem(dev_key))
     store = open_store(config["db"], SeparationPolicy(**config["policy"]))
-    # audit checkpoints: signed every 100 entries, and each minute when there is news
+    # audit checkpoints: signed every 100 entries, and each minute when there is news; on
+    # start, the chain is checked against the last checkpoint this service signed (an alarm to
+    # every party if it changed) and the head is signed
     store.signer = Signer.in_folder(data_dir)
+
+    def started(tx: Any) -> None:
+        now = datetime.now(UTC)
+        tx.audit(now, "service", "service.started", "*", digest({"pid": os.getpid()}))
+        tx.checkpoint(now)
+
+    store.write_tx(started)
     rate = float(config["rate_limit"])
     app = create_app(
         store,
         auth,
         public_url=config["public_url"],
-        guard=GuardConfig(rate_per_s=rate, burst=2 * rate),
+        guard=GuardConfig(rate_per_s=rate, burst=2 * rate, processes=int(config.get("workers", 1))),
         shared_tracks=bool(config.get("workers", 1) > 1),
     )
     if config["demo"] and dev_key is not None:
@@ -182,7 +195,7 @@ def build_service(config: dict[str, Any]) -> Service:
     background: list[Any] = [
         Dispatcher(store),
         Ticker(store, "escalation", Escalator(store, time.time).run_once, interval_s=1.0),
-        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=30.0),
+        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=5.0),
         Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
         Ticker(store, "tactical", app.state.tactical.run_once, interval_s=1.0),
         Ticker(

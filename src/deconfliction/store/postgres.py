@@ -44,7 +44,7 @@ from ..audit.signing import Signer
 from ..errors import ServiceUnavailable
 from ..model import SeparationPolicy
 from . import migrate
-from .base import RecordCache, Tx
+from .base import RecordCache, StoreHooks, Tx
 from .txstore import TxStore
 
 log = logging.getLogger(__name__)
@@ -228,15 +228,20 @@ class PostgresStore(TxStore):
         self.policy = policy or SeparationPolicy()
         self.cache = RecordCache()
         self.signer: Signer | None = None
+        self.hooks = StoreHooks()
         with _connect_patiently(self.url, start_wait_s) as conn:
-            # one migrator at a time, whatever the number of processes starting together
-            conn.execute("SELECT pg_advisory_xact_lock(4242)")
-            migrate.apply(conn, "postgresql")
+            # one migrator at a time, whatever the number of processes starting together (a
+            # session lock: each migration commits on its own)
+            conn.execute("SELECT pg_advisory_lock(4242)")
             conn.commit()
+            try:
+                migrate.apply(conn, "postgresql")
+                self.secret = self._secret(conn.cursor(), "%s")
+                conn.commit()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(4242)")
+                conn.commit()
         self.pool = Connections(self.url, pool_size, pool_wait_s)
-
-    def _tx(self, cur: Any) -> Tx:
-        return Tx(cur, self.cache, self.policy, "%s", self.signer)
 
     def _write_once(self, conn: psycopg.Connection[Any], fn: Callable[[Tx], T]) -> T:
         committing = False
@@ -249,10 +254,12 @@ class PostgresStore(TxStore):
                 with conn.transaction():
                     conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
                     with conn.cursor() as cur:
-                        result = fn(self._tx(cur))
+                        tx = self.make_tx(cur, "%s")
+                        result = fn(tx)
                     committing = True
             finally:
                 _unlock(conn)
+            tx.committed()
             return result
         except (errors.SerializationFailure, errors.DeadlockDetected):
             raise
@@ -301,7 +308,7 @@ class PostgresStore(TxStore):
                 with self.pool.connection() as conn, conn.transaction():
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     with conn.cursor() as cur:
-                        return fn(self._tx(cur))
+                        return fn(self.make_tx(cur, "%s"))
             except _AWAY as exc:
                 self.pool.forget_idle()
                 if not fresh_try:

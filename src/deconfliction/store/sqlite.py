@@ -26,7 +26,7 @@ from ..audit.signing import Signer
 from ..errors import ServiceUnavailable
 from ..model import SeparationPolicy
 from . import migrate
-from .base import RecordCache, Tx
+from .base import RecordCache, StoreHooks, Tx
 from .txstore import TxStore
 
 T = TypeVar("T")
@@ -68,12 +68,14 @@ class SqliteStore(TxStore):
         self.cache = RecordCache()
         #: signs audit checkpoints when set (``serve`` sets the data folder's key)
         self.signer: Signer | None = None
+        self.hooks = StoreHooks()
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._queue: queue.Queue[tuple[Callable[[Tx], Any], Future[Any]] | None] = queue.Queue()
         wconn = self._connect()
         migrate.apply(wconn, "sqlite")
+        self.secret = self._secret(wconn.cursor(), "?")
         self._writer = threading.Thread(
             target=self._run_writer, args=(wconn,), name="sqlite-writer", daemon=True
         )
@@ -113,14 +115,17 @@ class SqliteStore(TxStore):
             if not batch:
                 continue
             results: list[tuple[Future[Any], bool, Any]] = []
+            done: list[Tx] = []
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 for fn, fut in batch:
                     cur.execute("SAVEPOINT w")
+                    tx = self.make_tx(cur)
                     try:
-                        res = fn(Tx(cur, self.cache, self.policy, signer=self.signer))
+                        res = fn(tx)
                         cur.execute("RELEASE w")
                         results.append((fut, True, res))
+                        done.append(tx)
                     except Exception as exc:  # refused or failed: roll back this write alone
                         cur.execute("ROLLBACK TO w")
                         cur.execute("RELEASE w")
@@ -135,6 +140,8 @@ class SqliteStore(TxStore):
                     if not fut.done():
                         fut.set_exception(failed)
                 continue
+            for tx in done:
+                tx.committed()
             for fut, ok, val in results:
                 if ok:
                     fut.set_result(val)
@@ -164,7 +171,7 @@ class SqliteStore(TxStore):
             cur = conn.cursor()
             cur.execute("BEGIN")
             try:
-                return fn(Tx(cur, self.cache, self.policy, signer=self.signer))
+                return fn(self.make_tx(cur))
             finally:
                 cur.execute("COMMIT")
         except sqlite3.OperationalError as exc:
