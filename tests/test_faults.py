@@ -116,6 +116,28 @@ def test_a_dss_answer_that_cannot_be_made_rolls_its_write_back(
     assert send(scene, req, None, "", False).status_code == 201  # not "already exists"
 
 
+def test_a_native_answer_that_cannot_be_made_rolls_its_write_back(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On /v1 too, the answer (the conflicts as released to the caller) is made in the write's
+    transaction: if it fails, nothing was committed, and the client's retry is not told that
+    its own write "already exists"; after the commit nothing fails the answer."""
+    from deconfliction.exchange import records
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("the answer cannot be made")
+
+    body = {**_intent(3), "id": "ANSWER-1"}
+    monkeypatch.setattr(records, "_own_conflicts", broken)
+    r = scene.api.post("/v1/intents", "FR", json=body)
+    assert r.status_code == 500, r.text
+    monkeypatch.undo()
+    assert scene.api.get("/v1/intents/ANSWER-1", "FR").status_code == 404
+    r = scene.api.post("/v1/intents", "FR", json=body)
+    assert r.status_code == 201, r.text  # not 409: the first attempt left nothing
+    assert r.json()["intent"]["version"] == 1
+
+
 def test_sqlite_locked_by_another_process_answers_503_then_resumes(
     tmp_path: Path, auth: AuthConfig, tokens: dict[str, str]
 ) -> None:
