@@ -14,6 +14,7 @@ the level (extents on the grid, notices without geometry), never the exact volum
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tempfile
@@ -158,17 +159,18 @@ _VARYING = {
 }
 
 
-def _normal(x: Any, names: dict[str, str]) -> Any:
-    """What two runs of the same scene would differ in, set aside: times, OVNs, and keyed
-    or random ids and hashes (renamed in order of appearance)."""
+def _normal(x: Any) -> Any:
+    """What two runs of the same scene would differ in, set aside: times, OVNs, keyed or random
+    ids and hashes (all alike), and the order of lists (conflicts come ordered by their keyed
+    ids)."""
     if isinstance(x, dict):
-        return {k: ("*" if k in _VARYING else _normal(v, names)) for k, v in sorted(x.items())}
+        return {k: ("*" if k in _VARYING else _normal(v)) for k, v in sorted(x.items())}
     if isinstance(x, list | tuple):
-        return [_normal(v, names) for v in x]
+        return sorted((_normal(v) for v in x), key=lambda v: json.dumps(v, sort_keys=True))
     if isinstance(x, str) and (_HEX.match(x) or _UUID.match(x)):
-        return names.setdefault(x, f"#{len(names)}")
-    if isinstance(x, str) and x.startswith("conflict-"):
-        return "conflict-" + names.setdefault(x[9:], f"#{len(names)}")
+        return "#"
+    if isinstance(x, str) and x.startswith(("conflict-", "alert:")):
+        return x.split("-", 1)[0] + "-#"
     return x
 
 
@@ -255,7 +257,7 @@ def _views(
             seen["UK thread on R1"] = api.post(
                 "/v1/threads", "UK", json={"record_id": "R1", "owner": "RU"}
             ).json()
-            return _normal(seen, {})
+            return _normal(seen)
         finally:
             store.close()
 

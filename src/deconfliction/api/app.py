@@ -12,6 +12,7 @@ from .. import dss as dss_domain
 from ..auth import AuthConfig, Principal
 from ..errors import Forbidden, NotFound
 from ..exchange import records, release
+from ..exchange.agreements import party_languages
 from ..exchange.live import TacticalMonitor
 from ..model import (
     Area,
@@ -65,6 +66,14 @@ class Health(BaseModel):
 class Me(BaseModel):
     party: str
     scopes: list[str]
+    languages: list[str] = Field(
+        default_factory=list,
+        description="the languages the party reads, as its agreements in force give them "
+        "(first: the one it reads first); empty when none says",
+    )
+    partners: list[str] = Field(
+        default_factory=list, description="the parties it has an agreement in force with"
+    )
 
 
 class PartyList(BaseModel):
@@ -317,6 +326,9 @@ def create_app(
     intents in the DSS view)."""
     app = FastAPI(
         redirect_slashes=False,
+        # the API docs (/docs, /redoc) are served from local assets by ui.install
+        docs_url=None,
+        redoc_url=None,
         title=title,
         version=__version__,
         description="Deconfliction between parties that share a sky or a sea.",
@@ -345,8 +357,9 @@ def create_app(
         return Health(status="ok", version=__version__)
 
     @app.get("/v1/me", response_model=Me, responses=responses(401, 403), tags=["service"])
-    def me(principal: PrincipalDep, party: PartyDep) -> Me:
-        return Me(party=party, scopes=sorted(principal.scopes))
+    def me(principal: PrincipalDep, party: PartyDep, store: StoreDep) -> Me:
+        langs, partners = store.read_tx(lambda tx: party_languages(tx, party))
+        return Me(party=party, scopes=sorted(principal.scopes), languages=langs, partners=partners)
 
     @app.post(
         "/v1/parties",

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (``check``: no conflict; ``screen``: no place in common), 1 ``check``
 found conflicts (``screen``: places in common), 2 bad input (one line on stderr naming what and
-why).
+why), 3 ``serve`` cannot listen on its address (the port is taken, or not ours to take): one
+line on stderr, before anything else is printed.
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run the service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="TCP port to listen on (default 8000); a port in use: exit 3, nothing started",
+    )
     serve.add_argument(
         "--data-dir",
         type=Path,
@@ -87,7 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="load the demo scenario and print a token for each demo party",
+        help="load the demo scenario and print a token for each demo party; the map's "
+        "token-less demo login is on only when --host is a loopback address",
+    )
+    serve.add_argument(
+        "--demo-login-anywhere",
+        action="store_true",
+        help="with --demo: keep the token-less demo login on although --host is not a loopback "
+        "address (anyone who reaches the service can then act as any party)",
     )
     serve.add_argument(
         "--auth-public-key",
@@ -258,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--audience", default="deconfliction")
     token.add_argument("--ttl-s", type=int, default=12 * 3600)
     token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    token.add_argument("--db", help="database URL (default: the data folder's SQLite file)")
     return parser
 
 
@@ -320,6 +336,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _registered(party: str, data_dir: Path, db: str | None) -> None:
+    """Refuse a token for a party the service does not know (it would be refused anyway)."""
+    from ..errors import NotFound
+    from ..store import open_store
+
+    if db is None:
+        path = data_dir / "deconfliction.db"
+        if not path.is_file():
+            raise UsageError(
+                f"--party {party}: no database in {data_dir} to look the party up in "
+                "(give the --data-dir or --db that serve uses)"
+            )
+        db = f"sqlite:///{path}"
+    store = open_store(db)
+    try:
+        store.get_party(party)
+    except NotFound:
+        known = ", ".join(p.id for p in store.list_parties()) or "none"
+        raise UsageError(
+            f"--party {party}: not a registered party (registered: {known}); "
+            "an admin registers parties with POST /v1/parties"
+        ) from None
+    finally:
+        store.close()
+
+
 def _token(args: argparse.Namespace) -> int:
     from ..auth import ADMIN_SCOPE, dev_private_key, mint_token
     from ..model.records import _check_id
@@ -331,6 +373,8 @@ def _token(args: argparse.Namespace) -> int:
     if args.ttl_s <= 0:
         raise UsageError("--ttl-s must be > 0")
     scopes = list(args.scope) + ([ADMIN_SCOPE] if args.admin else [])
+    if not args.admin:  # a service admin acts for no party; anyone else must be one
+        _registered(args.party, args.data_dir, args.db)
     key = dev_private_key(args.data_dir)
     print(mint_token(key, args.party, audience=args.audience, scopes=scopes, ttl_s=args.ttl_s))
     return 0
