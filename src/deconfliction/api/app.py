@@ -49,6 +49,7 @@ from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
 from .roles import RoleGate
+from .text import TextGuard
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +349,8 @@ def create_app(
     problems.install(app)
     body.install(app)
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
+    # storable text and bounded ids everywhere; path parameters named from the OpenAPI paths
+    app.add_middleware(TextGuard, templates_of=lambda: app.openapi()["paths"])
     # outermost: who calls, then limits, first
     app.add_middleware(Guard, config=guard or GuardConfig(), auth_of=lambda: app.state.auth)
 

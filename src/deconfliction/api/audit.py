@@ -13,7 +13,7 @@ from ..audit import AuditEntry, digest
 from ..audit.export import build, log_rows
 from ..audit.signing import key_id, load_public, message, public_pem, verify
 from ..auth import PARTY_ADMIN_SCOPE
-from ..errors import FieldError, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..store.base import iso
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
@@ -164,7 +164,7 @@ async def export(request: Request, party: PartyDep) -> Response:
     store = request.app.state.store
     signer = store.signer
     if signer is None:
-        raise ServiceUnavailable("this service signs no checkpoints: no export to give")
+        raise NotFound("no export here: this service signs no checkpoints")
 
     def run() -> bytes:
         store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
@@ -202,7 +202,7 @@ async def links(
     the entries."""
     store = request.app.state.store
     if store.signer is None:
-        raise ServiceUnavailable("this service signs no checkpoints")
+        raise NotFound("no links here: this service signs no checkpoints")
     if to <= after or to - after > MAX_LINKS:
         raise InvalidInput([FieldError("/query/to", f"must be after 'after', by 1 to {MAX_LINKS}")])
 

@@ -217,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ASTERIX: the UTC day of the times of day (default: a capture's own date, else "
         "the day of reception)",
     )
+    feed.add_argument(
+        "--retry-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="keep trying a batch the service cannot take now (503, 429, unreachable) this long",
+    )
     _add_format_commands(sub)
 
     audit = sub.add_parser("audit", help="the audit log: a party's export, verified offline")
@@ -325,7 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .feed import run_feed
 
             return run_feed(
-                args.kind, args.source, args.to, args.token, args.batch_s, args.radar, args.date
+                args.kind,
+                args.source,
+                args.to,
+                args.token,
+                args.batch_s,
+                args.radar,
+                args.date,
+                args.retry_s,
             )
         if args.command in ("cot", "kml", "notam", "navwarning", "airspace"):
             return _run_format_command(args)

@@ -48,7 +48,13 @@ async function api(path, opts = {}) {
     headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(opts.json);
   }
-  const r = await fetch(path, { ...opts, headers });
+  let r = await fetch(path, { ...opts, headers });
+  // 503: the database is failing over or restarting; try again as Retry-After says, a few times
+  for (let i = 0; r.status === 503 && i < 5; i++) {
+    const wait = Math.min(10, Number(r.headers.get("Retry-After")) || 1);
+    await new Promise((done) => setTimeout(done, wait * 1000));
+    r = await fetch(path, { ...opts, headers });
+  }
   const type = r.headers.get("content-type") || "";
   const body = type.includes("json") ? await r.json() : await r.text();
   if (!r.ok) {
