@@ -340,7 +340,8 @@ def test_range_and_bearing_between_two_clicks(server: str, offline: Any) -> None
     fwd, _, dist = Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)
     assert float(out["distanceM"]) == pytest.approx(dist, rel=0.005)
     assert float(out["bearingDeg"]) == pytest.approx(fwd % 360, abs=0.5)
-    assert f"{dist / 1852:.0f}" in out["text"] or f"{dist / 1852:.1f}" in out["text"]
+    shown_nm = float(out["distanceM"]) / 1852  # the readout says what it measured
+    assert f"{shown_nm:.0f}" in out["text"] or f"{shown_nm:.1f}" in out["text"], out
     assert "°" in out["text"]
     _settle(page)
     assert _rendered(page, ["tool-line"]) > 0
@@ -565,3 +566,72 @@ def test_the_api_docs_work_offline(server: str, offline: Any) -> None:
     page.goto(f"{server}/redoc")
     page.wait_for_selector("h1", timeout=20_000)
     page.wait_for_selector("text=deconfliction", timeout=20_000)
+
+
+def test_the_map_countersigns_what_extends_and_raises_the_alarm_otherwise(
+    tmp_path: Path, offline: Any
+) -> None:
+    """The map is a witness of the audit log: it checks the newest checkpoint extends the one it
+    kept (from the start of the log on first use) and countersigns it with this browser's key;
+    after an operator who holds the database, the data folder and the service's key rewrites
+    an early entry and has the service sign the new chain, it signs nothing and says ALARM."""
+    import sqlite3
+
+    from deconfliction.audit import AuditEntry
+
+    data = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = serve(data, port, ["--demo"])
+    browsing = offline()  # one browser profile: what the map kept survives the restart
+    try:
+        page = browsing.page()
+        _login(page, base, "FR")
+        first = page.evaluate("() => window.cop.witness()")
+        assert first["state"] == "ok", first
+        fr = {"Authorization": f"Bearer {_token(base, 'FR')}"}
+        signed = httpx.get(f"{base}/v1/audit/checkpoints", headers=fr).json()["checkpoints"]
+        assert any(c["seq"] == first["seq"] and "FR" in c["countersigned_by"] for c in signed)
+        # more entries, a later checkpoint (an export signs the head): it extends, signed again
+        httpx.get(f"{base}/v1/audit/export", headers=fr).raise_for_status()
+        second = page.evaluate("() => window.cop.witness()")
+        assert second["state"] == "ok" and second["seq"] > first["seq"], second
+        assert str(second["seq"]) in page.inner_text("#witness")  # FR's map speaks French
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # the operator: an early entry changed, every hash after it recomputed, the checkpoints
+    # dropped, and the service's memory of what it signed removed from the data folder
+    conn = sqlite3.connect(data / "deconfliction.db", isolation_level=None)
+    conn.execute("UPDATE audit_log SET actor = 'someone' WHERE seq = 2")
+    rows = conn.execute(
+        "SELECT seq, at, actor, action, subject, digest FROM audit_log ORDER BY seq"
+    ).fetchall()
+    prev = "0" * 64
+    for r in rows:
+        e = AuditEntry.make(*r, prev)
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, e.hash, e.seq)
+        )
+        prev = e.hash
+    conn.execute("DELETE FROM audit_checkpoints")
+    conn.close()
+    (data / "audit-head.json").unlink()
+    proc = serve(data, port, ["--demo"])  # signs the rewritten head on start
+    try:
+        page = browsing.page()
+        _login(page, base, "FR")
+        third = page.evaluate("() => window.cop.witness()")
+        assert third["state"] == "alarm" and "history was rewritten" in third["why"], third
+        assert "ALERTE" in page.inner_text("#witness")
+        assert page.get_attribute("#witness", "class") == "alarm"
+        assert page.get_attribute("#witness", "role") == "alert"
+        fr = {"Authorization": f"Bearer {_token(base, 'FR')}"}
+        signed = httpx.get(f"{base}/v1/audit/checkpoints", headers=fr).json()["checkpoints"]
+        assert signed and all("FR" not in c["countersigned_by"] for c in signed)
+        page.screenshot(path=str(SHOTS / "9-witness-alarm.png"))
+        page.close()  # before the service stops: its streams would say so
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

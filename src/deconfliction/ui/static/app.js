@@ -5,6 +5,7 @@ import {
   speedText, unwrap, utcStamp, NM_M,
 } from "./geo.js";
 import { CONFLICT_RED, CopMap, DRAFT, GROUPS, LINES_MINZOOM, SELECTED, symbolImage } from "./map.js";
+import { witnessOnce } from "./witness.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "deconfliction.token";
@@ -12,6 +13,7 @@ const LANG_KEY = "deconfliction.lang"; // a language picked by hand, for this ta
 const TRAIL_POINTS = 12; // positions kept per track for its history trail
 const TRACK_LIST_MAX = 150; // the side list shows this many; the map shows them all
 const LEADER_S = 60; // the course/speed leader: where the track will be in a minute
+const WITNESS_S = 60; // how often the map checks and countersigns the audit log
 
 const COLORS = { FR: "#2b6cb0", RU: "#c53030", UK: "#2f855a" };
 function colorOf(party) {
@@ -125,6 +127,7 @@ async function setLanguage(lang) {
   renderLegend();
   renderConflicts();
   renderLinks();
+  renderWitness();
   renderTracksList();
   setTimeLabel();
   await loadPhrasebook();
@@ -884,6 +887,40 @@ function showTooltip(hits, point) {
   tip.hidden = false;
 }
 
+// --- the audit log, witnessed (witness.js) ------------------------------------------------------
+function witnessRound() {
+  // one round at a time: a round started while another runs waits for it
+  state.witnessing = (state.witnessing || Promise.resolve()).then(async () => {
+    let r;
+    try {
+      r = await witnessOnce(api, state.party);
+    } catch (e) {
+      r = { state: "off", why: e.message };
+    }
+    state.witness = r;
+    renderWitness();
+    return r;
+  });
+  return state.witnessing;
+}
+
+function renderWitness() {
+  const el = $("witness");
+  const r = state.witness;
+  if (!r || r.state === "none") { el.hidden = true; return; }
+  const why = r.why === "keyNeedsAdmin" ? t("keyNeedsAdmin") : r.why;
+  const text = {
+    ok: () => t("witnessOk", { n: r.seq }),
+    unsigned: () => t("witnessUnsigned", { n: r.seq, why }),
+    alarm: () => t("witnessAlarm", { why }),
+    off: () => t("witnessOff", { why }),
+  }[r.state];
+  el.textContent = text();
+  el.classList.toggle("alarm", r.state === "alarm");
+  el.setAttribute("role", r.state === "alarm" ? "alert" : "status");
+  el.hidden = false;
+}
+
 async function start() {
   $("login").hidden = true;
   $("app").hidden = false;
@@ -907,7 +944,7 @@ async function start() {
     },
   });
   // for tests and bench/ui.py: the map, the state, and what the track stream calls
-  window.cop = { map: cop.map, view: cop, state, applyTracks, onTracks: applyTracks };
+  window.cop = { map: cop.map, view: cop, state, applyTracks, onTracks: applyTracks, witness: witnessRound };
   await cop.ready;
   // leaders and trails are built for the view: rebuilt once the view has settled, and only
   // where they are drawn (or were, to take them away)
@@ -929,6 +966,8 @@ async function start() {
   if (box) cop.fit(...box, 60);
   setInterval(tickAlerts, 1000);
   tickAlerts();
+  witnessRound();
+  setInterval(witnessRound, WITNESS_S * 1000);
   streamEvents("/v1/events", (ev) => {
     if (ev.id) state.lastEventId = Number(ev.id);
     scheduleRefresh();

@@ -5,6 +5,11 @@ export const LANGS = ["en", "fr", "ru"];
 
 export const WORDS = {
   en: {
+    witnessOk: "Audit log checked and countersigned up to entry {n}",
+    witnessUnsigned: "Audit log checked up to entry {n}; not countersigned: {why}",
+    witnessAlarm: "ALARM: {why}. Nothing was countersigned.",
+    witnessOff: "Audit log not checked in this browser: {why}",
+    keyNeedsAdmin: "a party admin must log in here once to register this browser's key",
     title: "Common operational picture", language: "Language", logout: "Log out",
     login: "Log in as a party", loginHelp: "Paste a bearer token for your party.",
     useToken: "Use this token", demoLogin: "Demo: log in as",
@@ -54,6 +59,11 @@ export const WORDS = {
     errNumber: "{field}: a number is needed.",
   },
   fr: {
+    witnessOk: "Journal d'audit vérifié et contresigné jusqu'à l'entrée {n}",
+    witnessUnsigned: "Journal d'audit vérifié jusqu'à l'entrée {n} ; non contresigné : {why}",
+    witnessAlarm: "ALERTE : {why}. Rien n'a été contresigné.",
+    witnessOff: "Journal d'audit non vérifié dans ce navigateur : {why}",
+    keyNeedsAdmin: "un administrateur de la partie doit se connecter ici une fois pour enregistrer la clé de ce navigateur",
     title: "Situation opérationnelle commune", language: "Langue", logout: "Se déconnecter",
     login: "Se connecter comme partie", loginHelp: "Collez un jeton d'accès de votre partie.",
     useToken: "Utiliser ce jeton", demoLogin: "Démo : se connecter comme",
@@ -103,6 +113,11 @@ export const WORDS = {
     errNumber: "{field} : un nombre est attendu.",
   },
   ru: {
+    witnessOk: "Журнал аудита проверен и подписан до записи {n}",
+    witnessUnsigned: "Журнал аудита проверен до записи {n}; не подписан: {why}",
+    witnessAlarm: "ТРЕВОГА: {why}. Ничего не подписано.",
+    witnessOff: "Журнал аудита в этом браузере не проверяется: {why}",
+    keyNeedsAdmin: "администратор стороны должен один раз войти здесь, чтобы зарегистрировать ключ этого браузера",
     title: "Общая оперативная обстановка", language: "Язык", logout: "Выйти",
     login: "Войти как сторона", loginHelp: "Вставьте токен доступа вашей стороны.",
     useToken: "Использовать токен", demoLogin: "Демо: войти как",
