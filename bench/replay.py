@@ -12,8 +12,8 @@ from 3,000-4,500 m along four routes towards Charles-de-Gaulle, Orly, Le Bourget
 300-600 m; each reported every second for 8 to 27 minutes as ADS-B would (positions to 6
 decimals, one report in 30 missing), in the CSV of ``docs/cli.md``. Two parties by the parity of
 the 24-bit address. Then ``tracks check --lookahead-s 300 --lateral-m 9260 --vertical-m 304.8``
-runs in a fresh process ``--runs`` times; each run's wall time and peak resident memory
-(``wait4``) are printed, then their medians.
+runs in a fresh process ``--runs`` times; each run's wall time, CPU time (user and system) and
+peak resident memory (``wait4``) are printed, then their medians.
 """
 
 from __future__ import annotations
@@ -132,22 +132,23 @@ def recording(path: Path, tracks: int = 233, hours: float = 3.0, seed: int = 17)
     return written
 
 
-def measure(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB and the last line of output of one run of ``cmd``, timed
-    and reaped (``wait4``) by a small helper process, so that nothing else counts."""
+def measure(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (user and system), peak resident MB and the last line of output
+    of one run of ``cmd``, timed and reaped (``wait4``) by a small helper process, so that
+    nothing else counts."""
     p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True)
-    wall, rss_kb = (float(x) for x in p.stderr.strip().splitlines()[-1].split())
+    wall, cpu, rss_kb = (float(x) for x in p.stderr.strip().splitlines()[-1].split())
     lines = p.stdout.strip().splitlines()
-    return wall, rss_kb / 1024, lines[-1] if lines else ""
+    return wall, cpu, rss_kb / 1024, lines[-1] if lines else ""
 
 
-#: Runs the command; prints its wall seconds and peak resident memory (kB) on stderr, last.
+#: Runs the command; prints its wall and CPU seconds and peak resident memory (kB) on stderr.
 _WRAP = (
     "import os, subprocess, sys, time\n"
     "t0 = time.perf_counter()\n"
     "p = subprocess.Popen(sys.argv[1:])\n"
     "_, status, ru = os.wait4(p.pid, 0)\n"
-    "print(time.perf_counter() - t0, ru.ru_maxrss, file=sys.stderr)\n"
+    "print(time.perf_counter() - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, file=sys.stderr)\n"
 )
 
 
@@ -174,16 +175,17 @@ def main() -> None:
         )
         cmd = [*shlex.split(args.cli), "tracks", "check", str(path), "--lookahead-s", "300",
                "--lateral-m", "9260", "--vertical-m", "304.8"]  # fmt: skip
-        walls, peaks = [], []
+        walls, cpus, peaks = [], [], []
         for n in range(args.runs):
-            wall, peak, last = measure(cmd)
+            wall, cpu, peak, last = measure(cmd)
             walls.append(wall)
+            cpus.append(cpu)
             peaks.append(peak)
-            print(f"  run {n + 1}: {wall:.2f} s, {peak:.0f} MB peak resident: {last}")
-        print(
-            f"median of {args.runs}: {statistics.median(walls):.2f} s wall, "
-            f"{statistics.median(peaks):.0f} MB peak resident"
-        )
+            print(f"  run {n + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU, {peak:.0f} MB peak "
+                  f"resident (load average {os.getloadavg()[0]:.1f}): {last}")  # fmt: skip
+        med = statistics.median
+        print(f"median of {args.runs}: {med(walls):.2f} s wall, {med(cpus):.2f} s CPU, "
+              f"{med(peaks):.0f} MB peak resident")  # fmt: skip
 
 
 if __name__ == "__main__":

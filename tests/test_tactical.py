@@ -188,6 +188,14 @@ def test_tracks_all_over_the_earth() -> None:
     identical(found, brute_force(scene))
 
 
+def test_absurd_speeds_and_heights_still_equal_brute_force() -> None:
+    rows = [(0, 0, 3000, 100, 0, 0, k % 2, 0) for k in range(KERNEL_FROM)]
+    for change in ((3, 1e200), (5, 1e300), (2, 1e15)):
+        odd = [(*r[: change[0]], change[1], *r[change[0] + 1 :]) if k == 0 else r
+               for k, r in enumerate(rows)]  # fmt: skip
+        identical(scan(scene_of(odd)), brute_force(scene_of(odd)))
+
+
 def test_non_finite_states_are_refused() -> None:
     s = scene_of([(0, 0, 3000, 100, 0, 0, 0, 0), (0, 0, 3000, 100, 0, 0, 1, 0)])
     bad = Scene(**{**s.__dict__, "alt_m": np.array([3000.0, np.nan])})

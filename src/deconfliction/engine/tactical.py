@@ -156,7 +156,21 @@ def check_pairs(
 ) -> Conflicts:
     """The exact test on given pairs ``i < j``, vectorized: the reference's arithmetic. The
     compiled kernel (``tactical_grid.exact``) does the same operations in the same order, so
-    both give the same bits."""
+    both give the same bits (IEEE arithmetic: overflow, division by zero and NaN as they come,
+    unwarned)."""
+    with np.errstate(all="ignore"):
+        return _check_pairs(pos, vel, scene, i, j, lookahead_s, minima)
+
+
+def _check_pairs(
+    pos: FloatArray,
+    vel: FloatArray,
+    scene: Scene,
+    i: IntArray,
+    j: IntArray,
+    lookahead_s: float,
+    minima: Minima,
+) -> Conflicts:
     pi, pj, vi, vj = pos[i], pos[j], vel[i], vel[j]
     dx = pj[:, 0] - pi[:, 0]
     dy = pj[:, 1] - pi[:, 1]
@@ -174,18 +188,16 @@ def check_pairs(
     c = dd - s_h * s_h
     disc = dv * dv - vv * c
     moving = vv > 0.0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        root = np.sqrt(disc)
-        h_in = np.where(moving, (-dv - root) / vv, -np.inf)
-        h_out = np.where(moving, (-dv + root) / vv, np.inf)
+    root = np.sqrt(disc)
+    h_in = np.where(moving, (-dv - root) / vv, -np.inf)
+    h_out = np.where(moving, (-dv + root) / vv, np.inf)
     h_ok = np.where(moving, disc > 0.0, c < 0.0)
     # vertical: |dz + vz t| < s_v
     dz = scene.alt_m[j] - scene.alt_m[i]
     vz = scene.vs_mps[j] - scene.vs_mps[i]
     climbing = vz != 0.0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        a = (-s_v - dz) / vz
-        b = (s_v - dz) / vz
+    a = (-s_v - dz) / vz
+    b = (s_v - dz) / vz
     free = np.isinf(s_v)
     v_in = np.where(free | ~climbing, -np.inf, np.minimum(a, b))
     v_out = np.where(free | ~climbing, np.inf, np.maximum(a, b))
@@ -194,8 +206,7 @@ def check_pairs(
     t_out = np.minimum(h_out, v_out)
     hit = h_ok & v_ok & (t_in < t_out) & (t_out > 0.0) & (t_in <= lookahead_s)
     k = np.nonzero(hit)[0]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        tc = np.where(moving[k], -dv[k] / vv[k], 0.0)
+    tc = np.where(moving[k], -dv[k] / vv[k], 0.0)
     tc = np.minimum(np.maximum(tc, 0.0), lookahead_s)
     ex = dx[k] + vx[k] * tc
     ey = dy[k] + vy[k] * tc
@@ -242,6 +253,10 @@ def brute_force(
 _PAIRS_AT_ONCE = 50_000
 _FIELDS = ("i", "j", "t_in", "t_out", "t_cpa", "d_cpa_m", "dz_cpa_m", "lost_now")
 
+#: Speeds and heights past which ``scan`` leaves a scene to the reference.
+_FASTEST_MPS = 1e6
+_HIGHEST_M = 1e9
+
 #: From this many tracks ``detect`` uses the compiled kernel (``scan``); below, the reference
 #: costs less than the kernel's start-up, and a small process never loads the compiler.
 KERNEL_FROM = 64
@@ -270,6 +285,10 @@ def scan(
     n = len(scene)
     if n < 2:
         return _no_conflicts()
+    if max(np.abs(scene.gs_mps).max(), np.abs(scene.vs_mps).max()) > _FASTEST_MPS or (
+        np.abs(scene.alt_m).max() > _HIGHEST_M
+    ):  # beyond any vehicle: the grid's arithmetic could overflow; the reference cannot go wrong
+        return brute_force(scene, lookahead_s, minima)
     k = _Kernel.of(scene, minima)
     slices = slices or _slices(k, lookahead_s)
     tasks = [(p, s) for p in k.passes() for s in range(slices)]
