@@ -305,18 +305,7 @@ def scan(
     ii = np.concatenate([p[0] for p in parts])
     jj = np.concatenate([p[1] for p in parts])
     f = np.concatenate([p[2] for p in parts])
-    order = grid.pair_order(ii, jj, n)
-    f = f[order]
-    return Conflicts(
-        i=ii[order],
-        j=jj[order],
-        t_in=np.maximum(f[:, 0], 0.0),
-        t_out=f[:, 1].copy(),
-        t_cpa=f[:, 2].copy(),
-        d_cpa_m=f[:, 3].copy(),
-        dz_cpa_m=f[:, 4].copy(),
-        lost_now=f[:, 0] <= 0.0,
-    )
+    return Conflicts(*grid.in_order(ii, jj, f, n))
 
 
 def _no_conflicts() -> Conflicts:

@@ -224,8 +224,8 @@ def scan_slice(
             many += runs[q, 1] - runs[q, 0]
         if nc + many > ca.shape[0]:
             oi, oj, of, m = _conflicts_of(
-                ca[:nc], cb[:nc], oi, oj, of, m, k, slices, lookahead, pairs, sx, sy, sz, sh,
-                spos, svel, salt, svs, sc, sid, lat_t, vert_t, gmax, vmax,
+                ca[:nc], cb[:nc], oi, oj, of, m, k, slices, lookahead, pairs, spos, svel, salt,
+                svs, sc, sid, lat_t, vert_t,
             )  # fmt: skip
             nc = 0
             if many > ca.shape[0]:
@@ -245,13 +245,12 @@ def scan_slice(
                     lim = vb + sv[b]
                     dh = sh[b] - ha
                     near &= dh * dh < lim * lim
-                if near:
-                    ca[nc] = a
-                    cb[nc] = b
-                    nc += 1
+                ca[nc] = a  # written always, kept if near (no branch to mispredict)
+                cb[nc] = b
+                nc += near
     oi, oj, of, m = _conflicts_of(
-        ca[:nc], cb[:nc], oi, oj, of, m, k, slices, lookahead, pairs, sx, sy, sz, sh, spos, svel,
-        salt, svs, sc, sid, lat_t, vert_t, gmax, vmax,
+        ca[:nc], cb[:nc], oi, oj, of, m, k, slices, lookahead, pairs, spos, svel, salt, svs, sc,
+        sid, lat_t, vert_t,
     )  # fmt: skip
     return oi[:m], oj[:m], of[:m]
 
@@ -268,10 +267,6 @@ def _conflicts_of(
     slices: int,
     lookahead: float,
     pairs: int,
-    sx: FloatArray,
-    sy: FloatArray,
-    sz: FloatArray,
-    sh: FloatArray,
     spos: FloatArray,
     svel: FloatArray,
     salt: FloatArray,
@@ -280,16 +275,10 @@ def _conflicts_of(
     sid: IntArray,
     lat_t: FloatArray,
     vert_t: FloatArray,
-    gmax: float,
-    vmax: float,
 ) -> tuple[IntArray, IntArray, FloatArray, int]:
-    """The near pairs ``(ca, cb)`` of slice ``k`` whose conflict begins in it, appended to the
-    rows ``(oi, oj, of)[:m]``. Two cheap tests first, each with a metre's margin (far more than
-    the exact test's rounding): a pair farther apart than its minima throughout the slice has no
-    conflict in it; a pair within them at the slice's start began its conflict earlier."""
+    """The near pairs ``(ca, cb)`` of slice ``k`` whose conflict begins in it (by the exact
+    test), appended to the rows ``(oi, oj, of)[:m]``."""
     tau = lookahead / slices
-    half = 0.5 * tau
-    early = k > 0 and gmax < 1e6 and vmax < 1e6
     for e in range(ca.shape[0]):
         a = ca[e]
         b = cb[e]
@@ -297,31 +286,6 @@ def _conflicts_of(
         if pairs != 0 and (s_v == np.inf) != (pairs == 2):
             continue
         s_h = lat_t[sc[a], sc[b]]
-        dx = sx[b] - sx[a]
-        dy = sy[b] - sy[a]
-        dz = sz[b] - sz[a]
-        dh = sh[b] - sh[a]
-        vx = svel[b, 0] - svel[a, 0]
-        vy = svel[b, 1] - svel[a, 1]
-        vz = svel[b, 2] - svel[a, 2]
-        vh = svs[b] - svs[a]
-        vv = vx * vx + vy * vy + vz * vz
-        u = min(max(-(dx * vx + dy * vy + dz * vz) / vv, -half), half) if vv > 0.0 else 0.0
-        ex = dx + vx * u
-        ey = dy + vy * u
-        ez = dz + vz * u
-        if ex * ex + ey * ey + ez * ez >= (s_h + 1.0) * (s_h + 1.0):
-            continue
-        h0 = dh - vh * half
-        h1 = dh + vh * half
-        if h0 * h1 > 0.0 and min(abs(h0), abs(h1)) >= s_v + 1.0:
-            continue
-        if early:
-            x0 = dx - vx * half
-            y0 = dy - vy * half
-            z0 = dz - vz * half
-            if (x0 * x0 + y0 * y0 + z0 * z0 < (s_h - 1.0) * (s_h - 1.0)) and abs(h0) < s_v - 1.0:
-                continue
         # in the order of the scene, as the reference tests them
         i, j = (a, b) if sid[a] < sid[b] else (b, a)
         hit, t_in, t_out, tc, d, dzc = exact(
@@ -381,3 +345,32 @@ def pair_order(i: IntArray, j: IntArray, n: int) -> IntArray:
                 f -= 1
             order[f + 1] = v
     return order
+
+
+@njit(cache=True, nogil=True)
+def in_order(
+    i: IntArray, j: IntArray, f: FloatArray, n: int
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+           NDArray[np.bool_]]:  # fmt: skip
+    """The rows sorted by (i, j), as the fields of ``tactical.Conflicts``."""
+    order = pair_order(i, j, n)
+    m = order.shape[0]
+    oi = np.empty(m, np.int64)
+    oj = np.empty(m, np.int64)
+    t_in = np.empty(m)
+    t_out = np.empty(m)
+    t_cpa = np.empty(m)
+    d = np.empty(m)
+    dz = np.empty(m)
+    lost = np.empty(m, np.bool_)
+    for e in range(m):
+        r = order[e]
+        oi[e] = i[r]
+        oj[e] = j[r]
+        t_in[e] = max(f[r, 0], 0.0)
+        t_out[e] = f[r, 1]
+        t_cpa[e] = f[r, 2]
+        d[e] = f[r, 3]
+        dz[e] = f[r, 4]
+        lost[e] = f[r, 0] <= 0.0
+    return oi, oj, t_in, t_out, t_cpa, d, dz, lost
