@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 
+from deconfliction import dss, exchange
 from deconfliction.api import create_app
 from deconfliction.auth import (
     ADMIN_SCOPE,
@@ -151,7 +152,11 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
 
 @pytest.fixture
 def store(store_factory: StoreFactory) -> Store:
+    """A store as the service runs it (the release rule and the DSS plugged in), with three
+    parties."""
     s = store_factory()
+    exchange.install(s.hooks)
+    dss.install(s.hooks)
     for pid, name in (("FR", "France"), ("RU", "Russia"), ("UK", "United Kingdom")):
         s.put_party(Party(id=pid, name=name), actor="test")
     return s

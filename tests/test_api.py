@@ -86,9 +86,10 @@ def test_create_read_replace_delete_with_versions(api: Any) -> None:
     assert r.json()["intent"]["ovn"] != intent["ovn"]
     stale = api.put("/v1/intents/FR-1", "FR", json=new)
     assert stale.status_code == 409 and "version 2" in stale.json()["detail"]
-    # another party can neither change nor delete it
-    assert api.put("/v1/intents/FR-1", "RU", json={**new, "version": 2}).status_code == 403
-    assert api.delete("/v1/intents/FR-1?version=2", "RU").status_code == 403
+    # another party can neither change nor delete it: ids are per owner, RU has no FR-1
+    assert api.put("/v1/intents/FR-1", "RU", json={**new, "version": 2}).status_code == 404
+    assert api.delete("/v1/intents/FR-1?version=2", "RU").status_code == 404
+    assert api.get("/v1/intents/FR-1", "FR").json()["version"] == 2
     assert api.delete("/v1/intents/FR-1?version=1", "FR").status_code == 409
     assert api.delete("/v1/intents/FR-1?version=2", "FR").status_code == 200
     assert api.get("/v1/intents/FR-1", "FR").status_code == 404
@@ -112,13 +113,23 @@ def test_conflicts_seen_by_both_sides_as_notices_without_an_agreement(api: Any) 
         json={"id": "RU-1", "name": "patrol", "volumes": [box(35.4, 35.4, 36, 36)]},
     )
     assert [c["b"]["id"] for c in ru.json()["conflicts"]] == ["RU-1"]
-    for party in ("FR", "RU"):
+    for party, mine in (("FR", "FR-1"), ("RU", "RU-1")):
         cs = api.get("/v1/conflicts", party).json()["conflicts"]
         assert len(cs) == 1
-        assert {cs[0]["a"]["id"], cs[0]["b"]["id"]} == {"FR-1", "RU-1"}
-        assert cs[0]["gaps"]["horizontal_m"] == 0.0
-        other = cs[0]["a"] if cs[0]["a"]["owner"] != party else cs[0]["b"]
-        assert other["volumes"] == []  # no agreement: a notice, no geometry
+        own, other = (
+            (cs[0]["a"], cs[0]["b"])
+            if cs[0]["a"]["owner"] == party
+            else (
+                cs[0]["b"],
+                cs[0]["a"],
+            )
+        )
+        assert own["id"] == mine and own["volumes"]
+        # no agreement: a notice naming the other party only, no id, geometry or closeness,
+        # and a window on the (default, 15-minute) grid
+        assert other == {"kind": "intent", "id": None, "owner": other["owner"], "volumes": []}
+        assert cs[0]["gaps"] is None
+        assert cs[0]["time_start"].endswith(("00:00Z", "15:00Z", "30:00Z", "45:00Z"))
     # a third party is not concerned
     assert api.get("/v1/conflicts", "UK").json()["conflicts"] == []
     # without an agreement RU is not shown FR's intent at all
@@ -149,10 +160,14 @@ def test_area_conflicts_with_other_parties_intents_only(api: Any) -> None:
     fr = api.post(
         "/v1/intents", "FR", json={"id": "FR-1", "volumes": [box(35.2, 35.2, 35.3, 35.3)]}
     )
-    assert sorted((c["a"]["id"], c["b"]["id"]) for c in fr.json()["conflicts"]) == [
-        ("FR-1", "RU-1"),
-        ("FR-1", "RU-LIVEFIRE"),
+    # notices: FR's own intent, and RU's area and intent unnamed (no agreement)
+    assert sorted(
+        (c["a"]["id"], c["b"]["kind"], c["b"]["owner"]) for c in fr.json()["conflicts"]
+    ) == [
+        ("FR-1", "area", "RU"),
+        ("FR-1", "intent", "RU"),
     ]
+    assert all(c["b"]["id"] is None for c in fr.json()["conflicts"])
 
 
 def test_query_and_preview(api: Any) -> None:

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from deconfliction.auth import mint_token
+from helpers import agree
 
 SC = "utm.strategic_coordination"
 CM = "utm.constraint_management"
@@ -399,7 +400,12 @@ def test_dss_intents_are_native_intents_too(api: Any, uss1: Uss) -> None:
     }
     w = api.post("/v1/intents", "FR", json=native)
     assert w.status_code == 201
-    assert [c["a"]["id"] == oid or c["b"]["id"] == oid for c in w.json()["conflicts"]] == [True]
+    # FR and uss1 have no agreement: FR is told of a conflict with uss1, not of its id
+    (c,) = w.json()["conflicts"]
+    assert {(s["owner"], s["id"] is None) for s in (c["a"], c["b"])} == {
+        ("FR", False),
+        ("uss1", True),
+    }
     mine = api.client.request(
         "GET", "/v1/conflicts", headers={"Authorization": f"Bearer {mint_token(uss1.key, 'uss1')}"}
     ).json()["conflicts"]
@@ -443,9 +449,17 @@ def _native_volume(lon0: float, lat0: float, lon1: float, lat1: float) -> dict[s
     }
 
 
-def test_native_intents_are_seen_by_dss_clients(api: Any, uss1: Uss, uss2: Uss) -> None:
-    """An intent written through /v1 is, for DSS clients, a reference managed by its owner party,
-    whose details (OVN included) this service serves as its USS; native writes notify."""
+def _publish(api: Any, party: str, **levels: Any) -> None:
+    r = api.put("/v1/dss/publication", f"{party}-admin", json=levels)
+    assert r.status_code == 200, r.text
+
+
+def test_native_intents_are_seen_by_dss_clients_only_as_published(
+    api: Any, uss1: Uss, uss2: Uss
+) -> None:
+    """DSS clients see nothing of a party's native intents unless it publishes them; then a
+    reference under an id of its own, managed by the party at this service, with the published
+    (coarsened) volumes in its details; native writes notify."""
     sid = uid()
     sub = {
         "extents": circle(45, 5, 5000, alt=(0, 5000), start=0, end=120),
@@ -458,75 +472,119 @@ def test_native_intents_are_seen_by_dss_clients(api: Any, uss1: Uss, uss2: Uss) 
         r = uss2.call("GET", f"/subscriptions/{sid}")
         return int(r.json()["subscription"]["notification_index"])
 
+    here = circle(45.01, 5.01, 200)
+
+    def refs(area: dict[str, Any]) -> list[dict[str, Any]]:
+        r = uss1.call(
+            "POST", "/operational_intent_references/query", json={"area_of_interest": area}
+        )
+        out: list[dict[str, Any]] = r.json()["operational_intent_references"]
+        return out
+
     nid = uid()
     w = api.post(
         "/v1/intents", "FR", json={"id": nid, "volumes": [_native_volume(5, 45, 5.02, 45.02)]}
     )
     assert w.status_code == 201, w.text
     native_ovn = w.json()["intent"]["ovn"]
-    assert index() == 1
-    events = api.client.app.state.store.outbox_events("uss2")
-    assert [e["payload"]["operational_intent_id"] for e in events] == [nid]
-    assert events[0]["payload"]["notification_index"] == 1
+    # nothing published: nothing seen, nobody notified, no details, no key to give
+    assert refs(here) == [] and index() == 0
+    assert uss1.call("GET", f"/operational_intent_references/{nid}").status_code == 404
+    free = uid()
+    planned = uss1.call("PUT", f"/operational_intent_references/{free}", json=oir(here))
+    assert planned.status_code == 201
+    ovn = planned.json()["operational_intent_reference"]["ovn"]
+    assert uss1.call("DELETE", f"/operational_intent_references/{free}/{ovn}").status_code == 200
+    base = index()  # uss1's own create and delete
 
-    # a DSS client sees it, OVN hidden, managed by FR at this service
-    here = circle(45.01, 5.01, 200)
-    found = uss1.call(
-        "POST", "/operational_intent_references/query", json={"area_of_interest": here}
-    ).json()["operational_intent_references"]
-    assert [(o["id"], o["manager"], o["ovn"], o["state"]) for o in found] == [
-        (nid, "FR", HIDDEN, "Accepted")
-    ]
-    assert found[0]["uss_base_url"] == "http://localhost"
-    far = uss1.call(
-        "POST",
-        "/operational_intent_references/query",
-        json={"area_of_interest": circle(45.2, 5.2, 200)},
-    )
-    assert far.json()["operational_intent_references"] == []
-    got = uss1.call("GET", f"/operational_intent_references/{nid}")
+    _publish(api, "FR", intents="extent")
+    (found,) = refs(here)
+    pid = found["id"]
+    assert pid != nid and uuid.UUID(pid).version == 4  # its own id: the native one is not told
+    assert (found["manager"], found["ovn"], found["state"]) == ("FR", HIDDEN, "Accepted")
+    assert found["uss_base_url"] == "http://localhost"
+    assert index() == base + 1
+    events = api.client.app.state.store.outbox_events("uss2")
+    assert events[-1]["payload"]["operational_intent_id"] == pid
+    assert nid not in str(events)
+    assert refs(circle(45.2, 5.2, 200)) == []
+    got = uss1.call("GET", f"/operational_intent_references/{pid}")
     assert got.status_code == 200 and got.json()["operational_intent_reference"]["manager"] == "FR"
 
     # the key rule counts it: without its OVN, 409 naming it
     oid = uid()
     r = uss1.call("PUT", f"/operational_intent_references/{oid}", json=oir(here))
     assert r.status_code == 409
-    assert [(o["id"], o["ovn"]) for o in r.json()["missing_operational_intents"]] == [(nid, HIDDEN)]
-    # its USS (this service) gives its details and OVN, with the scope
+    assert [(o["id"], o["ovn"]) for o in r.json()["missing_operational_intents"]] == [(pid, HIDDEN)]
+    # its USS (this service) gives the published details and the OVN, with the scope
     token = mint_token(uss1.key, "uss1", scopes=[SC])
     d = api.client.get(
-        f"/uss/v1/operational_intents/{nid}", headers={"Authorization": f"Bearer {token}"}
+        f"/uss/v1/operational_intents/{pid}", headers={"Authorization": f"Bearer {token}"}
     )
     assert d.status_code == 200, d.text
     assert d.json()["operational_intent"]["reference"]["ovn"] == native_ovn
-    vertices = d.json()["operational_intent"]["details"]["volumes"][0]["volume"]["outline_polygon"]
-    assert len(vertices["vertices"]) == 4
+    (vol,) = d.json()["operational_intent"]["details"]["volumes"]
+    assert "outline_circle" in vol["volume"]  # the coarsened extent, not the polygon
     no_scope = mint_token(uss1.key, "uss1", scopes=[CP])
     assert (
         api.client.get(
-            f"/uss/v1/operational_intents/{nid}", headers={"Authorization": f"Bearer {no_scope}"}
+            f"/uss/v1/operational_intents/{pid}", headers={"Authorization": f"Bearer {no_scope}"}
         ).status_code
         == 403
     )
+    # a party that FR's agreement gives full gets the exact volumes from the same route
+    agree(api, "FR", "RU", {"releases": {"FR": {"default": "full"}}, "reciprocity": False})
+    ru = mint_token(uss1.key, "RU", scopes=[SC])
+    d = api.client.get(
+        f"/uss/v1/operational_intents/{pid}", headers={"Authorization": f"Bearer {ru}"}
+    )
+    (vol,) = d.json()["operational_intent"]["details"]["volumes"]
+    assert len(vol["volume"]["outline_polygon"]["vertices"]) == 4
     r = uss1.call("PUT", f"/operational_intent_references/{oid}", json=oir(here, key=[native_ovn]))
     assert r.status_code == 201
-    assert index() == 2
-    # the DSS cannot take over the native intent's id
+    assert index() == base + 2
+    # the DSS cannot take over the published id
     assert (
-        uss1.call("PUT", f"/operational_intent_references/{nid}", json=oir(here)).status_code == 403
+        uss1.call("PUT", f"/operational_intent_references/{pid}", json=oir(here)).status_code == 403
     )
 
     # a native update and a delete notify too, and the view follows
     moved = {"version": 1, "volumes": [_native_volume(5.5, 45.5, 5.52, 45.52)]}
     assert api.put(f"/v1/intents/{nid}", "FR", json=moved).status_code == 200
-    assert index() == 3  # the old place was in the subscription
+    assert index() == base + 3  # the old place was in the subscription
     assert api.delete(f"/v1/intents/{nid}?version=2", "FR").status_code == 200
-    assert index() == 3  # the new place was not
-    assert uss1.call("GET", f"/operational_intent_references/{nid}").status_code == 404
+    assert index() == base + 3  # the new place was not
+    assert uss1.call("GET", f"/operational_intent_references/{pid}").status_code == 404
     d = api.client.get(
-        f"/uss/v1/operational_intents/{nid}", headers={"Authorization": f"Bearer {token}"}
+        f"/uss/v1/operational_intents/{pid}", headers={"Authorization": f"Bearer {token}"}
     )
     assert d.status_code == 404 and "message" in d.json()
+
+
+def test_published_areas_are_constraints(api: Any, uss1: Uss) -> None:
+    """A party's areas, published, are constraint references with details served here."""
+    area = {"id": "LIVEFIRE", "volumes": [_native_volume(5, 45, 5.02, 45.02)]}
+    assert api.post("/v1/areas", "RU", json=area).status_code == 201
+    body = {"area_of_interest": circle(45.01, 5.01, 200)}
+
+    def found() -> list[dict[str, Any]]:
+        r = uss1.call("POST", "/constraint_references/query", CP, json=body)
+        out: list[dict[str, Any]] = r.json()["constraint_references"]
+        return out
+
+    assert found() == []
+    _publish(api, "RU", areas="full")
+    (ref,) = found()
+    assert ref["manager"] == "RU" and ref["ovn"] == HIDDEN
+    token = mint_token(uss1.key, "uss1", scopes=[CP])
+    d = api.client.get(
+        f"/uss/v1/constraints/{ref['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert d.status_code == 200, d.text
+    (vol,) = d.json()["constraint"]["details"]["volumes"]
+    assert len(vol["volume"]["outline_polygon"]["vertices"]) == 4
+    _publish(api, "RU", areas="none")  # withdrawn at once
+    assert found() == []
 
 
 def test_large_native_intents_are_found_by_their_coarse_covering(
@@ -540,11 +598,12 @@ def test_large_native_intents_are_found_by_their_coarse_covering(
         "notify_for_operational_intents": True,
     }
     assert uss2.call("PUT", f"/subscriptions/{sid}", json=sub).status_code == 200
+    _publish(api, "RU", intents="full")
     w = api.post("/v1/intents", "RU", json={"volumes": [_native_volume(33, 33, 35, 35)]})
     assert w.status_code == 201, w.text
-    nid = w.json()["intent"]["id"]
     r = uss2.call("GET", f"/subscriptions/{sid}")
     assert r.json()["subscription"]["notification_index"] == 1
+    nid = api.client.app.state.store.outbox_events("uss2")[-1]["payload"]["operational_intent_id"]
 
     def seen(lat: float, lng: float) -> list[str]:
         body = {"area_of_interest": circle(lat, lng, 100)}

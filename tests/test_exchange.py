@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,14 +18,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deconfliction.alerts.webhooks import SIGNATURE_HEADER, verify_signature
-from deconfliction.exchange.agreements import Coarsening
-from deconfliction.exchange.hotline import Escalator
+from deconfliction.exchange import hotline
+from deconfliction.exchange.agreements import Coarsening, Terms, accept, propose
+from deconfliction.exchange.hotline import Escalator, Thread
 from deconfliction.exchange.ledger import check_alerts
+from deconfliction.exchange.ledger import ledger as ledger_of
 from deconfliction.exchange.links import LinkChecker, record
 from deconfliction.exchange.release import coarsen
 from deconfliction.geodesy import GEOD
-from deconfliction.model import CircleFootprint, Volume4D
-from helpers import agree
+from deconfliction.model import CircleFootprint, IntentDraft, RecordKind, Volume4D
+from deconfliction.store import Store
+from deconfliction.store.base import iso
+from helpers import agree, volume
+from helpers import box as footprint_box
 from test_api import box
 from test_properties import SETTINGS, boundary_points, centres, volumes
 
@@ -56,8 +61,12 @@ def _scene(api: Any) -> None:
     put("UK", "U", "air-sortie", box(10.0, 50.0, 10.5, 50.5))
 
 
+#: Who owns which record of the scene (ids are per owner).
+OWNER = {"A": "FR", "N": "FR", "E": "FR", "R1": "RU", "R2": "RU", "R3": "RU", "U": "UK"}
+
+
 def _seen(api: Any, viewer: str, rid: str) -> str:
-    r = api.get(f"/v1/intents/{rid}", viewer)
+    r = api.get(f"/v1/intents/{rid}?owner={OWNER[rid]}", viewer)
     if r.status_code == 404:
         return "hidden"
     assert r.status_code == 200, r.text
@@ -81,7 +90,7 @@ def test_each_party_sees_what_its_agreements_release(api: Any) -> None:
     assert seen == expected
 
     # the extent is coarse: a circle on a 0.1 degree grid, times on the quarter hour
-    n = api.get("/v1/intents/N", "RU").json()["volumes"][0]
+    n = api.get("/v1/intents/N?owner=FR", "RU").json()["volumes"][0]
     assert n["footprint"]["type"] == "Circle"
     for key in ("time_start", "time_end"):
         t = datetime.fromisoformat(n[key].replace("Z", "+00:00"))
@@ -209,9 +218,76 @@ def test_the_ledger_counts_give_and_take_and_alerts_on_imbalance(api: Any) -> No
     for rid in ("R1", "R2"):
         _seen(api, "FR", rid)
     assert store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC))) == 1
+    raised, cleared = (
+        [e["payload"] for e in store.outbox_events("FR") if e["type"] == t]
+        for t in ("ledger.alert", "ledger.cleared")
+    )
     assert store.outbox_events("FR")[-1]["type"] == "ledger.cleared"
+    # one shape for both: the alert as raised, its state, since when, and when
+    assert set(raised[0]) == set(cleared[0]) == LEDGER_EVENT
+    assert cleared[0] == {**raised[0], "state": "cleared", "at": cleared[0]["at"]}
+    assert raised[0]["alert"] == "imbalance:RU" and raised[0]["parties"] == ["FR", "RU"]
     assert api.get("/v1/ledger", "FR").json()["ledger"][0]["alerts"] == []
     assert api.get("/v1/ledger", "UK").json()["ledger"] == []
+
+
+LEDGER_EVENT = {"alert", "kind", "about", "parties", "detail", "state", "since", "at"}
+
+
+def test_silence_is_flagged_while_it_lasts(store: Store) -> None:
+    """A message left unanswered past its window raises an alert at once (not when it is
+    finally answered), which stands while the silence lasts; the wait so far counts towards the
+    median acknowledgement time."""
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def setup(tx: Any) -> Thread:
+        terms = Terms.model_validate(
+            {
+                "releases": {"FR": {"default": "extent"}},
+                "reciprocity": False,
+                "ledger": {"max_median_ack_s": 600, "min_items": 100},
+            }
+        )
+        done = propose(tx, "FR", "RU", terms, "FR", t0)
+        accept(tx, "RU", "FR", done.version, "RU", t0)
+        return hotline.open_record_thread(tx, "FR", "FR-PLAN", "RU", None, t0)
+
+    plan = IntentDraft(
+        volumes=[volume(footprint_box(10, 10, 10.1, 10.1), t=(t0, t0 + timedelta(hours=1)))]
+    )
+    store.create(RecordKind.INTENT, "FR-PLAN", "FR", plan, actor="FR")
+    thread = store.write_tx(setup)
+    mid = store.write_tx(
+        lambda tx: hotline.post(
+            tx, thread, "FR", "fr-officer", code="QST_INTENTIONS", params={}, text=None,
+            lang=None, ack_within_s=60, at=t0,
+        )
+    )  # fmt: skip
+
+    def check(s: float) -> list[tuple[str, str]]:
+        before = len(store.outbox_events("FR"))
+        store.write_tx(lambda tx: check_alerts(tx, t0 + timedelta(seconds=s)))
+        new = store.outbox_events("FR")[before:]
+        return [(e["type"], e["payload"]["alert"]) for e in new if e["type"].startswith("ledger")]
+
+    assert check(59) == []  # within its window
+    assert check(61) == [("ledger.alert", "unanswered:RU")]  # past it: at once
+    for s in (120, 300, 599):
+        assert check(s) == []  # standing, raised once
+    view = store.read_tx(lambda tx: ledger_of(tx, "FR", t0 + timedelta(seconds=599)))
+    assert [a["alert"] for a in view[0]["alerts"]] == ["unanswered:RU"]
+    assert view[0]["acknowledgements"]["unanswered_by_them"] == 1
+    assert check(601) == [("ledger.alert", "slow-acknowledgement:RU")]  # silent 601 s > 600
+    store.write_tx(
+        lambda tx: hotline.acknowledge(
+            tx, thread, mid, "RU", "ru-officer", t0 + timedelta(seconds=700)
+        )
+    )
+    # answered: the silence is over; 700 s to answer is still slow
+    assert check(701) == [("ledger.cleared", "unanswered:RU")]
+    events = [e["payload"] for e in store.outbox_events("RU") if e["type"].startswith("ledger")]
+    assert all(set(e) == LEDGER_EVENT for e in events)
+    assert events[-1]["since"] == iso(t0 + timedelta(seconds=61)) and events[-1]["about"] == "RU"
 
 
 def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
@@ -233,7 +309,7 @@ def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
     answers += [200, 500, ConnectionRefusedError("refused")]
     assert [checker.run_once()["RU"] for _ in range(3)] == ["up", "up", "up"]
     answers += [TimeoutError("timed out")]
-    assert checker.run_once() == {"RU": "degraded"}  # third failure in a row
+    assert checker.run_once()["RU"] == "degraded"  # third failure in a row
     links_seen = {x["party"]: x for x in api.get("/v1/links", "FR").json()["links"]}
     assert links_seen["RU"]["state"] == "degraded" and links_seen["RU"]["failures"] == 3
     assert store.outbox_events("FR")[-1]["type"] == "link.degraded"
@@ -242,7 +318,7 @@ def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
     )
     assert avail[0] == "Down"
     answers += [200]
-    assert checker.run_once() == {"RU": "up"}
+    assert checker.run_once()["RU"] == "up"
     assert store.outbox_events("RU")[-1]["type"] == "link.restored"
     assert (
         store.read_tx(
@@ -250,6 +326,37 @@ def test_links_are_degraded_after_missed_pings_and_restored(api: Any) -> None:
         )[0]
         == 5
     )
+
+
+def test_a_party_without_a_webhook_is_live_by_its_heartbeats(api: Any) -> None:
+    """FR has no webhook: its clients' signed heartbeats keep it up; when they stop it is
+    degraded like a party whose pings fail, and one heartbeat restores it at once. The UK,
+    which neither answers pings nor heartbeats, is degraded too."""
+    agree(api, "FR", "RU", FR_RU)
+    store = api.client.app.state.store
+    assert api.post("/v1/links/heartbeat").status_code == 401
+    assert api.post("/v1/links/heartbeat", "XX").status_code == 403  # not a party
+    bad = api.post("/v1/links/heartbeat", "FR", json={"client": "\u202e"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/client"
+    t0 = time.time()
+    r = api.post("/v1/links/heartbeat", "FR", json={"client": "map"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "up" and r.json()["next_within_s"] == 30  # from unknown
+    clock = [t0 + 60]
+    checker = LinkChecker(store, ping=lambda *a: (200, b""), clock=lambda: clock[0])
+    rounds = []
+    for k in range(1, 5):
+        clock[0] = t0 + 60 * k  # the heartbeat is fresh for 90 s, then the map is gone
+        rounds.append(checker.run_once())
+    assert [x["FR"] for x in rounds] == ["up", "up", "up", "degraded"]
+    assert [x["UK"] for x in rounds] == ["unknown", "unknown", "degraded", "degraded"]
+    (fr,) = [x for x in api.get("/v1/links", "RU").json()["links"] if x["party"] == "FR"]
+    assert fr["state"] == "degraded" and "no webhook; no heartbeat within 90 s" in fr["last_error"]
+    assert [e["type"] for e in store.outbox_events("RU")][-1] == "link.degraded"
+    back = api.post("/v1/links/heartbeat", "FR")  # the map is back: at once
+    assert back.status_code == 200 and back.json()["state"] == "up"
+    assert [e["type"] for e in store.outbox_events("RU")][-1] == "link.restored"
+    assert [e["type"] for e in store.outbox_events("FR")][-2:] == ["link.degraded", "link.restored"]
 
 
 def test_agreed_languages_and_ladder_apply_to_the_hotline(api: Any) -> None:
@@ -260,6 +367,13 @@ def test_agreed_languages_and_ladder_apply_to_the_hotline(api: Any) -> None:
     thread = api.get(f"/v1/conflicts/{c['id']}/thread", "RU").json()
     assert thread["lang"] == "ru"  # what the agreement says RU reads
     assert api.get(f"/v1/threads/{thread['id']}", "FR").json()["lang"] == "fr"
+    # the one rule (docs/hotline.md): ?lang=, then the agreement, then Accept-Language
+    url = f"/v1/threads/{thread['id']}"
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    assert api.get(url, "RU", headers=english).json()["lang"] == "ru"
+    assert api.get(f"{url}?lang=en", "RU", headers=english).json()["lang"] == "en"
+    assert api.get("/v1/phrasebook", "RU", headers=english).json()["lang"] == "en"
+    assert api.get("/v1/phrasebook?lang=fr", "RU", headers=english).json()["lang"] == "fr"
     t0 = time.time()
     sent = api.post(
         f"/v1/threads/{thread['id']}/messages",
@@ -285,3 +399,49 @@ def test_activating_near_a_degraded_party_needs_an_acknowledgement(api: Any) -> 
     assert api.post("/v1/intents", "RU", json={**body, "state": "Accepted"}).status_code == 201
     ok = api.post("/v1/intents?accept_degraded=true", "RU", json={**body, "id": "R10"})
     assert ok.status_code == 201
+
+
+def test_previews_and_queries_are_probes_with_a_budget_the_owner_sees(api: Any) -> None:
+    """RU probes FR's naval area (released to it as an extent): each preview or query that
+    meets it counts against the agreed budget (429 past it, with Retry-After), FR sees who
+    probed and how much, and the ledger alerts both sides."""
+    terms = {
+        **FR_RU,
+        "reciprocity": False,
+        "probes": {"per_hour": 3, "alert_share": 0.6},
+    }
+    agree(api, "FR", "RU", terms)
+    _scene(api)
+    # a 1 m circle at the extent's edge but away from N's real footprint: the preview answers
+    # for the extent (what RU may see), a conflict with N named at the extent's level
+    n = api.get("/v1/intents/N?owner=FR", "RU").json()["volumes"][0]
+    lon, lat = n["footprint"]["center"]
+    edge_lon, edge_lat, _ = GEOD.fwd(lon, lat, 0.0, n["footprint"]["radius_m"] - 50.0)
+    exact = api.get("/v1/intents/N", "FR").json()["volumes"][0]["footprint"]["coordinates"][0]
+    assert edge_lat > max(p[1] for p in exact) + 0.1  # well north of N's real footprint
+    probe = {
+        "footprint": {"type": "Circle", "center": [edge_lon, edge_lat], "radius_m": 1.0},
+        "alt_lower_m": 0,
+        "alt_upper_m": 10,
+        "time_start": n["time_start"],
+        "time_end": n["time_end"],
+    }
+    seen = []
+    for _ in range(3):
+        r = api.post("/v1/intents/preview", "RU", json={"volumes": [probe]})
+        assert r.status_code == 200, r.text
+        seen.append({(c["a"]["id"], c["b"]["id"]) for c in r.json()["conflicts"]})
+    assert all(("N", None) in s or (None, "N") in s for s in seen)
+    r = api.post("/v1/intents/query", "RU", json={"volume": probe})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    # a preview that meets nothing of FR's is no probe of FR's records
+    far = {**probe, "footprint": {"type": "Circle", "center": [0.0, 0.0], "radius_m": 1.0}}
+    assert api.post("/v1/intents/preview", "RU", json={"volumes": [far]}).status_code == 200
+    (row,) = api.get("/v1/probes", "FR").json()["probes"]
+    assert (row["prober"], row["count"]) == ("RU", 3)
+    assert api.get("/v1/probes", "RU").json()["probes"] == []
+    store = api.client.app.state.store
+    store.write_tx(lambda tx: check_alerts(tx, datetime.now(UTC)))
+    alerts = api.get("/v1/ledger", "FR").json()["ledger"][0]["alerts"]
+    assert [(a["kind"], a["about"]) for a in alerts] == [("probing", "RU")]
+    assert any(e.action == "probe" and e.subject == "FR|RU" for e in store.audit_entries())

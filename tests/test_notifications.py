@@ -22,8 +22,15 @@ import httpx
 import pytest
 
 from deconfliction.alerts.outbox import events_after
-from deconfliction.alerts.webhooks import Dispatcher, put_webhook, verify_signature
+from deconfliction.alerts.webhooks import (
+    Dispatcher,
+    get_webhook,
+    probe_soon,
+    put_webhook,
+    verify_signature,
+)
 from deconfliction.auth import ADMIN_SCOPE, dev_private_key, mint_token
+from deconfliction.exchange.links import record
 from deconfliction.model import IntentDraft, RecordKind
 from deconfliction.store import SqliteStore, Store
 from helpers import box, free_port, volume
@@ -251,6 +258,12 @@ def test_stream_and_webhooks_deliver_everything_across_a_sigkill(tmp_path: Path)
         assert hook.status_code == 200
         client = StreamClient(base, fr_token)
 
+        def live() -> bool:  # an open event stream is the party's heartbeat
+            got = httpx.get(f"{base}/v1/links", headers=fr, timeout=5).json()["links"]
+            return bool(got[0]["party"] == "FR" and got[0]["state"] == "up")
+
+        _wait(live, 30, "the event stream's heartbeat")
+
         def writer(k: int) -> None:
             with httpx.Client(timeout=5) as c:
                 for i in range(k, 100_000, 3):
@@ -313,3 +326,158 @@ def test_events_after_pages_in_order(store: Store) -> None:
     first = store.read_tx(lambda tx: events_after(tx, "RU", 0, limit=3))
     rest = store.read_tx(lambda tx: events_after(tx, "RU", first[-1].seq))
     assert [e.payload["id"] for e in first + rest] == [f"P{i}" for i in range(5)]
+
+
+class Endpoint:
+    """A webhook endpoint for an injected ``send``: answers what ``state`` says ("down": no
+    answer at all, or an HTTP status), and keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.state: str | int = 200
+        self.tries = 0
+        self.got: list[dict[str, Any]] = []
+
+    def send(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+        self.tries += 1
+        if self.state == "down":
+            raise ConnectionRefusedError("connection refused")
+        if self.state == 200:
+            self.got.append(json.loads(body))
+        return int(self.state)
+
+
+def _hooked(store: Store, at: float) -> None:
+    t = datetime.fromtimestamp(at, UTC)
+    store.write_tx(lambda tx: put_webhook(tx, "FR", "http://127.0.0.1:9/hook", SECRET, "FR", t))
+
+
+def _events(store: Store, n: int, prefix: str = "E") -> list[int]:
+    def run(tx: Any) -> None:
+        for i in range(n):
+            tx.event("FR", "test.event", {"n": f"{prefix}{i}"}, datetime.now(UTC))
+
+    store.write_tx(run)
+    return _all_seqs(store, "FR")
+
+
+def _run(d: Dispatcher, now: list[float], seconds: float, step: float = 5.0) -> None:
+    end = now[0] + seconds
+    while now[0] < end:
+        d.run_once()
+        now[0] += step
+
+
+def _dead(store: Store) -> int:
+    return int(
+        store.read_tx(lambda tx: tx.x("SELECT COUNT(*) FROM webhook_dead_letters").fetchone()[0])
+    )
+
+
+def test_a_dead_endpoint_pauses_and_resumes_in_order(store: Store) -> None:
+    """No answer at all: after the retries of the first event, delivery pauses (one try a
+    minute, not eight tries per event); nothing is dead-lettered; when the endpoint is back,
+    everything arrives in order."""
+    now = [1_000_000.0]
+    end = Endpoint()
+    _hooked(store, now[0])
+    d = Dispatcher(store, send=end.send, clock=lambda: now[0], max_attempts=8, probe_s=60.0)
+    try:
+        end.state = "down"
+        expected = _events(store, 50)
+        _run(d, now, 3600)  # an hour down
+        assert _dead(store) == 0
+        # eight tries of the first event (0.5 s to 32 s apart), then one probe a minute
+        assert end.tries <= 8 + 3600 / 60 + 1
+        hook = store.read_tx(lambda tx: get_webhook(tx, "FR"))
+        assert hook is not None and hook.paused_since is not None
+        assert hook.delivered_seq < expected[0]  # the cursor did not move
+        end.state = 200
+        _run(d, now, 120)
+        assert [e["id"] for e in end.got] == expected  # all of it, once each, in order
+        hook = store.read_tx(lambda tx: get_webhook(tx, "FR"))
+        assert hook is not None and hook.paused_since is None and hook.attempts == 0
+    finally:
+        d.stop()
+
+
+def test_a_degraded_link_pauses_at_once_and_its_own_notice_is_kept(store: Store) -> None:
+    """The party's link is degraded (its pings fail): the first failed try pauses delivery;
+    its own link.degraded waits in the backlog with the rest, and arrives when it is back."""
+    now = [1_000_000.0]
+    end = Endpoint()
+    _hooked(store, now[0])
+    d = Dispatcher(store, send=end.send, clock=lambda: now[0], max_attempts=8, probe_s=60.0)
+    try:
+        end.state = 503
+        at = datetime.fromtimestamp(now[0], UTC)
+        assert store.write_tx(lambda tx: record(tx, "FR", False, None, "refused", 1, at)) == (
+            "degraded"
+        )
+        expected = _events(store, 5)
+        d.run_once()
+        assert end.tries == 1  # paused after one try, not eight
+        _run(d, now, 600)
+        assert end.tries <= 1 + 600 / 60 + 1 and _dead(store) == 0
+        end.state = 200
+        store.write_tx(lambda tx: probe_soon(tx, "FR"))  # a good ping: try again now
+        d.run_once()
+        got = [e["type"] for e in end.got]
+        assert got[0] == "link.degraded" and [e["id"] for e in end.got] == expected
+    finally:
+        d.stop()
+
+
+def test_refusals_are_dead_lettered_but_bounded(store: Store) -> None:
+    """An endpoint that answers but refuses each event (400): the first few are
+    dead-lettered and delivery moves on; then it pauses rather than dead-letter a backlog."""
+    now = [1_000_000.0]
+    end = Endpoint()
+    _hooked(store, now[0])
+    d = Dispatcher(
+        store, send=end.send, clock=lambda: now[0], max_attempts=2, pause_after_refused=3
+    )
+    try:
+        end.state = 400
+        expected = _events(store, 20)
+        _run(d, now, 3600, step=10)
+        assert _dead(store) == 3
+        end.state = 200
+        _run(d, now, 120, step=10)
+        assert [e["id"] for e in end.got] == expected[3:]
+    finally:
+        d.stop()
+
+
+def test_superseded_alert_updates_are_coalesced_in_a_backlog(store: Store) -> None:
+    now = [1_000_000.0]
+    end = Endpoint()
+    _hooked(store, now[0])
+    d = Dispatcher(store, send=end.send, clock=lambda: now[0], probe_s=60.0)
+
+    def alert(kind: str, change: str, key: str, n: int) -> None:
+        payload = {"kind": kind, "key": [key, "RU/B"], "n": n}
+        store.write_tx(lambda tx: tx.event("FR", f"{kind}.{change}", payload, datetime.now(UTC)))
+
+    try:
+        end.state = "down"
+        alert("tactical", "raised", "FR/A", 0)
+        for n in range(1, 30):
+            alert("tactical", "updated", "FR/A", n)
+        alert("area", "updated", "FR/X", 1)  # another alert: its own last update stands
+        alert("tactical", "updated", "FR/A", 30)
+        alert("tactical", "cleared", "FR/A", 31)
+        store.write_tx(lambda tx: tx.event("FR", "area.updated", {"id": "R1"}, datetime.now(UTC)))
+        _run(d, now, 600)
+        end.state = 200
+        _run(d, now, 120)
+        sent = [(e["type"], e["payload"].get("n")) for e in end.got]
+        assert sent == [
+            ("tactical.raised", 0),
+            ("area.updated", 1),
+            ("tactical.cleared", 31),
+            ("area.updated", None),  # a record's own event is never coalesced
+        ]
+        # the stream keeps everything
+        assert len(store.outbox_events("FR")) == 34
+    finally:
+        d.stop()

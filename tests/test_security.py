@@ -175,7 +175,8 @@ def test_no_input_gets_a_500(
 def test_limits_headers_and_no_internals(
     store: Store, auth: AuthConfig, tokens: dict[str, str]
 ) -> None:
-    app = create_app(store, auth, guard=GuardConfig(max_body=4096, rate_per_s=5, burst=5))
+    frozen = GuardConfig(max_body=4096, rate_per_s=5, burst=5, clock=lambda: 0.0)
+    app = create_app(store, auth, guard=frozen)
     api = Api(_Client(app), tokens)
     big = {"volumes": [box(1, 1, 2, 2)] * 100}
     r = api.post("/v1/intents", "FR", json=big)
@@ -226,3 +227,115 @@ def test_failed_logins_are_audited_without_flooding(api: Api, store: Store) -> N
     failures = [e for e in store.audit_entries() if e.action == "auth.failed"]
     assert len(failures) == 1  # one a second per address
     assert failures[0].actor == "anonymous"
+
+
+# --- no request stalls the service ----------------------------------------------------------
+def _ring(n: int, lon: float = 35.0, lat: float = 34.0, r: float = 0.05) -> list[list[float]]:
+    import math
+
+    pts = [
+        [lon + r * math.cos(2 * math.pi * i / n), lat + r * math.sin(2 * math.pi * i / n)]
+        for i in range(n)
+    ]
+    return [*pts, pts[0]]
+
+
+def _vol(ring: list[list[float]]) -> dict[str, Any]:
+    return {**box(1, 1, 2, 2), "footprint": {"type": "Polygon", "coordinates": [ring]}}
+
+
+def test_vertex_caps_are_documented_422s(api: Api) -> None:
+    from deconfliction.model.footprint import MAX_POLYGON_VERTICES
+    from deconfliction.model.records import MAX_VERTICES
+
+    ok = api.post("/v1/intents", "FR", json={"volumes": [_vol(_ring(MAX_POLYGON_VERTICES))]})
+    assert ok.status_code == 201, ok.text
+    over = api.post("/v1/intents", "FR", json={"volumes": [_vol(_ring(MAX_POLYGON_VERTICES + 1))]})
+    assert over.status_code == 422
+    assert over.json()["errors"][0]["pointer"] == "/volumes/0/footprint/coordinates"
+    assert f"at most {MAX_POLYGON_VERTICES} vertices" in over.json()["detail"]
+    n = MAX_VERTICES // MAX_POLYGON_VERTICES + 1
+    many = [_vol(_ring(MAX_POLYGON_VERTICES, lon=35 + i)) for i in range(n)]
+    r = api.post("/v1/intents/preview", "FR", json={"volumes": many})
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/volumes"
+
+
+def test_dss_numbers_that_overflow_and_huge_polygons_are_400(api: Api, signing_key: Any) -> None:
+    token = mint_token(signing_key, "uss1", scopes=["utm.strategic_coordination"])
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def oir(volume: dict[str, Any]) -> dict[str, Any]:
+        from datetime import UTC, datetime, timedelta
+
+        t0 = datetime.now(UTC) + timedelta(minutes=5)
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return {
+            "extents": [
+                {
+                    "volume": {
+                        **volume,
+                        "altitude_lower": {"value": 0, "reference": "W84", "units": "M"},
+                        "altitude_upper": {"value": 100, "reference": "W84", "units": "M"},
+                    },
+                    "time_start": {"value": t0.strftime(fmt), "format": "RFC3339"},
+                    "time_end": {
+                        "value": (t0 + timedelta(minutes=10)).strftime(fmt),
+                        "format": "RFC3339",
+                    },
+                }
+            ],
+            "state": "Accepted",
+            "uss_base_url": "https://uss1.example",
+            "new_subscription": {"uss_base_url": "https://uss1.example"},
+        }
+
+    def put(volume: dict[str, Any]) -> Any:
+        return api.client.request(
+            "PUT",
+            f"/dss/v1/operational_intent_references/{uuid.uuid4()}",
+            json=oir(volume),
+            headers=headers,
+        )
+
+    huge = {"outline_circle": {"center": {"lat": 10, "lng": 10}, "radius": {"value": 1e308}}}
+    r = put(huge)
+    assert r.status_code == 400 and "area" in r.json()["message"]
+    many = [{"lat": p[1], "lng": p[0]} for p in _ring(2001)[:-1]]
+    r = put({"outline_polygon": {"vertices": many}})
+    assert r.status_code == 400 and "at most" in r.json()["message"]
+    # a figure eight of 2,000 vertices: found crossing, without looking at every pair of edges
+    eight = [{"lat": 10 + 0.01 * (i % 2), "lng": 10 + 0.00001 * i} for i in range(2000)]
+    r = put({"outline_polygon": {"vertices": eight}})
+    assert r.status_code == 400 and "cross" in r.json()["message"]
+    ok = [{"lat": p[1], "lng": p[0]} for p in _ring(2000, r=0.1)[:-1]]
+    assert put({"outline_polygon": {"vertices": ok}}).status_code == 201
+
+
+def test_bodies_without_a_valid_token_are_cut_short_and_junk_tokens_share_a_bucket(
+    store: Store, auth: AuthConfig, tokens: dict[str, str]
+) -> None:
+    frozen = GuardConfig(rate_per_s=5, burst=5, clock=lambda: 0.0)
+    api = Api(_Client(create_app(store, auth, guard=frozen)), tokens)
+    assert api.get("/v1/me", "FR").status_code == 200  # FR's token: verified once (one charge)
+    blob = b"[" + b"0," * (200 << 10) + b"0]"  # 400 KB: under the limit, over the anonymous one
+    r = api.client.request(
+        "POST", "/v1/tracks", content=blob, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413 and "65536" in r.json()["detail"]
+    r = api.client.request(
+        "POST",
+        "/v1/tracks",
+        content=blob,
+        headers={"content-type": "application/json", "Authorization": "Bearer junk"},
+    )
+    assert r.status_code == 413
+    # every new token is checked on its address's account: the bucket (5) is spent already by
+    # FR's first request and two anonymous ones; two more junk tokens, then 429 (not checked)
+    codes = [
+        api.client.get("/v1/me", headers={"Authorization": f"Bearer junk-{i}"}).status_code
+        for i in range(3)
+    ]
+    assert codes == [401, 401, 429]
+    # a verified party has its own bucket from then on, whatever its address's (one of its 5
+    # went to its first request)
+    assert [api.get("/v1/me", "FR").status_code for _ in range(5)] == [200] * 4 + [429]

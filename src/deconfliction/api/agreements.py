@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..auth import PARTY_ADMIN_SCOPE, Principal
+from ..dss import native
 from ..errors import Forbidden
 from ..exchange import agreements as ag
-from ..exchange import ledger, links, release
+from ..exchange import ledger, links, probes, release
 from ..model import RecordId
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
@@ -114,3 +115,45 @@ async def get_links(request: Request, party: PartyDep) -> Links:
 
     rows = await run_in_threadpool(request.app.state.store.read_tx, run)
     return Links(links=rows)
+
+
+class ProbeList(BaseModel):
+    probes: list[dict[str, Any]]
+
+
+@router.get("/probes", response_model=ProbeList, responses=responses(401, 403))
+async def list_probes(request: Request, party: PartyDep) -> ProbeList:
+    """Previews and queries of other parties that touched the caller's records below full,
+    per party and hour (each counts against their agreement's budget)."""
+    rows = await run_in_threadpool(
+        request.app.state.store.read_tx, lambda tx: probes.probes_of(tx, party)
+    )
+    return ProbeList(probes=rows)
+
+
+@router.get("/dss/publication", response_model=native.Publication, responses=responses(401, 403))
+async def get_publication(request: Request, party: PartyDep) -> native.Publication:
+    """What of the caller's native records F3548 (DSS) clients see (default: nothing)."""
+    out: native.Publication = await run_in_threadpool(
+        request.app.state.store.read_tx, lambda tx: native.get_publication(tx, party)
+    )
+    return out
+
+
+@router.put(
+    "/dss/publication",
+    response_model=native.Publication,
+    responses=responses(400, 401, 403, 422),
+)
+async def put_publication(
+    body: native.Publication, request: Request, party: PartyDep, who: PrincipalDep
+) -> native.Publication:
+    """Choose what of your native records F3548 clients see: intents as operational intent
+    references and areas as constraint references, each ``none``, ``extent`` (coarsened on
+    ``grid``) or ``full`` (a party admin's token). Applies to every record at once."""
+    _party_admin(who)
+    out: native.Publication = await run_in_threadpool(
+        request.app.state.store.write_tx,
+        lambda tx: native.put_publication(tx, party, body, who.subject, datetime.now(UTC)),
+    )
+    return out

@@ -7,17 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import __version__, ui
+from .. import __version__, exchange, ui
+from .. import dss as dss_domain
 from ..auth import AuthConfig, Principal
-from ..errors import Forbidden, NeedsAcknowledgement, NotFound
-from ..exchange import links, release
+from ..errors import Forbidden, NotFound
+from ..exchange import records, release
+from ..exchange.agreements import party_languages
 from ..exchange.live import TacticalMonitor
 from ..model import (
     Area,
     AreaDraft,
     Conflict,
     IntentDraft,
-    IntentState,
     OperationalIntent,
     Party,
     RecordExtent,
@@ -25,13 +26,30 @@ from ..model import (
     RecordKind,
     Volume4D,
 )
+from ..screening import service as screening_service
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
-from . import agreements, audit, dss, events, hotline, picture, problems, tracks
+from . import (
+    agreements,
+    audit,
+    body,
+    dss,
+    events,
+    formats,
+    hotline,
+    liveness,
+    ogc,
+    picture,
+    problems,
+    screening,
+    tracks,
+)
+from .body import json_body, openapi_body
 from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
 from .roles import RoleGate
+from .text import TextGuard
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +68,14 @@ class Health(BaseModel):
 class Me(BaseModel):
     party: str
     scopes: list[str]
+    languages: list[str] = Field(
+        default_factory=list,
+        description="the languages the party reads, as its agreements in force give them "
+        "(first: the one it reads first); empty when none says",
+    )
+    partners: list[str] = Field(
+        default_factory=list, description="the parties it has an agreement in force with"
+    )
 
 
 class PartyList(BaseModel):
@@ -112,30 +138,17 @@ AcceptDegraded = Annotated[
 ]
 
 
-def _degraded_rule(
-    store: Store, party: str, kind: RecordKind, draft: Any, record_id: str | None, accepted: bool
-) -> None:
-    """While a party's link is degraded, activating an intent in conflict with one of its
-    intents needs ``accept_degraded=true``: it may not hear of the conflict."""
-    if accepted or kind is not RecordKind.INTENT or draft.state is not IntentState.ACTIVATED:
-        return
-    found = store.preview(party, draft, kind, record_id)
-    others = sorted({o for c in found for o in (c.a.owner, c.b.owner)} - {party})
-    down = store.read_tx(
-        lambda tx: [o for o in others if links.status(tx, o)["state"] == "degraded"]
-    )
-    if down:
-        raise NeedsAcknowledgement(
-            f"{', '.join(down)}: link degraded; activating an intent in conflict with its "
-            "intents needs accept_degraded=true"
-        )
-
-
 class ReleasePreview(BaseModel):
     to: str
     level: str
     reason: str
     shown: dict[str, Any] | None
+
+
+OwnerQuery = Annotated[
+    RecordId | None,
+    Query(description="the owner of the record, when it is not yours (ids are per owner)"),
+]
 
 
 def _record_router(
@@ -153,11 +166,13 @@ def _record_router(
     err = responses(401, 403, 422)
     body_err = responses(400, 401, 403, 422)  # 400: a body that is not JSON at all
 
-    def pack(rec: Any, conflicts: list[Conflict], store: Store, party: str, via: str) -> Any:
-        shown = store.write_tx(
-            lambda tx: release.release_conflicts(tx, conflicts, party, via, _now())
-        )
-        return written(**{name: rec, "conflicts": shown})
+    # bodies are validated in a worker thread, not in the event loop (see api/body.py)
+    CreateBody = Annotated[Any, json_body(create_model)]
+    ReplaceBody = Annotated[Any, json_body(replace_model)]
+    QueryBody = Annotated[Any, json_body(VolumeQuery)]
+
+    def draft_of(body: Any, exclude: str) -> Any:
+        return draft_model.model_validate(body.model_dump(exclude={exclude}))
 
     @router.post(
         "",
@@ -166,17 +181,27 @@ def _record_router(
         responses={**body_err, **responses(409)},
         name=f"create_{name}",
         summary=f"Create an {name} (checked for conflicts)",
+        openapi_extra=openapi_body(create_model),
     )
     def create(
-        body: create_model,  # type: ignore[valid-type]
+        body: CreateBody,
         party: PartyDep,
         store: StoreDep,
         accept_degraded: AcceptDegraded = False,
     ) -> Any:
-        draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-        _degraded_rule(store, party, kind, draft, body.id, accept_degraded)  # type: ignore[attr-defined]
-        res = store.create(kind, body.id, party, draft, actor=party)  # type: ignore[attr-defined]
-        return pack(res.record, res.conflicts, store, party, f"create_{name}")
+        """Your conflicts come back as your agreements let you see them."""
+        res = records.write(
+            store,
+            kind,
+            body.id,
+            party,
+            draft_of(body, "id"),
+            None,
+            actor=party,
+            accept_degraded=accept_degraded,
+            via=f"create_{name}",
+        )
+        return written(**{name: res.record, "conflicts": res.conflicts})
 
     @router.get(
         "",
@@ -191,33 +216,32 @@ def _record_router(
     @router.post(
         "/query",
         response_model=view,
-        responses=body_err,
+        responses={**body_err, **responses(429)},
         name=f"query_{plural}",
         summary=f"{plural.capitalize()} that meet a 4D volume",
+        openapi_extra=openapi_body(VolumeQuery),
     )
-    def query(body: VolumeQuery, party: PartyDep, store: StoreDep) -> Any:
-        """Your own records in full; others' as far as your agreements release them."""
-        recs = store.query(body.volume, [kind])
-
-        def run(tx: Any) -> list[Any]:
-            shown = [release.release_record(tx, r, party, f"query_{plural}", _now()) for r in recs]
-            return [r for r in shown if r is not None]
-
-        return view(**{plural: store.write_tx(run)})
+    def query(body: QueryBody, party: PartyDep, store: StoreDep) -> Any:
+        """Your own records in full; others' as far as your agreements release them, matched
+        against what is released (a coarsened extent matches where it reaches). A query that
+        finds another party's records below full is a probe: it counts against your
+        agreement's budget (429 past it) and its owner sees it."""
+        return view(**{plural: records.query(store, [kind], party, body.volume)})
 
     @router.post(
         "/preview",
         response_model=ConflictList,
-        responses=body_err,
+        responses={**body_err, **responses(429)},
         name=f"preview_{name}",
         summary="Conflicts a draft would have; writes nothing",
+        openapi_extra=openapi_body(create_model),
     )
-    def preview(body: create_model, party: PartyDep, store: StoreDep) -> Any:  # type: ignore[valid-type]
-        draft = draft_model.model_validate(body.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-        found = store.preview(party, draft, kind, body.id)  # type: ignore[attr-defined]
-        via = f"preview_{name}"
-        shown = store.write_tx(lambda tx: release.release_conflicts(tx, found, party, via, _now()))
-        return ConflictList(conflicts=shown)
+    def preview(body: CreateBody, party: PartyDep, store: StoreDep) -> Any:
+        """Checked against what you may see: others' records below full by their released
+        extent (so a preview may show a conflict the exact check would not, never fewer). A
+        preview that meets another party's records below full is a probe (see query)."""
+        found = records.preview(store, kind, party, draft_of(body, "id"), body.id)
+        return ConflictList(conflicts=found)
 
     @router.get(
         "/{record_id}",
@@ -225,15 +249,10 @@ def _record_router(
         responses={**err, **responses(404)},
         name=f"get_{name}",
     )
-    def get(record_id: str, party: PartyDep, store: StoreDep) -> Any:
-        """Yours in full; another party's as far as your agreement releases it (else 404)."""
-        rec = store.get(kind, record_id)
-        shown = store.write_tx(
-            lambda tx: release.release_record(tx, rec, party, f"get_{name}", _now())
-        )
-        if shown is None:
-            raise NotFound(f"no {name} {record_id!r}")
-        return shown
+    def get(record_id: str, party: PartyDep, store: StoreDep, owner: OwnerQuery = None) -> Any:
+        """Yours in full; another party's (``?owner=``) as far as your agreement releases it
+        (else 404, whether or not it exists)."""
+        return records.get(store, kind, owner or party, record_id, party)
 
     @router.get(
         "/{record_id}/released",
@@ -248,9 +267,7 @@ def _record_router(
         store: StoreDep,
         to: Annotated[RecordId, Query(description="the other party")],
     ) -> Any:
-        rec = store.get(kind, record_id)
-        if rec.owner != party:
-            raise NotFound(f"no {name} {record_id!r} of yours")
+        rec = store.get(kind, party, record_id)
         return store.read_tx(lambda tx: release.preview(tx, rec, to))
 
     @router.put(
@@ -259,18 +276,27 @@ def _record_router(
         responses={**body_err, **responses(404, 409)},
         name=f"replace_{name}",
         summary=f"Replace an {name}: name the version it replaces",
+        openapi_extra=openapi_body(replace_model),
     )
     def replace(
         record_id: str,
-        body: replace_model,  # type: ignore[valid-type]
+        body: ReplaceBody,
         party: PartyDep,
         store: StoreDep,
         accept_degraded: AcceptDegraded = False,
     ) -> Any:
-        draft = draft_model.model_validate(body.model_dump(exclude={"version"}))  # type: ignore[attr-defined]
-        _degraded_rule(store, party, kind, draft, record_id, accept_degraded)
-        res = store.replace(kind, record_id, party, draft, body.version, actor=party)  # type: ignore[attr-defined]
-        return pack(res.record, res.conflicts, store, party, f"replace_{name}")
+        res = records.write(
+            store,
+            kind,
+            record_id,
+            party,
+            draft_of(body, "version"),
+            body.version,
+            actor=party,
+            accept_degraded=accept_degraded,
+            via=f"replace_{name}",
+        )
+        return written(**{name: res.record, "conflicts": res.conflicts})
 
     @router.delete(
         "/{record_id}",
@@ -284,7 +310,7 @@ def _record_router(
         store: StoreDep,
         version: Annotated[int, Query(ge=1, description="the version to delete")],
     ) -> Any:
-        return store.delete(kind, record_id, party, version, actor=party)
+        return records.delete(store, kind, record_id, party, version, actor=party)
 
     return router
 
@@ -302,11 +328,17 @@ def create_app(
     intents in the DSS view)."""
     app = FastAPI(
         redirect_slashes=False,
+        # the API docs (/docs, /redoc) are served from local assets by ui.install
+        docs_url=None,
+        redoc_url=None,
         title=title,
         version=__version__,
         description="Deconfliction between parties that share a sky or a sea.",
     )
     app.state.store = store
+    exchange.install(store.hooks)
+    dss_domain.install(store.hooks)
+    screening_service.register(store.hooks)
     app.state.auth = auth
     app.state.public_url = public_url.rstrip("/")
     # several processes share live tracks through the database; one keeps them in memory
@@ -315,16 +347,21 @@ def create_app(
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
+    body.install(app)
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
-    app.add_middleware(Guard, config=guard or GuardConfig())  # outermost: limits first
+    # storable text and bounded ids everywhere; path parameters named from the OpenAPI paths
+    app.add_middleware(TextGuard, templates_of=lambda: app.openapi()["paths"])
+    # outermost: who calls, then limits, first
+    app.add_middleware(Guard, config=guard or GuardConfig(), auth_of=lambda: app.state.auth)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
         return Health(status="ok", version=__version__)
 
     @app.get("/v1/me", response_model=Me, responses=responses(401, 403), tags=["service"])
-    def me(principal: PrincipalDep, party: PartyDep) -> Me:
-        return Me(party=party, scopes=sorted(principal.scopes))
+    def me(principal: PrincipalDep, party: PartyDep, store: StoreDep) -> Me:
+        langs, partners = store.read_tx(lambda tx: party_languages(tx, party))
+        return Me(party=party, scopes=sorted(principal.scopes), languages=langs, partners=partners)
 
     @app.post(
         "/v1/parties",
@@ -350,11 +387,9 @@ def create_app(
     )
     def conflicts(party: PartyDep, store: StoreDep, include_resolved: bool = False) -> ConflictList:
         """Your conflicts; the other side shown as far as your agreement releases it."""
-        found = store.list_conflicts(party, include_resolved=include_resolved)
-        shown = store.write_tx(
-            lambda tx: release.release_conflicts(tx, found, party, "list_conflicts", _now())
+        return ConflictList(
+            conflicts=records.conflicts(store, party, include_resolved=include_resolved)
         )
-        return ConflictList(conflicts=shown)
 
     app.include_router(dss.router)
     app.include_router(dss.aux_router)
@@ -362,9 +397,13 @@ def create_app(
     app.include_router(events.router)
     app.include_router(hotline.router)
     app.include_router(agreements.router)
+    app.include_router(liveness.router)
     app.include_router(tracks.router)
     app.include_router(picture.router)
     app.include_router(audit.router)
+    app.include_router(screening.router)
+    app.include_router(formats.router)
+    app.include_router(ogc.router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,11 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ..alerts import webhooks
 from ..alerts.outbox import events_after
-from ..errors import FieldError, InvalidInput, NotFound
+from ..errors import DeconflictionError, FieldError, InvalidInput, NotFound
+from ..exchange import links
 from .deps import PrincipalDep
 from .problems import responses
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+log = logging.getLogger(__name__)
 
 #: How often an idle stream looks for new events, and sends a comment to keep proxies awake.
 POLL_S = 0.2
@@ -63,16 +67,22 @@ async def events(
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
 ) -> StreamingResponse:
     """The caller's events as a server-sent event stream (``id`` = the event's ``seq``): new ones
-    as they are committed. Resume with ``Last-Event-ID`` (or ``?after=``) after a disconnect."""
+    as they are committed. Resume with ``Last-Event-ID`` (or ``?after=``) after a disconnect.
+    While it is open, the stream is the party's heartbeat (docs/exchange.md)."""
     party = who.subject
     start = _after(last_event_id, after)
     store = request.app.state.store
+    beating = await run_in_threadpool(_is_party, store, party)
 
     async def stream() -> AsyncIterator[bytes]:
         last = start
         quiet = 0.0
+        beat = -links.HEARTBEAT_EVERY_S
         yield b"retry: 1000\n\n"
         while not await request.is_disconnected():
+            if beating and time.monotonic() - beat >= links.HEARTBEAT_EVERY_S:
+                beat = time.monotonic()
+                await run_in_threadpool(_heartbeat, store, party)
             batch = await run_in_threadpool(
                 store.read_tx, lambda tx, after=last: events_after(tx, party, after)
             )
@@ -94,6 +104,21 @@ async def events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _is_party(store: Any, party: str) -> bool:
+    try:
+        store.get_party(party)
+    except DeconflictionError:
+        return False
+    return True
+
+
+def _heartbeat(store: Any, party: str) -> None:
+    try:
+        store.write_tx(lambda tx: links.heartbeat(tx, party, "event-stream", datetime.now(UTC)))
+    except Exception:  # bookkeeping: never the reason a stream fails
+        log.exception("heartbeat of %s's event stream failed", party)
 
 
 class WebhookIn(BaseModel):
@@ -119,6 +144,11 @@ class WebhookOut(BaseModel):
     pending: int = Field(description="events waiting for delivery")
     attempts: int = Field(description="failed tries of the next event so far")
     last_error: str | None
+    paused_since: str | None = Field(
+        default=None,
+        description="delivery paused (endpoint unavailable, or link degraded) since then; "
+        "the next event is tried once a minute",
+    )
 
 
 class DeadLetters(BaseModel):
@@ -133,6 +163,7 @@ def _out(tx: Any, hook: webhooks.Webhook) -> WebhookOut:
         pending=webhooks.pending(tx, hook.party, hook.delivered_seq),
         attempts=hook.attempts,
         last_error=hook.last_error,
+        paused_since=hook.paused_since,
     )
 
 

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/v1", tags=["hotline"])
 
 LangQuery = Annotated[
     str | None,
-    Query(description="the reader's language (en, fr, ru); else Accept-Language, else en"),
+    Query(
+        description="the reader's language (en, fr, ru); else, in a thread, the one the "
+        "agreement says the reader reads; else Accept-Language; else en"
+    ),
 ]
 AcceptLanguage = Annotated[str | None, Header(alias="Accept-Language")]
 
@@ -27,7 +30,10 @@ class PhraseOut(BaseModel):
     code: str
     category: str
     params: list[str]
-    text: str = Field(description="the phrase in the language asked, with {param} slots")
+    text: str = Field(
+        description="the phrase in the language asked, with {param} slots ({time:date} and "
+        "{time:clock}: a time's day and time of day)"
+    )
 
 
 class Phrasebook(BaseModel):
@@ -40,7 +46,7 @@ def get_phrasebook(
     _: PrincipalDep, lang: LangQuery = None, accept: AcceptLanguage = None
 ) -> Phrasebook:
     """Every coded message, in one language."""
-    chosen = phrasebook.pick_language(lang, accept)
+    chosen = hotline.reading_language(None, None, "", lang, accept)
     return Phrasebook(
         lang=chosen,
         phrases=[
@@ -54,6 +60,9 @@ def get_phrasebook(
 class ThreadOpen(BaseModel):
     model_config = ConfigDict(extra="forbid")
     record_id: RecordId
+    owner: RecordId | None = Field(
+        default=None, description="the record's owner, when it is not yours (ids are per owner)"
+    )
     with_: RecordId | None = Field(
         default=None, alias="with", description="the other party, when you own the record"
     )
@@ -102,12 +111,8 @@ def _now() -> datetime:
 
 
 def _lang(tx: Any, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
-    """The language asked for, else the one the agreement says the reader reads, else
-    Accept-Language, else English."""
-    if lang in phrasebook.LANGUAGES:
-        return str(lang)
-    agreed = hotline.reader_language(tx, thread, party)
-    return agreed or phrasebook.pick_language(None, accept)
+    """The reader's language (``hotline.reading_language``: the one rule)."""
+    return hotline.reading_language(tx, thread, party, lang, accept)
 
 
 @router.get("/threads", response_model=ThreadList, responses=responses(401, 403))
@@ -128,7 +133,9 @@ async def open_thread(body: ThreadOpen, request: Request, party: PartyDep) -> Th
     """Open a thread about a record with its owner (or, on your own record, with ``with``)."""
     t = await run_in_threadpool(
         request.app.state.store.write_tx,
-        lambda tx: hotline.open_record_thread(tx, body.record_id, party, body.with_, _now()),
+        lambda tx: hotline.open_record_thread(
+            tx, body.owner or party, body.record_id, party, body.with_, _now()
+        ),
     )
     return _summary(t)
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import DeconflictionError, field_errors
-from ..exchange.release import release_tracks
+from ..errors import DeconflictionError, ServiceUnavailable, field_errors
+from ..exchange import release
 from ..model import TrackState
 from ..store.tracks import TrackTable
+from .body import json_body, openapi_body
 from .deps import PartyDep
 from .problems import responses
 
@@ -46,9 +46,15 @@ def _table(request: Request) -> TrackTable:
 
 
 @router.post(
-    "/tracks", status_code=202, response_model=Accepted, responses=responses(400, 401, 403, 422)
+    "/tracks",
+    status_code=202,
+    response_model=Accepted,
+    responses=responses(400, 401, 403, 422),
+    openapi_extra=openapi_body(TrackBatch),
 )
-def post_tracks(body: TrackBatch, request: Request, party: PartyDep) -> Accepted:
+def post_tracks(
+    body: Annotated[TrackBatch, json_body(TrackBatch)], request: Request, party: PartyDep
+) -> Accepted:
     """Report states of your own aircraft and ships (a track is yours by its id)."""
     changed = _table(request).upsert(party, body.states)
     return Accepted(accepted=len(body.states), changed=changed)
@@ -56,8 +62,10 @@ def post_tracks(body: TrackBatch, request: Request, party: PartyDep) -> Accepted
 
 def _visible(request: Request, party: str) -> list[dict[str, Any]]:
     tracks = _table(request).snapshot()
-    out: list[dict[str, Any]] = request.app.state.store.write_tx(
-        lambda tx: release_tracks(tx, tracks, party, datetime.now(UTC))
+    out: list[dict[str, Any]] = release.read(
+        request.app.state.store,
+        lambda tx, shown: release.view_tracks(tx, tracks, party, shown),
+        "tracks",
     )
     return out
 
@@ -102,14 +110,17 @@ def get_tactical(request: Request, party: PartyDep) -> TacticalList:
     """Tactical alerts in force that concern you: tracks predicted to lose separation
     (``tactical``), a track heading into another party's active restricted area (``area``),
     a track outside the intent it flies (``conformance``)."""
-    return TacticalList(alerts=request.app.state.tactical.active(party))
+    alerts = request.app.state.tactical.active(party)
+    store = request.app.state.store
+    return TacticalList(alerts=store.read_tx(lambda tx: release.view_alerts(tx, alerts, party)))
 
 
 @router.websocket("/tracks/live")
 async def tracks_live(websocket: WebSocket) -> None:
     """A live feed over one WebSocket: send ``{"states": [...]}`` messages (as for
     ``POST /v1/tracks``), get ``{"accepted": N, "changed": M}`` back for each, or
-    ``{"error": ..., "errors": [{pointer, reason}]}`` for a bad one (the socket stays open).
+    ``{"error": ..., "errors": [{pointer, reason}]}`` for a bad one (the socket stays open), or
+    ``{"error": ..., "retry_after_s": N}`` when the database cannot take it now (send it again).
     The token comes in the ``Authorization`` header or, for browsers, ``?access_token=``."""
     app = websocket.app
     header = websocket.headers.get("authorization", "")
@@ -119,6 +130,10 @@ async def tracks_live(websocket: WebSocket) -> None:
     try:
         who = app.state.auth.verify(token)
         party = await run_in_threadpool(app.state.store.get_party, who.subject)
+    except ServiceUnavailable as exc:  # said once open (1013: try again later)
+        await websocket.accept()
+        await websocket.close(code=1013, reason=exc.user_message[:120])
+        return
     except DeconflictionError:
         await websocket.close(code=1008, reason="a valid token of a registered party is needed")
         return
@@ -144,7 +159,13 @@ async def tracks_live(websocket: WebSocket) -> None:
                     }
                 )
                 continue
-            changed = await run_in_threadpool(table.upsert, party.id, batch.states)
+            try:
+                changed = await run_in_threadpool(table.upsert, party.id, batch.states)
+            except ServiceUnavailable as exc:  # the batch was not taken: send it again later
+                await websocket.send_json(
+                    {"error": exc.user_message, "retry_after_s": exc.retry_after_s}
+                )
+                continue
             await websocket.send_json({"accepted": len(batch.states), "changed": changed})
     except WebSocketDisconnect:
         return

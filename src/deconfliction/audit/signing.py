@@ -7,65 +7,37 @@ id: the SHA-256 (hex) of its public key in DER SubjectPublicKeyInfo form.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .chain import canonical
+from .keys import key_id, load_public, message, public_pem, verify
 
 AUDIT_KEY_FILE = "audit-signing-key.pem"
-_SIG = re.compile(r"[0-9a-f]{128}")
-
-
-def message(seq: int, entry_hash: str) -> bytes:
-    return canonical({"seq": seq, "hash": entry_hash})
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    der = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
-
-
-def public_pem(public: Ed25519PublicKey) -> str:
-    return public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-
-
-def load_public(pem: bytes | str) -> Ed25519PublicKey:
-    """An Ed25519 public key from PEM (ValueError if it is not one)."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    key = serialization.load_pem_public_key(data)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
-
-
-def verify(public: Ed25519PublicKey, msg: bytes, signature_hex: str) -> bool:
-    """Whether ``signature_hex`` (exactly 128 lowercase hex digits) signs ``msg``."""
-    if not _SIG.fullmatch(signature_hex):
-        return False
-    try:
-        public.verify(bytes.fromhex(signature_hex), msg)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+__all__ = [
+    "AUDIT_KEY_FILE",
+    "Signer",
+    "key_id",
+    "load_public",
+    "message",
+    "public_pem",
+    "verify",
+]
 
 
 class Signer:
-    """The service's checkpoint key."""
+    """The service's checkpoint key, and the guard that keeps it from signing a rewritten
+    chain (``guard.ChainGuard``; its memory is kept in the data folder when there is one)."""
 
-    def __init__(self, private: Ed25519PrivateKey) -> None:
+    def __init__(self, private: Ed25519PrivateKey, data_dir: Path | None = None) -> None:
+        from .guard import HEAD_FILE, ChainGuard
+
         self.private = private
         self.public = private.public_key()
         self.key_id = key_id(self.public)
+        self.guard = ChainGuard(self.public, None if data_dir is None else data_dir / HEAD_FILE)
 
     def sign(self, msg: bytes) -> str:
         return self.private.sign(msg).hex()
@@ -78,7 +50,7 @@ class Signer:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
             if not isinstance(key, Ed25519PrivateKey):
                 raise ValueError(f"{path} is not an Ed25519 private key")
-            return Signer(key)
+            return Signer(key, data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -89,4 +61,4 @@ class Signer:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
-        return Signer(key)
+        return Signer(key, data_dir)

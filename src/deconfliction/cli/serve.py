@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import json
 import logging
 import os
+import socket
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from ..audit import digest
 from ..auth import (
     ADMIN_SCOPE,
     PARTY_ADMIN_SCOPE,
@@ -26,9 +31,38 @@ from ..model import SeparationPolicy
 #: The environment variable that carries the service's settings to worker processes.
 CONFIG_ENV = "DECONFLICTION_SERVE_CONFIG"
 
+#: Exit code when the service cannot listen on its address (documented in docs/cli.md).
+EXIT_CANNOT_LISTEN = 3
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches only this machine."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening (as uvicorn would make it), or OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
-    import uvicorn
 
     from ..store import open_store
     from . import UsageError
@@ -54,6 +88,42 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not db.startswith(("postgresql://", "postgres://")):
         raise UsageError("--workers > 1 needs a database server (--db postgresql://...)")
+    if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        open_store(db, policy)  # refuses it, naming the schemes it takes (before any port)
+    demo_login = bool(args.demo) and (is_loopback(args.host) or args.demo_login_anywhere)
+    # the address first: nothing is printed (no "serving", no token) when it cannot be had
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = "; pick another with --port" if exc.errno == 98 else ""
+        print(
+            f"deconfliction: cannot listen on {args.host}:{args.port}: {reason}{hint}",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_LISTEN
+    if args.workers > 1:  # uvicorn's worker processes bind it themselves
+        sock.close()
+    try:
+        return _serve(args, policy, db, data_dir, audiences, public_url, demo_login, sock)
+    finally:
+        sock.close()
+
+
+def _serve(
+    args: argparse.Namespace,
+    policy: SeparationPolicy,
+    db: str,
+    data_dir: Path,
+    audiences: list[str],
+    public_url: str,
+    demo_login: bool,
+    sock: socket.socket,
+) -> int:
+    import uvicorn
+
+    from ..store import open_store
+
     config = {
         "db": db,
         "data_dir": str(data_dir),
@@ -64,6 +134,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         "rate_limit": args.rate_limit,
         "policy": policy.model_dump(),
         "demo": bool(args.demo),
+        "demo_login": demo_login,
         "workers": args.workers,
     }
     dev_key = None
@@ -74,8 +145,13 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         + (f", {args.workers} worker processes)" if args.workers > 1 else ")"),
         f"  API docs: http://{args.host}:{args.port}/docs",
         f"  map: http://{args.host}:{args.port}/ui/  "
-        + ("(demo login: pick a party)" if args.demo and dev_key else "(log in with a token)"),
+        + ("(demo login: pick a party)" if demo_login and dev_key else "(log in with a token)"),
     ]
+    if args.demo and not demo_login:
+        lines.append(
+            f"  demo login off: {args.host} is not a loopback address "
+            "(--demo-login-anywhere turns it on for anyone who reaches the service)"
+        )
     if args.demo:
         from ..demo import load_demo
 
@@ -115,7 +191,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         return 0
     service = build_service(config)
     try:
-        uvicorn.run(service.app, **opts)
+        server = uvicorn.Server(uvicorn.Config(service.app, **opts))
+        server.run(sockets=[sock])
     finally:
         service.stop()
     return 0
@@ -135,6 +212,8 @@ class Service:
     def stop(self) -> None:
         for b in self.background:
             b.stop()
+        with contextlib.suppress(Exception):  # a last checkpoint, if the database is there
+            self.store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
         self.store.close()
 
 
@@ -160,17 +239,28 @@ def build_service(config: dict[str, Any]) -> Service:
         dev_key = dev_private_key(data_dir)
         auth.add_key(public_pem(dev_key))
     store = open_store(config["db"], SeparationPolicy(**config["policy"]))
-    # audit checkpoints: signed every 100 entries, and each minute when there is news
+    # audit checkpoints: signed every 100 entries, and each minute when there is news; on
+    # start, the chain is checked against the last checkpoint this service signed (an alarm to
+    # every party if it changed) and the head is signed
     store.signer = Signer.in_folder(data_dir)
+
+    def started(tx: Any) -> None:
+        now = datetime.now(UTC)
+        tx.audit(now, "service", "service.started", "*", digest({"pid": os.getpid()}))
+        tx.checkpoint(now)
+
+    store.write_tx(started)
     rate = float(config["rate_limit"])
     app = create_app(
         store,
         auth,
         public_url=config["public_url"],
-        guard=GuardConfig(rate_per_s=rate, burst=2 * rate),
+        guard=GuardConfig(rate_per_s=rate, burst=2 * rate, processes=int(config.get("workers", 1))),
         shared_tracks=bool(config.get("workers", 1) > 1),
     )
-    if config["demo"] and dev_key is not None:
+    # the token-less demo login: only where the service listens on loopback (or where the
+    # operator said --demo-login-anywhere)
+    if config.get("demo_login", config["demo"]) and dev_key is not None:
         key, audience = dev_key, audiences[0]
         app.state.dev_token = lambda party: mint_token(
             key, party, audience=audience, scopes=[PARTY_ADMIN_SCOPE]
@@ -182,7 +272,7 @@ def build_service(config: dict[str, Any]) -> Service:
     background: list[Any] = [
         Dispatcher(store),
         Ticker(store, "escalation", Escalator(store, time.time).run_once, interval_s=1.0),
-        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=30.0),
+        Ticker(store, "ledger", lambda: store.write_tx(check_ledger), interval_s=5.0),
         Ticker(store, "links", LinkChecker(store).run_once, interval_s=60.0),
         Ticker(store, "tactical", app.state.tactical.run_once, interval_s=1.0),
         Ticker(

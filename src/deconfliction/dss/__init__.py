@@ -5,8 +5,12 @@ standard and the InterUSS reference implementation define them. ``api/dss.py`` s
 ``/dss/v1``.
 """
 
-from ..store.base import INTENT_HOOKS
+from ..store.base import StoreHooks
 from . import native
 
-if native.on_intent_change not in INTENT_HOOKS:
-    INTENT_HOOKS.append(native.on_intent_change)
+
+def install(hooks: StoreHooks) -> None:
+    """Plug the DSS into a store's transactions: what a party publishes of its native records
+    to DSS clients follows every native write (``dss/native.py``)."""
+    if native.on_record_change not in hooks.record_changed:
+        hooks.record_changed.append(native.on_record_change)

@@ -7,20 +7,19 @@ cells indexed in ``scd_cells``.
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
-from ..store.base import Tx
-from . import native
+from ..store.base import Tx, record_key
+from . import native, storage
 from .volumes import BadRequest, Extent, format_time
 
 HIDDEN_OVN = "Available from USS"
@@ -48,14 +47,6 @@ def new_version() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).isoformat()
-
-
-def _dt(s: str | None) -> datetime | None:
-    return None if s is None else datetime.fromisoformat(s)
-
-
 class Scd:
     """DSS operations over one DB-API cursor (``?`` placeholders)."""
 
@@ -66,37 +57,15 @@ class Scd:
         #: ``uss_base_url`` of native intents: this service, which serves their details
         self.native_base_url = native_base_url
 
-    # --- storage ---------------------------------------------------------------------------
+    # --- storage (dss/storage.py) ---------------------------------------------------------
     def get(self, kind: str, eid: str) -> dict[str, Any] | None:
-        row = self.tx.x(
-            "SELECT body FROM scd_entities WHERE kind = ? AND id = ?", (kind, eid)
-        ).fetchone()
-        return None if row is None else _load(row[0])
+        return storage.get(self.tx, kind, eid)
 
     def save(self, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if old is not None:
-            self._drop_cells(kind, ent["id"], old["cells"])
-        ref = ent.get("subscription_id") if kind == "oir" else None
-        self.tx.x(
-            "INSERT INTO scd_entities (kind, id, manager, ref, body) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, id) DO UPDATE SET manager = excluded.manager, "
-            "ref = excluded.ref, body = excluded.body",
-            (kind, ent["id"], ent["manager"], ref, _dump(ent)),
-        )
-        self.tx.xm(
-            "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)",
-            [(kind, to_sql(c), ent["id"]) for c in ent["cells"]],
-        )
+        storage.save(self.tx, kind, ent, old)
 
     def delete(self, kind: str, ent: dict[str, Any]) -> None:
-        self._drop_cells(kind, ent["id"], ent["cells"])
-        self.tx.x("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
-
-    def _drop_cells(self, kind: str, eid: str, cells: Iterable[int]) -> None:
-        self.tx.xm(
-            "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
-            [(kind, to_sql(c), eid) for c in cells],
-        )
+        storage.delete(self.tx, kind, ent)
 
     def search(self, kind: str, cells: Iterable[int]) -> list[dict[str, Any]]:
         """Entities of a kind sharing at least one cell, by id."""
@@ -112,8 +81,8 @@ class Scd:
             ids.update(r[0] for r in rows)
         out = [self.get(kind, i) for i in sorted(ids)]
         found = [e for e in out if e is not None]
-        if kind == "oir":
-            found += native.search(self.tx, frozenset(cells), self.native_base_url)
+        if kind in native.CELL_KIND:
+            found += native.search(self.tx, kind, frozenset(cells), self.native_base_url)
         return found
 
     def dependents(self, sub_id: str) -> list[str]:
@@ -254,7 +223,7 @@ class Scd:
         ent["state"] = state
         ent["subscription_id"] = sub["id"] if sub else None
         self.save("oir", ent, old)
-        self._mirror(caller.manager, eid, state, native)
+        self._mirror(caller.manager, eid, state, native, new=old is None)
         if (
             prev_sub is not None
             and prev_sub["implicit_subscription"]
@@ -269,24 +238,34 @@ class Scd:
         }
 
     def _mirror(
-        self, manager: str, eid: str, state: str, native_volumes: list[Volume4D] | None
+        self,
+        manager: str,
+        eid: str,
+        state: str,
+        native_volumes: list[Volume4D] | None,
+        *,
+        new: bool = False,
     ) -> None:
         """Keep the native view of a DSS intent: the manager's intent with the same id, so that
         ``/v1`` conflicts see it. Written in the same transaction as the reference."""
         self.tx.from_dss = True
         try:
-            self._write_native(manager, eid, state, native_volumes)
+            self._write_native(manager, eid, state, native_volumes, new=new)
         finally:
             self.tx.from_dss = False
 
     def _write_native(
-        self, manager: str, eid: str, state: str, native_volumes: list[Volume4D] | None
+        self,
+        manager: str,
+        eid: str,
+        state: str,
+        native_volumes: list[Volume4D] | None,
+        *,
+        new: bool = False,
     ) -> None:
-        found = self.tx.load(eid)
-        if found is not None and (
-            found[1].kind is not RecordKind.INTENT or found[0].owner != manager
-        ):
-            return  # the id is someone else's native record: the DSS view stands alone
+        found = self.tx.load(record_key(manager, eid))
+        if found is not None and (found[1].kind is not RecordKind.INTENT or new):
+            return  # the manager's own native record with that id: the DSS view stands alone
         try:
             if native_volumes is None:
                 if found is not None:
@@ -351,9 +330,9 @@ class Scd:
         the create path); an update of a missing entity answers ``missing_status``."""
         old = self.get(kind, eid)
         if old is None:
-            mine = native.native_intent(self.tx, eid) if kind == "oir" else None
-            if mine is not None:
-                if mine.owner != caller.manager:
+            owner = native.is_published_id(self.tx, eid)
+            if owner is not None:
+                if owner != caller.manager:
                     raise ScdError(403, f"{_NAMES[kind]} {eid} is managed by another USS")
                 raise ScdError(409, f"{_NAMES[kind]} {eid} is managed through the native API")
             if ovn is not None:
@@ -407,9 +386,8 @@ class Scd:
     def view(self, kind: str, eid: str, caller: str) -> dict[str, Any]:
         """GET of an intent or a constraint reference (404 if missing)."""
         e = self.get(kind, eid)
-        if e is None and kind == "oir":
-            rec = native.native_intent(self.tx, eid)
-            e = None if rec is None else native.entity(rec, self.native_base_url)
+        if e is None:
+            e = native.reference(self.tx, kind, eid, self.native_base_url)
         if e is None:
             raise ScdError(404, f"{_NAMES[kind]} {eid} not found")
         if kind == "oir":
@@ -618,16 +596,4 @@ def _meets(e: dict[str, Any], ext: Extent, *, altitude: bool) -> bool:
     return True
 
 
-_TIMES = ("time_start", "time_end")
 _NAMES = {"oir": "operational intent", "constraint": "constraint", "sub": "subscription"}
-
-
-def _dump(ent: dict[str, Any]) -> str:
-    return json.dumps({k: (_iso(v) if k in _TIMES else v) for k, v in ent.items()})
-
-
-def _load(body: str) -> dict[str, Any]:
-    ent: dict[str, Any] = json.loads(body)
-    for k in _TIMES:
-        ent[k] = _dt(ent.get(k))
-    return ent

@@ -14,6 +14,8 @@ from ..geo.cells import dss_circle_cells, dss_polygon_cells
 from ..model import Volume4D
 
 MAX_AREA_KM2 = 2500.0
+#: Most vertices of one polygon outline (the work to check it grows with them).
+MAX_VERTICES = 2_000
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -132,13 +134,17 @@ def parse_volume4d(obj: Any, where: str, *, max_area_km2: float = MAX_AREA_KM2) 
         r = _number(radius.get("value"), f"{where}.volume.outline_circle.radius.value")
         if r <= 0:
             raise BadRequest(f"{where}.volume.outline_circle.radius.value: must be > 0")
-        if math.pi * (r / 1000.0) ** 2 > max_area_km2:
+        if r > math.sqrt(max_area_km2 / math.pi) * 1000.0:
             raise BadRequest(f"{where}.volume.outline_circle: area over {max_area_km2:g} km^2")
         cells = dss_circle_cells(lat, lng, r)
     elif polygon is not None:
         verts = polygon.get("vertices") if isinstance(polygon, dict) else None
         if not isinstance(verts, list):
             raise BadRequest(f"{where}.volume.outline_polygon.vertices: a list is expected")
+        if len(verts) > MAX_VERTICES:
+            raise BadRequest(
+                f"{where}.volume.outline_polygon.vertices: at most {MAX_VERTICES} vertices"
+            )
         pts = [
             _latlng(v, f"{where}.volume.outline_polygon.vertices[{i}]") for i, v in enumerate(verts)
         ]

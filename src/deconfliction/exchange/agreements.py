@@ -9,6 +9,7 @@ each learns, at least, that a plan of the other meets its own, and when).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +23,7 @@ from ..model import IntentCategory, RecordId, SeparationPolicy
 from ..model.footprint import _Strict
 from ..store.base import Tx, iso
 from .phrasebook import LANGUAGES
+from .screening_terms import ScreeningTerms
 
 
 class Release(StrEnum):
@@ -76,6 +78,16 @@ class TacticalMinima(_Strict):
     aircraft_ship_vertical_m: float = Field(default=1000 * 0.3048, gt=0.0, le=10_000.0)
 
 
+class ProbeBudget(_Strict):
+    """How many previews and queries one side may run that touch the other's records below
+    ``full`` (each is a probe of what the other has not released), per hour."""
+
+    per_hour: int = Field(default=300, ge=0, le=100_000)
+    alert_share: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="alert both sides past this share of the budget"
+    )
+
+
 class Terms(_Strict):
     """What two parties agree."""
 
@@ -94,6 +106,12 @@ class Terms(_Strict):
     ledger: LedgerTerms = Field(default_factory=LedgerTerms)
     tactical: TacticalMinima | None = Field(
         default=None, description="minima between the two parties' tracks (default: the service's)"
+    )
+    probes: ProbeBudget = Field(default_factory=ProbeBudget)
+    screening: ScreeningTerms = Field(
+        default_factory=ScreeningTerms,
+        description="blind screening between the two parties' plans (off by default; meant "
+        "for pairs that release each other conflict notices or nothing)",
     )
 
     @model_validator(mode="after")
@@ -140,6 +158,13 @@ class Agreement:
         }
 
 
+#: Called in the transaction that puts an agreement in force, with the agreement now active and
+#: the one it replaces (None for the first): features that follow the terms register here (blind
+#: screening: ``screening.service.register``).
+AcceptHook = Callable[[Tx, "Agreement", "Agreement | None", datetime], None]
+ACCEPT_HOOKS: list[AcceptHook] = []
+
+
 def pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
@@ -168,6 +193,21 @@ def active(tx: Tx, a: str, b: str) -> Agreement | None:
 def all_active(tx: Tx) -> list[Agreement]:
     rows = tx.x(f"SELECT {_COLS} FROM agreements WHERE status = 'active'").fetchall()
     return [_row(r) for r in rows]
+
+
+def party_languages(tx: Tx, party: str) -> tuple[list[str], list[str]]:
+    """The languages ``party`` reads as its agreements in force say (each agreement's order
+    kept, earlier partners first), and those partners."""
+    langs: list[str] = []
+    partners: list[str] = []
+    for ag in sorted(all_active(tx), key=lambda a: a.parties):
+        if party not in ag.parties:
+            continue
+        partners.append(next(p for p in ag.parties if p != party))
+        for lang in ag.terms.languages.get(party, []):
+            if lang not in langs:
+                langs.append(lang)
+    return langs, sorted(partners)
 
 
 def history(tx: Tx, party: str) -> list[Agreement]:
@@ -244,4 +284,6 @@ def accept(tx: Tx, by: str, other: str, version: int, actor: str, at: datetime) 
     tx.audit(at, actor, "agreement.accepted", f"{pa}|{pb}|{version}", digest(note))
     done = _get(tx, pa, pb, version)
     assert done is not None
+    for hook in ACCEPT_HOOKS:
+        hook(tx, done, current, at)
     return done

@@ -3,11 +3,18 @@
 Every conflict has a thread between its two parties (``conflict-<conflict id>``, opened on first
 use); a party can also open a thread with the owner of any record. A message is a coded phrase
 with parameters (``phrasebook``), shown to each reader in its language, or free text, shown as
-written and flagged untranslated. A message can require acknowledgement within a window: each
-time the window passes with a party still silent, the message escalates one level up the ladder
-(unit, operations centre, working group, chiefs of staff) and every party of the thread is
-notified. Posting, acknowledging and escalating are outbox events and audit entries, written in
-the transaction that makes them.
+written and flagged untranslated.
+
+**The ladder.** A message can ask for acknowledgement within a window (``ack_within_s``). It
+starts at the unit; while a party of the thread is still silent, it goes one level up the ladder
+(unit, operations centre, working group, chiefs of staff) each time the wait for the next level
+has passed, counted from the step before (from posting, for the first). The wait for a level is
+the step the parties' agreement sets for it (``Terms.escalation``); for a level the agreement
+sets no step for (or with no agreement), the message's own window. So the message's window
+stands for the unit only where the agreement sets no operations-centre step. Deadlines follow
+one another from the agreed times, not from when the check ran, so a late check does not push
+the ladder back. Every escalation notifies every party of the thread. Posting, acknowledging
+and escalating are outbox events and audit entries, written in the transaction that makes them.
 """
 
 from __future__ import annotations
@@ -16,13 +23,13 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
-from ..store.base import Tx, iso
-from . import phrasebook
+from ..store.base import Tx, iso, record_key
+from . import phrasebook, release
 from .agreements import active
 
 LADDER = ("unit", "operations-centre", "working-group", "chiefs-of-staff")
@@ -74,13 +81,13 @@ def _insert(tx: Tx, t: Thread) -> Thread:
 
 
 def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Thread:
-    """The thread of a conflict (opened now if it was not); only its two parties may use it."""
-    r = tx.x("SELECT a_owner, b_owner FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
-    if r is None:
+    """The thread of a conflict (opened now if it was not); only its two parties may use it,
+    and only while the release rule shows it the conflict (never at ``none``)."""
+    row = tx.conflict(conflict_id)
+    # not even its existence is disclosed to anyone else
+    if row is None or release.view_conflict(tx, row, party, release.Shown("thread", at)) is None:
         raise NotFound(f"no conflict {conflict_id!r}")
-    parties = tuple(sorted({r[0], r[1]}))
-    if party not in parties:
-        raise NotFound(f"no conflict {conflict_id!r}")  # not even its existence is disclosed
+    parties = tuple(sorted({row.a_owner, row.b_owner}))
     tid = f"conflict-{conflict_id}"
     found = _get(tx, tid)
     if found is not None:
@@ -88,15 +95,38 @@ def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Threa
     return _insert(tx, Thread(tid, "conflict", conflict_id, parties, party, iso(at)))
 
 
+def open_thread(
+    tx: Tx,
+    thread_id: str,
+    subject_kind: str,
+    subject_id: str,
+    parties: tuple[str, str],
+    opened_by: str,
+    at: datetime,
+) -> Thread:
+    """A thread about anything else than a conflict or a record (a screening finding), between
+    two parties; opened now unless it exists."""
+    found = _get(tx, thread_id)
+    if found is not None:
+        return found
+    t = Thread(thread_id, subject_kind, subject_id, tuple(sorted(parties)), opened_by, iso(at))
+    return _insert(tx, t)
+
+
 def open_record_thread(
-    tx: Tx, record_id: str, party: str, with_party: str | None, at: datetime
+    tx: Tx, owner: str, record_id: str, party: str, with_party: str | None, at: datetime
 ) -> Thread:
     """A new thread about a record, between ``party`` and the record's owner (or, when the
-    caller owns it, ``with_party``)."""
-    r = tx.x("SELECT owner FROM records WHERE id = ?", (record_id,)).fetchone()
-    if r is None:
-        raise NotFound(f"no record {record_id!r}")
-    owner = r[0]
+    caller owns it, ``with_party``). Another party's record must be one the caller may see
+    (released in full or as an extent): nothing confirms an id it was not given."""
+    key = record_key(owner, record_id)
+    found = tx.load(key)
+    visible = found is not None and (
+        owner == party
+        or release.view_record(tx, found[0], party, release.Shown("thread", at)) is not None
+    )
+    if not visible:
+        raise NotFound(f"no record {record_id!r}" + ("" if owner == party else f" of {owner}"))
     other = with_party if party == owner else owner
     if other is None:
         raise InvalidInput([FieldError("/with", "name the party to talk with about your record")])
@@ -104,11 +134,9 @@ def open_record_thread(
         raise InvalidInput([FieldError("/with", "a thread is between two different parties")])
     if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
         raise InvalidInput([FieldError("/with", f"no party {other!r}")])
-    t = Thread(
-        str(uuid.uuid4()), "record", record_id, tuple(sorted({party, other})), party, iso(at)
-    )
+    t = Thread(str(uuid.uuid4()), "record", key, tuple(sorted({party, other})), party, iso(at))
     _insert(tx, t)
-    tx.audit(at, party, "hotline.thread", t.id, digest({"record": record_id, "parties": t.parties}))
+    tx.audit(at, party, "hotline.thread", t.id, digest({"record": key, "parties": t.parties}))
     return t
 
 
@@ -171,7 +199,9 @@ def post(
     row = tx.x("SELECT MAX(seq) FROM messages WHERE thread_id = ?", (thread.id,)).fetchone()
     seq = int(row[0] or 0) + 1
     mid = str(uuid.uuid4())
-    deadline = at.timestamp() + ack_within_s if ack_within_s is not None else None
+    deadline = None
+    if ack_within_s is not None:
+        deadline = at.timestamp() + wait_for(_ladder(tx, thread), 1, ack_within_s)
     tx.x(
         "INSERT INTO messages (id, thread_id, seq, party, author, code, params, text, lang, "
         "ack_window_s, deadline, level, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
@@ -249,8 +279,7 @@ def escalate_due(tx: Tx, now: float, at: datetime) -> int:
         top = new_level == len(LADDER) - 1
         thread = _get(tx, tid)
         assert thread is not None
-        steps = _ladder(tx, thread)
-        wait = steps.get(LADDER[new_level + 1], float(window)) if not top else 0.0
+        wait = 0.0 if top else wait_for(_ladder(tx, thread), new_level + 1, float(window))
         nxt = None if top else float(deadline) + wait
         tx.x("UPDATE messages SET level = ?, deadline = ? WHERE id = ?", (new_level, nxt, mid))
         note = {"thread": tid, "message": mid, "level": new_level, "to": LADDER[new_level]}
@@ -260,12 +289,38 @@ def escalate_due(tx: Tx, now: float, at: datetime) -> int:
     return len(rows)
 
 
+def wait_for(steps: dict[str, float], level: int, window_s: float) -> float:
+    """Seconds a message waits at ``level - 1`` before it goes up to ``level`` (the ladder's
+    rule, in the module's docstring)."""
+    return steps.get(LADDER[level], window_s)
+
+
 def _ladder(tx: Tx, thread: Thread) -> dict[str, float]:
     """Seconds to wait before escalating to each level, where the parties' agreement says."""
     if len(thread.parties) != 2:
         return {}
     ag = active(tx, *thread.parties)
     return {s.level: s.after_s for s in ag.terms.escalation} if ag else {}
+
+
+def reading_language(
+    tx: Tx | None,
+    thread: Thread | None,
+    party: str,
+    lang: str | None,
+    accept_language: str | None,
+) -> str:
+    """The language ``party``'s reader is shown coded messages in, the one rule: ``lang``
+    (``?lang=``) if it is one of ours; else, in a thread, the first language the agreement with
+    the other party says ``party`` reads; else the first of ``Accept-Language`` that is one of
+    ours; else English. (The phrasebook on its own has no other party: it skips the agreement.)
+    """
+    if lang in phrasebook.LANGUAGES:
+        return str(lang)
+    agreed = None
+    if tx is not None and thread is not None:
+        agreed = reader_language(tx, thread, party)
+    return agreed or phrasebook.pick_language(None, accept_language)
 
 
 def reader_language(tx: Tx, thread: Thread, party: str) -> str | None:
@@ -315,6 +370,7 @@ def view(tx: Tx, thread: Thread, lang: str) -> dict[str, Any]:
                 "requires_ack": window is not None,
                 "ack_within_s": window,
                 "acknowledged_by": {a[0]: a[1] for a in acks},
+                "ack_due": None if window is None else _plus(at, float(window)),
                 "deadline": _epoch_iso(deadline),
                 "escalation": {
                     "level": int(level),
@@ -332,6 +388,10 @@ def view(tx: Tx, thread: Thread, lang: str) -> dict[str, Any]:
         "lang": lang,
         "messages": messages,
     }
+
+
+def _plus(at: str, seconds: float) -> str:
+    return iso(datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=seconds))
 
 
 def _epoch_iso(t: float | None) -> str | None:

@@ -1,11 +1,20 @@
-"""Link liveness: each party's endpoint answers a signed ping on a schedule, or is degraded.
+"""Link liveness: every party proves on a schedule that it is there, or is degraded.
 
-The ping goes to the party's webhook URL: a POST of ``{"type": "ping", "nonce": ..., "at": ...}``
-signed like every webhook (``Deconfliction-Signature``). It must be answered 2xx with a JSON body
-echoing the nonce, within the timeout. Every check is recorded. After ``threshold`` failures in a
-row the party is **degraded**: its F3548 availability becomes ``Down`` (so DSS clients, per the
-standard, may plan over its Accepted intents) and it and its agreement partners get a
-``link.degraded`` event; the first good answer restores it (``Normal``, ``link.restored``).
+A party proves it in either of two ways (either is enough):
+
+- **its webhook answers a signed ping**: a POST to the party's webhook URL of ``{"type": "ping",
+  "nonce": ..., "at": ...}`` signed like every webhook (``Deconfliction-Signature``), answered
+  2xx with a JSON body echoing the nonce, within the timeout;
+- **its clients hold a heartbeat**: an authenticated call (``POST /v1/links/heartbeat``, the
+  caller's signed token saying who it is; an open event stream beats too) within the last
+  ``heartbeat_window_s``.
+
+Every round checks every registered party and is recorded. After ``threshold`` failed rounds in
+a row the party is **degraded**: its F3548 availability becomes ``Down`` (so DSS clients, per
+the standard, may plan over its Accepted intents), its webhook's delivery pauses
+(``webhooks.hold``: its backlog waits, nothing is dead-lettered), and it and its agreement
+partners get a ``link.degraded`` event. The first good answer or heartbeat restores it
+(``Normal``, ``link.restored``); a heartbeat does so at once.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..alerts.webhooks import SIGNATURE_HEADER, sign
+from ..alerts.webhooks import SIGNATURE_HEADER, hold, probe_soon, sign
 from ..audit import digest
 from ..store.base import Tx, iso
 from .agreements import all_active
@@ -79,7 +88,8 @@ def record(
     threshold: int,
     at: datetime,
 ) -> str:
-    """Record one check; returns the party's state after it ("up" or "degraded")."""
+    """Record one check; returns the party's state after it ("up", "degraded", or "unknown"
+    before any proof)."""
     before = status(tx, party)
     failures = 0 if ok else before["failures"] + 1
     state = "up" if ok else ("degraded" if failures >= threshold else before["state"])
@@ -118,11 +128,39 @@ def record(
         for p in [party, *partners(tx, party)]:
             tx.event(p, kind, note, at)
         tx.audit(at, "service", kind, party, digest(note))
+        if state == "degraded":
+            hold(tx, party, at)
     return state
 
 
+#: Clients that hold a heartbeat call at least this often (seconds); a round counts one as
+#: present within ``HEARTBEAT_WINDOW_S``.
+HEARTBEAT_EVERY_S = 30.0
+HEARTBEAT_WINDOW_S = 90.0
+
+
+def heartbeat(tx: Tx, party: str, client: str, at: datetime, threshold: int = 3) -> dict[str, Any]:
+    """A signed heartbeat from one of ``party``'s clients (``client`` names it: "map", "cli",
+    a feed...): recorded; a party that is not up (unknown or degraded) is up from now."""
+    tx.x(
+        "INSERT INTO link_heartbeats (party, at, at_s, client) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (party) DO UPDATE SET at = excluded.at, at_s = excluded.at_s, "
+        "client = excluded.client",
+        (party, iso(at), at.timestamp(), client),
+    )
+    if status(tx, party)["state"] != "up":
+        record(tx, party, True, None, None, threshold, at)
+    return {**status(tx, party), "heartbeat_at": iso(at), "next_within_s": HEARTBEAT_EVERY_S}
+
+
+def last_heartbeat(tx: Tx, party: str) -> float | None:
+    row = tx.x("SELECT at_s FROM link_heartbeats WHERE party = ?", (party,)).fetchone()
+    return None if row is None else float(row[0])
+
+
 class LinkChecker:
-    """Pings every party that has a webhook; ``run_once`` is one round (clock injectable)."""
+    """Checks every registered party once per ``run_once`` (a round; the clock is injectable):
+    its webhook's answer to a ping, or its clients' last heartbeat."""
 
     def __init__(
         self,
@@ -132,23 +170,47 @@ class LinkChecker:
         clock: Callable[[], float] = time.time,
         timeout_s: float = 5.0,
         threshold: int = 3,
+        heartbeat_window_s: float = HEARTBEAT_WINDOW_S,
     ) -> None:
         self.store, self.ping, self.clock = store, ping, clock
         self.timeout_s, self.threshold = timeout_s, threshold
+        self.heartbeat_window_s = heartbeat_window_s
 
     def run_once(self) -> dict[str, str]:
-        hooks = self.store.read_tx(
-            lambda tx: tx.x("SELECT party, url, secret FROM webhooks ORDER BY party").fetchall()
-        )
+        def read(tx: Tx) -> list[tuple[str, str | None, str | None, float | None]]:
+            hooks = {
+                r[0]: (r[1], r[2])
+                for r in tx.x("SELECT party, url, secret FROM webhooks").fetchall()
+            }
+            parties = [r[0] for r in tx.x("SELECT id FROM parties ORDER BY id").fetchall()]
+            return [(p, *hooks.get(p, (None, None)), last_heartbeat(tx, p)) for p in parties]
+
         states = {}
-        for party, url, secret in hooks:
-            ok, latency, error = self._check(url, secret)
+        for party, url, secret, beat in self.store.read_tx(read):
+            fresh = beat is not None and self.clock() - beat <= self.heartbeat_window_s
+            pinged, latency, error = False, None, None
+            if url is not None and secret is not None:
+                pinged, latency, error = self._check(url, secret)
+            ok = pinged or fresh
+            if not ok:
+                silent = f"no heartbeat within {self.heartbeat_window_s:g} s"
+                error = f"{error}; {silent}" if error else f"no webhook; {silent}"
             at = datetime.fromtimestamp(self.clock(), UTC)
-            states[party] = self.store.write_tx(
-                lambda tx, p=party, o=ok, lat=latency, e=error, t=at: record(
-                    tx, p, o, lat, e, self.threshold, t
-                )
-            )
+
+            def write(
+                tx: Tx,
+                p: str = party,
+                o: bool = ok,
+                lat: float | None = latency,
+                e: str | None = error,
+                t: datetime = at,
+                pg: bool = pinged,
+            ) -> str:
+                if pg:
+                    probe_soon(tx, p)  # its endpoint answers: a paused webhook tries again now
+                return record(tx, p, o, lat, e, self.threshold, t)
+
+            states[party] = self.store.write_tx(write)
         return states
 
     def _check(self, url: str, secret: str) -> tuple[bool, float | None, str | None]:

@@ -1,20 +1,23 @@
-# ruff: noqa: RUF001  (Russian text: Cyrillic letters that look Latin are meant)
+# ruff: noqa: RUF001, RUF002  (Cyrillic letters that look Latin, and primes, are meant)
 """Standard coded messages, read by each party in its own language.
 
 In the spirit of the Code for Unplanned Encounters at Sea and the IMO Standard Marine
-Communication Phrases: a message is a code and typed parameters, never a sentence, so the
+Communication Phrases (SMCP): a message is a code and typed parameters, never a sentence, so the
 sender's words cannot be mistranslated. Each reader sees the phrase in its own language (English,
-French, Russian), with the parameters formatted for that language (decimal and thousands
-separators, hemispheres, units).
+French, Russian), with the parameters formatted by that language's rules (separators, dates,
+hemispheres, units). Every wording was reviewed for the ambiguities that cost lives on the
+radio: a value reached *to*, never changed *by*; a turn's side said when it matters; courses
+always true; times always UTC; positions in degrees and minutes (the review, code by code, is in
+docs/hotline.md, and tests/test_hotline.py pins each wording).
 
-Parameters (all optional unless a phrase names them):
+Parameters (each phrase names those it needs):
 
 | name | value sent | shown as (en) |
 |---|---|---|
 | altitude | metres (number) | ``3,000 m (9,843 ft)`` |
-| heading | degrees true, 0-360 | ``090°`` |
+| heading | degrees true, 0-360 | ``090°`` (the phrase says "true") |
 | time | RFC 3339 date-time | ``16:40 UTC, 22 Nov 2026`` |
-| position | ``[lon, lat]`` | ``34.50°N 033.20°E`` |
+| position | ``[lon, lat]`` | ``34°30.0′N 033°12.0′E`` |
 | distance | metres | ``9,260 m (5.0 NM)`` |
 | track | a track or record id | as sent |
 """
@@ -22,6 +25,7 @@ Parameters (all optional unless a phrase names them):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -67,64 +71,90 @@ INT, REQ, WRN, ADV, INF, QST, ANS = (
 PHRASES: dict[str, Phrase] = {
     p.code: p
     for p in [
+        # --- INTENTION: "I intend to ..." (SMCP A1/1.1.5), the final value always after "to"
         _p("INT_CLIMB", INT, ("altitude",), "I intend to climb to {altitude}.",
            "J'ai l'intention de monter à {altitude}.", "Намерен набрать высоту {altitude}."),
         _p("INT_DESCEND", INT, ("altitude",), "I intend to descend to {altitude}.",
-           "J'ai l'intention de descendre à {altitude}.", "Намерен снизиться до {altitude}."),
-        _p("INT_ALTER_COURSE", INT, ("heading",), "I intend to alter course to {heading}.",
-           "J'ai l'intention de changer de cap au {heading}.",
-           "Намерен изменить курс на {heading}."),
+           "J'ai l'intention de descendre à {altitude}.",
+           "Намерен снизиться до высоты {altitude}."),
+        _p("INT_ALTER_COURSE", INT, ("heading",), "I intend to alter course to {heading} true.",
+           "J'ai l'intention de venir au cap {heading} vrai.",
+           "Намерен лечь на истинный курс {heading}."),
+        _p("INT_TURN_LEFT", INT, ("heading",),
+           "I intend to turn left onto course {heading} true.",
+           "J'ai l'intention de virer à gauche pour venir au cap {heading} vrai.",
+           "Намерен повернуть влево и лечь на истинный курс {heading}."),
+        _p("INT_TURN_RIGHT", INT, ("heading",),
+           "I intend to turn right onto course {heading} true.",
+           "J'ai l'intention de virer à droite pour venir au cap {heading} vrai.",
+           "Намерен повернуть вправо и лечь на истинный курс {heading}."),
         _p("INT_HOLD", INT, ("position", "time"), "I intend to hold at {position} until {time}.",
-           "J'ai l'intention d'attendre à {position} jusqu'à {time}.",
-           "Намерен ожидать в точке {position} до {time}."),
-        _p("INT_LEAVE_AREA", INT, ("time",), "I intend to leave the area by {time}.",
-           "J'ai l'intention de quitter la zone avant {time}.",
-           "Намерен покинуть район до {time}."),
+           "J'ai l'intention de rester en attente à la position {position} "
+           "jusqu'au {time:date} à {time:clock}.",
+           "Намерен оставаться в районе точки {position} до {time}."),
+        _p("INT_LEAVE_AREA", INT, ("time",), "I intend to leave the area no later than {time}.",
+           "J'ai l'intention de quitter la zone au plus tard le {time:date} à {time:clock}.",
+           "Намерен покинуть район не позднее {time}."),
+        # --- REQUEST: "Request you ..." (SMCP A1/1.1.4)
         _p("REQ_CHANGE_ALTITUDE", REQ, ("altitude",), "Request you change altitude to {altitude}.",
-           "Je vous demande de changer d'altitude pour {altitude}.",
-           "Прошу вас изменить высоту на {altitude}."),
-        _p("REQ_ALTER_COURSE", REQ, ("heading",), "Request you alter course to {heading}.",
-           "Je vous demande de changer de cap au {heading}.",
-           "Прошу вас изменить курс на {heading}."),
+           "Je vous demande de rejoindre l'altitude {altitude}.",
+           "Прошу вас занять высоту {altitude}."),
+        _p("REQ_ALTER_COURSE", REQ, ("heading",), "Request you alter course to {heading} true.",
+           "Je vous demande de venir au cap {heading} vrai.",
+           "Прошу вас лечь на истинный курс {heading}."),
+        _p("REQ_TURN_LEFT", REQ, ("heading",),
+           "Request you turn left onto course {heading} true.",
+           "Je vous demande de virer à gauche pour venir au cap {heading} vrai.",
+           "Прошу вас повернуть влево и лечь на истинный курс {heading}."),
+        _p("REQ_TURN_RIGHT", REQ, ("heading",),
+           "Request you turn right onto course {heading} true.",
+           "Je vous demande de virer à droite pour venir au cap {heading} vrai.",
+           "Прошу вас повернуть вправо и лечь на истинный курс {heading}."),
         _p("REQ_DELAY", REQ, ("time",), "Request you delay your activity until {time}.",
-           "Je vous demande de retarder votre activité jusqu'à {time}.",
-           "Прошу вас отложить вашу деятельность до {time}."),
+           "Je vous demande de différer votre activité jusqu'au {time:date} à {time:clock}.",
+           "Прошу вас отложить свою деятельность до {time}."),
         _p("REQ_KEEP_CLEAR", REQ, ("position", "distance"),
-           "Request you keep {distance} clear of {position}.",
-           "Je vous demande de rester à {distance} de {position}.",
-           "Прошу вас держаться на удалении {distance} от {position}."),
+           "Request you keep at least {distance} clear of {position}.",
+           "Je vous demande de vous tenir à une distance d'au moins {distance} "
+           "de la position {position}.",
+           "Прошу вас держаться на удалении не менее {distance} от точки {position}."),
         _p("REQ_CONFIRM_INTENTIONS", REQ, (), "Request you confirm your intentions.",
            "Je vous demande de confirmer vos intentions.",
-           "Прошу вас подтвердить ваши намерения."),
+           "Прошу вас подтвердить свои намерения."),
+        # --- WARNING (SMCP A1/1.1.3): the category says "warning"; the text states the fact
         _p("WRN_TRAFFIC", WRN, ("track", "position", "altitude", "heading"),
-           "Warning: traffic {track} at {position}, altitude {altitude}, heading {heading}.",
-           "Attention : trafic {track} à {position}, altitude {altitude}, cap {heading}.",
-           "Внимание: борт {track} в точке {position}, высота {altitude}, курс {heading}."),
+           "Traffic {track} at {position}, altitude {altitude}, course {heading} true.",
+           "Trafic {track} à la position {position}, altitude {altitude}, cap {heading} vrai.",
+           "Борт {track} в точке {position}, высота {altitude}, истинный курс {heading}."),
         _p("WRN_SEPARATION", WRN, ("track", "time"),
-           "Warning: separation with {track} will be lost at {time}.",
-           "Attention : la séparation avec {track} sera perdue à {time}.",
-           "Внимание: интервал с {track} будет нарушен в {time}."),
+           "Separation with {track} will be lost at {time}.",
+           "La séparation avec {track} sera perdue le {time:date} à {time:clock}.",
+           "Безопасный интервал с {track} будет нарушен в {time}."),
         _p("WRN_AREA_ACTIVE", WRN, ("position", "time"),
-           "Warning: restricted area at {position} is active until {time}.",
-           "Attention : la zone réglementée à {position} est active jusqu'à {time}.",
-           "Внимание: запретная зона в точке {position} действует до {time}."),
+           "Restricted area at {position} is active until {time}.",
+           "La zone réglementée située à la position {position} est active "
+           "jusqu'au {time:date} à {time:clock}.",
+           "Зона ограничения в районе точки {position} действует до {time}."),
+        # --- ADVICE: "Advise you ..." (SMCP A1/1.1.2)
         _p("ADV_AVOID_AREA", ADV, ("position", "distance"),
            "Advise you avoid the area within {distance} of {position}.",
-           "Je vous conseille d'éviter la zone à moins de {distance} de {position}.",
-           "Рекомендую избегать района в пределах {distance} от {position}."),
+           "Je vous conseille d'éviter la zone située à moins de {distance} "
+           "de la position {position}.",
+           "Рекомендую вам избегать района в радиусе {distance} от точки {position}."),
         _p("ADV_MAINTAIN", ADV, (), "Advise you maintain your present altitude and course.",
            "Je vous conseille de maintenir votre altitude et votre cap actuels.",
-           "Рекомендую сохранять текущие высоту и курс."),
+           "Рекомендую вам сохранять прежние высоту и курс."),
+        # --- INFORMATION (SMCP A1/1.1.6)
         _p("INF_ACTIVITY", INF, ("position", "time"),
-           "Information: activity at {position} from {time}.",
-           "Information : activité à {position} à partir de {time}.",
-           "Информация: деятельность в точке {position} с {time}."),
-        _p("INF_COMPLIED", INF, (), "Information: complied.", "Information : exécuté.",
-           "Информация: выполнено."),
-        _p("QST_INTENTIONS", QST, (), "What are your intentions?", "Quelles sont vos intentions ?",
-           "Каковы ваши намерения?"),
+           "Activity at {position} from {time}.",
+           "Activité à la position {position} à partir du {time:date} à {time:clock}.",
+           "Деятельность в районе точки {position} с {time}."),
+        _p("INF_COMPLIED", INF, (), "I have complied.", "Exécuté.", "Выполнено."),
+        # --- QUESTION and ANSWER (SMCP A1/1.1.7, 1.1.8)
+        _p("QST_INTENTIONS", QST, (), "What are your intentions?",
+           "Quelles sont vos intentions\u202f?", "Каковы ваши намерения?"),
         _p("QST_ALTITUDE", QST, ("track",), "What is the altitude of {track}?",
-           "Quelle est l'altitude de {track} ?", "Какова высота {track}?"),
+           "Quelle est l'altitude de {track}\u202f?", "Какова высота борта {track}?"),
         _p("ANS_AFFIRMATIVE", ANS, (), "Affirmative.", "Affirmatif.", "Подтверждаю."),
         _p("ANS_NEGATIVE", ANS, (), "Negative.", "Négatif.", "Отрицательно."),
         _p("ANS_WILL_COMPLY", ANS, (), "Will comply.", "Je vais m'y conformer.", "Выполню."),
@@ -176,45 +206,25 @@ LABELS: dict[str, dict[str, str]] = {
 
 _MONTHS = {
     "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-    "fr": [
-        "janv.",
-        "févr.",
-        "mars",
-        "avr.",
-        "mai",
-        "juin",
-        "juil.",
-        "août",
-        "sept.",
-        "oct.",
-        "nov.",
-        "déc.",
-    ],
-    "ru": [
-        "янв.",
-        "февр.",
-        "мар.",
-        "апр.",
-        "мая",
-        "июн.",
-        "июл.",
-        "авг.",
-        "сент.",
-        "окт.",
-        "нояб.",
-        "дек.",
-    ],
-}
-_THOUSANDS = {"en": ",", "fr": "\u202f", "ru": "\u00a0"}
+    # French months in full; Russian ones in the genitive, as after a day's number
+    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre"],
+    "ru": ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+           "сентября", "октября", "ноября", "декабря"],
+}  # fmt: skip
+NBSP, NNBSP = "\u00a0", "\u202f"
+_THOUSANDS = {"en": ",", "fr": NNBSP, "ru": NBSP}
 _DECIMAL = {"en": ".", "fr": ",", "ru": ","}
 _UNITS = {
     "en": ("m", "ft", "NM"),
     "fr": ("m", "ft", "NM"),
-    "ru": ("м", "фут.", "мор. миль"),
+    # decimals take the genitive singular in Russian: "5,0 мили"
+    "ru": ("м", "фут.", "мор. мили"),
 }
+#: Hemispheres: French writes W for the west (an O reads as a zero).
 _HEMI = {
     "en": ("N", "S", "E", "W"),
-    "fr": ("N", "S", "E", "O"),
+    "fr": ("N", "S", "E", "W"),
     "ru": ("с. ш.", "ю. ш.", "в. д.", "з. д."),
 }
 
@@ -239,21 +249,55 @@ def _heading(v: float, lang: str) -> str:
     return f"{round(v) % 360:03d}°"
 
 
+class _Time:
+    """A time for one language: ``{time}`` in full, ``{time:date}`` the day, ``{time:clock}``
+    the time of day with UTC (French needs the two apart: "le <date> à <clock>")."""
+
+    def __init__(self, t: datetime, lang: str) -> None:
+        t = t.astimezone(UTC)
+        month = _MONTHS[lang][t.month - 1]
+        if lang == "en":
+            self.date, self.clock = f"{t.day} {month} {t.year}", f"{t:%H:%M} UTC"
+            self.full = f"{self.clock}, {self.date}"
+        elif lang == "fr":
+            day = "1er" if t.day == 1 else str(t.day)
+            self.date = f"{day}{NBSP}{month} {t.year}"
+            self.clock = f"{t.hour}{NBSP}h{NBSP}{t:%M} UTC"
+            self.full = f"le {self.date} à {self.clock}"
+        else:
+            self.date = f"{t.day}{NBSP}{month} {t.year}{NBSP}г."
+            self.clock = f"{t:%H:%M} UTC"
+            self.full = f"{self.clock} {self.date}"
+
+    def __format__(self, spec: str) -> str:
+        if spec == "date":
+            return self.date
+        if spec == "clock":
+            return self.clock
+        if spec:
+            raise ValueError(f"unknown time format {spec!r}")
+        return self.full
+
+
 def _time(v: datetime, lang: str) -> str:
-    t = v.astimezone(UTC)
-    month = _MONTHS[lang][t.month - 1]
-    if lang == "en":
-        return f"{t:%H:%M} UTC, {t.day} {month} {t.year}"
-    return f"{t.day} {month} {t.year} {t:%H:%M} UTC"
+    return format(_Time(v, lang))
 
 
 def _position(v: tuple[float, float], lang: str) -> str:
+    """Degrees and minutes to a tenth (about 185 m), the way charts and the SMCP give them: a
+    decimal degree ("34.50") is too easily read as degrees and minutes."""
     lon, lat = v
     n, s, e, w = _HEMI[lang]
-    sep = " " if lang != "en" else ""
-    lat_s = f"{number(abs(lat), lang, 2).rjust(5, '0')}°{sep}{n if lat >= 0 else s}"
-    lon_s = f"{number(abs(lon), lang, 2).rjust(6, '0')}°{sep}{e if lon >= 0 else w}"
-    return f"{lat_s} {lon_s}"
+    sep = "" if lang == "en" else " "
+
+    def dm(x: float, width: int) -> str:
+        tenths = round(abs(x) * 600)
+        deg, rest = divmod(tenths, 600)
+        return f"{deg:0{width}d}°{number(rest / 10, lang, 1).rjust(4, '0')}′"
+
+    lat_s = f"{dm(lat, 2)}{sep}{n if lat >= 0 else s}"
+    lon_s = f"{dm(lon, 3)}{sep}{e if lon >= 0 else w}"
+    return f"{lat_s}, {lon_s}" if lang == "ru" else f"{lat_s} {lon_s}"
 
 
 _RANGES = {"altitude": (-12_000.0, 100_000.0), "distance": (0.0, 2e7), "heading": (0.0, 360.0)}
@@ -313,10 +357,14 @@ def check_params(code: str, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_SLOT = re.compile(r"\{(\w+)(?::(\w+))?\}(\.?)")
+
+
 def render(code: str, params: dict[str, Any], lang: str) -> str:
-    """The phrase in ``lang`` with its (checked) parameters formatted for that language."""
+    """The phrase in ``lang`` with its (checked) parameters formatted for that language. A value
+    that ends with a full stop (an abbreviation: "в. д.", "г.") takes the sentence's own."""
     phrase = PHRASES[code]
-    shown: dict[str, str] = {}
+    shown: dict[str, Any] = {}
     for name, v in params.items():
         if name == "altitude":
             shown[name] = _altitude(v, lang)
@@ -325,12 +373,17 @@ def render(code: str, params: dict[str, Any], lang: str) -> str:
         elif name == "heading":
             shown[name] = _heading(v, lang)
         elif name == "time":
-            shown[name] = _time(datetime.fromisoformat(v.replace("Z", "+00:00")), lang)
+            shown[name] = _Time(datetime.fromisoformat(v.replace("Z", "+00:00")), lang)
         elif name == "position":
             shown[name] = _position((v[0], v[1]), lang)
         else:
             shown[name] = str(v)
-    return phrase.text[lang].format(**shown)
+
+    def slot(m: re.Match[str]) -> str:
+        text = format(shown[m.group(1)], m.group(2) or "")
+        return text if text.endswith(".") else text + m.group(3)
+
+    return _SLOT.sub(slot, phrase.text[lang])
 
 
 def pick_language(wanted: str | None, accept_language: str | None = None) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..alerts.outbox import last_seq
-from ..model import Conflict, RecordExtent, RecordKind
+from ..model import Area, Conflict, RecordExtent, RecordKind
 from ..model.track import Track
 from ..store import Store
 from ..store.base import StoredRecord, Tx
@@ -74,36 +74,37 @@ def released_picture(
     tactical: list[dict[str, Any]] | None = None,
 ) -> Picture:
     """What ``party`` may see now. ``tracks``: the live tracks (all parties'; released here);
-    ``tactical``: the alerts in force that concern the party."""
-    owned = [
-        (kind, rec)
-        for p in store.list_parties()
-        for kind in (RecordKind.INTENT, RecordKind.AREA)
-        for rec in store.list_owned(kind, p.id)
-    ]
-    conflicts = store.list_conflicts(party)
+    ``tactical``: the alerts in force that concern the party (each shown as released)."""
 
-    def run(tx: Tx) -> Picture:
+    def run(tx: Tx, shown: release.Shown) -> Picture:
         records = []
-        for kind, rec in owned:
-            shown = release.release_record(tx, rec, party, "picture", at)
-            if shown is None:
+        for rec in _all_records(tx):
+            view = release.view_record(tx, rec, party, shown)
+            if view is None:
                 continue
             level = (
                 "own"
                 if rec.owner == party
-                else ("extent" if isinstance(shown, RecordExtent) else "full")
+                else ("extent" if isinstance(view, RecordExtent) else "full")
             )
-            records.append(PictureRecord(kind, level, shown))
+            kind = RecordKind.AREA if isinstance(view, Area) else RecordKind.INTENT
+            if isinstance(view, RecordExtent):
+                kind = view.kind
+            records.append(PictureRecord(kind, level, view))
         return Picture(
             party=party,
             at=at,
             records=records,
-            conflicts=release.release_conflicts(tx, conflicts, party, "picture", at),
-            tracks=release.release_tracks(tx, tracks or [], party, at),
-            tactical=list(tactical or []),
+            conflicts=release.list_conflicts(tx, party, shown),
+            tracks=release.view_tracks(tx, tracks or [], party, shown),
+            tactical=release.view_alerts(tx, tactical or [], party),
             links=[links.status(tx, p) for p in [party, *links.partners(tx, party)]],
             last_event_id=last_seq(tx, party),
         )
 
-    return store.write_tx(run)
+    return release.read(store, run, "picture", at)
+
+
+def _all_records(tx: Tx) -> list[StoredRecord]:
+    rows = tx.x("SELECT id, kind, body, version FROM records ORDER BY owner, kind, id").fetchall()
+    return [tx.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]

@@ -1,4 +1,4 @@
-"""Need-to-know: what a party is shown of another party's records and conflicts.
+"""Need-to-know: the one rule that decides what a party is shown of another party's data.
 
 The level comes from the agreement between the two (``agreements.Terms.level``, by the record's
 category): the record in full, a coarsened extent, conflict notices only, or nothing. Where the
@@ -7,23 +7,42 @@ published an intent of its own in that space and time (within the agreement's se
 buffers); elsewhere the viewer gets conflict notices only. A conflict is always such a place, so
 conflict notices are never held back by reciprocity, only by a level of "none".
 
-Every release of a record's details (full or extent) to another party is recorded once per
-record version, level and party (``disclosures``), with an audit entry, in the transaction that
-reads it.
+Everything another party is shown is derived from what its level releases, read in the same
+snapshot as the data:
+
+- a record: in full, or its coarsened extent (``coarsen``: a circle on the agreed grid, altitudes
+  and times rounded outward; it contains the record), or nothing;
+- a conflict: at ``full`` as detected; at ``extent`` its window and closeness are computed again
+  between the viewer's own record and the other's released extent, and put on the agreed grid;
+  at ``conflict`` a notice: the viewer's record, the other party and a window on the grid, no id
+  or geometry of the other's; at ``none`` nothing at all (no event, no notice, no thread);
+- an event about a conflict (``conflict_note``): what the viewer would be shown of it, without
+  geometry; a party at ``none`` hears nothing;
+- a preview or a query: tested against the released view of others' records below ``full``
+  (coarser, never missing a real conflict), so that probing finds extents, not edges.
+
+Every release of a record's details (full or extent) is recorded once per record version,
+level and party (``disclosures``, with an audit entry). A read collects them in a ``Shown`` and
+records the new ones through the writer after its snapshot is released (``read``); a write
+records them in its own transaction (``record``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..audit import digest
-from ..engine import check_pair
+from ..engine import Record, check_pair
 from ..geodesy import GEOD
 from ..model import (
     CircleFootprint,
     Conflict,
+    Gaps,
     OperationalIntent,
     RecordExtent,
     RecordKind,
@@ -31,8 +50,11 @@ from ..model import (
 )
 from ..model.footprint import MAX_FOOTPRINT_RADIUS_M
 from ..model.track import Track
-from ..store.base import StoredRecord, Tx, iso, to_record
-from .agreements import Coarsening, Release, Terms, active
+from ..store import Store
+from ..store.base import ConflictRow, StoredRecord, Tx, iso, record_key, split_key
+from .agreements import Agreement, Coarsening, Release, Terms, active
+
+T = TypeVar("T")
 
 
 def category_of(rec: StoredRecord) -> str:
@@ -76,19 +98,60 @@ def coarsen(v: Volume4D, c: Coarsening) -> Volume4D:
     )
 
 
+def growth_bound_m(c: Coarsening) -> float:
+    """How far (metres) an extent can reach beyond its record's cap: the centre moves by up to
+    half the grid's diagonal and the radius grows by as much again (so the far side reaches two
+    half-diagonals out), plus the radius step and the metre added by ``coarsen``."""
+    return 2.0 * 111_320.0 * c.position_step_deg * math.sqrt(2.0) / 2.0 + c.radius_step_m + 2.0
+
+
+# --- levels ---------------------------------------------------------------------------------
+def _agreement(tx: Tx, a: str, b: str) -> Agreement | None:
+    """The agreement in force between two parties, read once per transaction."""
+    memo: dict[tuple[str, str], Agreement | None] = tx.memo.setdefault("agreements", {})
+    k = (a, b) if a < b else (b, a)
+    if k not in memo:
+        memo[k] = active(tx, a, b)
+    return memo[k]
+
+
+def agreed_level(tx: Tx, owner: str, viewer: str, category: str) -> tuple[Release, Terms | None]:
+    """The level the agreement gives ``viewer`` on ``owner``'s records of a category (before
+    reciprocity); conflict notices without an agreement."""
+    if owner == viewer:
+        return Release.FULL, None
+    ag = _agreement(tx, owner, viewer)
+    if ag is None:
+        return Release.CONFLICT, None
+    return ag.terms.level(owner, category), ag.terms
+
+
 def _gives(tx: Tx, viewer: str, rec: StoredRecord, terms: Terms) -> bool:
-    """Whether ``viewer`` has an intent of its own within the agreed buffers of ``rec``."""
-    mine = to_record(_kind(rec), rec)
+    """Whether ``viewer`` has an intent of its own within the agreed buffers of ``rec``'s
+    released extent (not of the record itself: whether details are given must not tell the
+    viewer how near the exact record is)."""
+    extent = [coarsen(v, terms.coarsening) for v in rec.volumes]
+    mine = Record(_kind(rec), record_key(rec.owner, rec.id), rec.owner, extent)
     policy = terms.separation
-    near = tx.candidates(rec.volumes, policy, ("kind = 'intent' AND owner = ?", (viewer,)))
+    near = tx.candidates(extent, policy, ("kind = 'intent' AND owner = ?", (viewer,)))
     return any(check_pair(mine, other, policy) is not None for _, other in near)
 
 
 def level_for(tx: Tx, rec: StoredRecord, viewer: str) -> tuple[Release, Terms | None, str]:
-    """The level ``viewer`` sees ``rec`` at, the terms it comes from, and why (for previews)."""
+    """The level ``viewer`` sees ``rec`` at, the terms it comes from, and why (for previews);
+    worked out once per transaction."""
+    memo: dict[tuple[str, str, int, str], tuple[Release, Terms | None, str]]
+    memo = tx.memo.setdefault("levels", {})
+    k = (rec.owner, rec.id, rec.version, viewer)
+    if k not in memo:
+        memo[k] = _level_for(tx, rec, viewer)
+    return memo[k]
+
+
+def _level_for(tx: Tx, rec: StoredRecord, viewer: str) -> tuple[Release, Terms | None, str]:
     if rec.owner == viewer:
         return Release.FULL, None, "own record"
-    ag = active(tx, rec.owner, viewer)
+    ag = _agreement(tx, rec.owner, viewer)
     if ag is None:
         return Release.CONFLICT, None, "no agreement: conflict notices only"
     level = ag.terms.level(rec.owner, category_of(rec))
@@ -98,6 +161,10 @@ def level_for(tx: Tx, rec: StoredRecord, viewer: str) -> tuple[Release, Terms | 
         why += "; reciprocity: no plan of yours there, conflict notices only"
         return Release.CONFLICT, ag.terms, why
     return level, ag.terms, why
+
+
+def coarsening(terms: Terms | None) -> Coarsening:
+    return terms.coarsening if terms is not None else Coarsening()
 
 
 def volumes_for(tx: Tx, rec: StoredRecord, viewer: str) -> list[Volume4D] | None:
@@ -112,98 +179,127 @@ def volumes_for(tx: Tx, rec: StoredRecord, viewer: str) -> list[Volume4D] | None
         return list(rec.volumes)
     if level is Release.NONE:
         return None
-    c = terms.coarsening if terms is not None else Coarsening()
+    c = coarsening(terms)
     return [coarsen(v, c) for v in rec.volumes]
 
 
-def _disclose(
-    tx: Tx, rec: StoredRecord, viewer: str, level: Release, via: str, shown: Any, at: datetime
-) -> None:
-    known = tx.x(
+# --- what was shown -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Disclosure:
+    """A record's details shown to another party (once per record version, level, party)."""
+
+    key: str
+    version: int
+    to: str
+    level: Release
+    owner: str
+    digest: str
+
+
+@dataclass
+class Shown:
+    """What one answer discloses, collected while it is built (``via``: the route or stream)."""
+
+    via: str
+    at: datetime
+    items: dict[tuple[str, int, str, str], Disclosure] = field(default_factory=dict)
+
+    def add(self, rec: StoredRecord, viewer: str, level: Release, view: Any) -> None:
+        key = record_key(rec.owner, rec.id)
+        k = (key, rec.version, viewer, level.value)
+        if k not in self.items:
+            self.items[k] = Disclosure(key, rec.version, viewer, level, rec.owner, digest(view))
+
+    def add_track(self, t: Track, viewer: str, level: Release) -> None:
+        key = f"track:{t.party}:{t.state.id}"
+        k = (key, 1, viewer, level.value)
+        if k not in self.items:
+            self.items[k] = Disclosure(key, 1, viewer, level, t.party, digest({"track": key}))
+
+
+def _known(tx: Tx, d: Disclosure) -> bool:
+    row = tx.x(
         "SELECT 1 FROM disclosures WHERE record_id = ? AND record_version = ? AND to_party = ? "
         "AND level = ?",
-        (rec.id, rec.version, viewer, level.value),
+        (d.key, d.version, d.to, d.level.value),
     ).fetchone()
-    if known:
-        return
-    tx.x(
-        "INSERT INTO disclosures (record_id, record_version, to_party, level, owner, via, at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (rec.id, rec.version, viewer, level.value, rec.owner, via, iso(at)),
-    )
-    tx.audit(
-        at,
-        "service",
-        f"disclosure.{level.value}",
-        f"{rec.id}@{rec.version}->{viewer}",
-        digest(shown),
-    )
+    return row is not None
 
 
-def shown(rec: StoredRecord, level: Release, terms: Terms | None) -> StoredRecord | RecordExtent:
+def pending(tx: Tx, shown: Shown) -> list[Disclosure]:
+    """The disclosures of ``shown`` not recorded yet (read in the reader's snapshot)."""
+    return [d for d in shown.items.values() if not _known(tx, d)]
+
+
+def record(tx: Tx, disclosures: Iterable[Disclosure], via: str, at: datetime) -> int:
+    """Record disclosures (in a write transaction): each new one once, with an audit entry."""
+    n = 0
+    for d in disclosures:
+        if _known(tx, d):
+            continue
+        tx.x(
+            "INSERT INTO disclosures (record_id, record_version, to_party, level, owner, via, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (d.key, d.version, d.to, d.level.value, d.owner, via, iso(at)),
+        )
+        tx.audit(
+            at, "service", f"disclosure.{d.level.value}", f"{d.key}@{d.version}->{d.to}", d.digest
+        )
+        n += 1
+    return n
+
+
+def read(store: Store, fn: Callable[[Tx, Shown], T], via: str, at: datetime | None = None) -> T:
+    """Run ``fn(tx, shown)`` on a read snapshot; the disclosures it collected that are new are
+    then recorded through the writer (the reader is released first). If they cannot be
+    recorded, nothing is answered: the error propagates."""
+    shown = Shown(via, at or datetime.now(UTC))
+
+    def run(tx: Tx) -> tuple[T, list[Disclosure]]:
+        return fn(tx, shown), pending(tx, shown)
+
+    out, new = store.read_tx(run)
+    if new:
+        store.write_tx(lambda tx: record(tx, new, via, shown.at))
+    return out
+
+
+def in_write(tx: Tx, fn: Callable[[Tx, Shown], T], via: str, at: datetime) -> T:
+    """Run ``fn(tx, shown)`` inside a write transaction and record what it disclosed there."""
+    shown = Shown(via, at)
+    out = fn(tx, shown)
+    record(tx, shown.items.values(), via, at)
+    return out
+
+
+# --- records --------------------------------------------------------------------------------
+def shown_as(rec: StoredRecord, level: Release, terms: Terms | None) -> StoredRecord | RecordExtent:
+    """A record as shown at ``full`` (itself) or ``extent`` (its coarsened envelope)."""
     if level is Release.FULL:
         return rec
-    c = terms.coarsening if terms is not None else Coarsening()
+    c = coarsening(terms)
     return RecordExtent(
         kind=_kind(rec), id=rec.id, owner=rec.owner, volumes=[coarsen(v, c) for v in rec.volumes]
     )
 
 
-def release_record(
-    tx: Tx, rec: StoredRecord, viewer: str, via: str, at: datetime
+def view_record(
+    tx: Tx, rec: StoredRecord, viewer: str, shown: Shown
 ) -> StoredRecord | RecordExtent | None:
-    """What ``viewer`` may see of ``rec`` (None: nothing but conflict notices), recorded."""
+    """What ``viewer`` may see of ``rec`` (None: nothing but conflict notices)."""
     level, terms, _ = level_for(tx, rec, viewer)
     if level not in (Release.FULL, Release.EXTENT):
         return None
-    out = shown(rec, level, terms)
+    out = shown_as(rec, level, terms)
     if rec.owner != viewer:
-        _disclose(tx, rec, viewer, level, via, out.model_dump(mode="json"), at)
-    return out
-
-
-def release_conflict(tx: Tx, c: Conflict, viewer: str, via: str, at: datetime) -> Conflict | None:
-    """The conflict as ``viewer`` (one of its parties) may see it: the other side in full, as a
-    coarsened extent, or as a notice without geometry; None if the agreement says nothing."""
-    if c.a.owner == viewer and c.b.owner == viewer:
-        return c
-    side = "b" if c.a.owner == viewer else "a"
-    other: RecordExtent = getattr(c, side)
-    found = tx.load(other.id)
-    ag = active(tx, other.owner, viewer)
-    if found is not None:
-        category = category_of(found[0])
-    else:
-        category = "area" if other.kind is RecordKind.AREA else "default"
-    level = Release.CONFLICT if ag is None else ag.terms.level(other.owner, category)
-    if level is Release.NONE:
-        return None
-    if level is Release.CONFLICT:
-        return c.model_copy(update={side: other.model_copy(update={"volumes": []})})
-    if found is None:  # deleted since: what the conflict kept is all there is
-        return c
-    rec = found[0]
-    view = shown(rec, level, ag.terms if ag else None)
-    _disclose(tx, rec, viewer, level, via, view.model_dump(mode="json"), at)
-    extent = RecordExtent(kind=other.kind, id=rec.id, owner=rec.owner, volumes=view.volumes)
-    return c.model_copy(update={side: extent})
-
-
-def release_conflicts(
-    tx: Tx, conflicts: list[Conflict], viewer: str, via: str, at: datetime
-) -> list[Conflict]:
-    out = []
-    for c in conflicts:
-        r = release_conflict(tx, c, viewer, via, at)
-        if r is not None:
-            out.append(r)
+        shown.add(rec, viewer, level, out.model_dump(mode="json"))
     return out
 
 
 def preview(tx: Tx, rec: StoredRecord, to_party: str) -> dict[str, Any]:
     """What ``to_party`` would be shown of the owner's ``rec`` now (nothing is recorded)."""
     level, terms, why = level_for(tx, rec, to_party)
-    view = shown(rec, level, terms) if level in (Release.FULL, Release.EXTENT) else None
+    view = shown_as(rec, level, terms) if level in (Release.FULL, Release.EXTENT) else None
     return {
         "to": to_party,
         "level": level.value,
@@ -221,7 +317,7 @@ def disclosures(tx: Tx, owner: str) -> list[dict[str, Any]]:
     ).fetchall()
     return [
         {
-            "record_id": r[0],
+            "record_id": r[0] if r[0].startswith("track:") else split_key(r[0])[1],
             "version": int(r[1]),
             "to": r[2],
             "level": r[3],
@@ -232,28 +328,185 @@ def disclosures(tx: Tx, owner: str) -> list[dict[str, Any]]:
     ]
 
 
+# --- conflicts ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Sides:
+    own_key: str
+    own_kind: RecordKind
+    other_key: str
+    other_kind: RecordKind
+
+
+def _sides(row: ConflictRow, viewer: str) -> _Sides | None:
+    if viewer == row.a_owner:
+        return _Sides(row.a_key, row.a_kind, row.b_key, row.b_kind)
+    if viewer == row.b_owner:
+        return _Sides(row.b_key, row.b_kind, row.a_key, row.a_kind)
+    return None
+
+
+def _extent(key: str, kind: RecordKind, volumes: Sequence[Volume4D]) -> RecordExtent:
+    owner, rid = split_key(key)
+    return RecordExtent(kind=kind, id=rid, owner=owner, volumes=list(volumes))
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    """A conflict as one of its parties may see it, and at which level the other side is shown
+    (``own``: both records are the viewer's)."""
+
+    conflict: Conflict
+    level: str
+
+
+def _engine(tx: Tx, key: str, draft: tuple[str, Record] | None) -> Record | None:
+    if draft is not None and draft[0] == key:
+        return draft[1]
+    found = tx.load(key)
+    return None if found is None else found[1]
+
+
+def view_conflict(
+    tx: Tx,
+    row: ConflictRow,
+    viewer: str,
+    shown: Shown,
+    *,
+    draft: tuple[str, Record] | None = None,
+) -> ConflictView | None:
+    """The conflict as ``viewer`` (one of its parties) may see it, or None. ``draft``: (key,
+    record) of a record not stored (a preview), which stands for the stored one of that key."""
+    sides = _sides(row, viewer)
+    if sides is None:
+        return None
+    own = _engine(tx, sides.own_key, draft)
+    own_ext = _extent(sides.own_key, sides.own_kind, own.volumes if own else [])
+    if row.a_owner == row.b_owner:
+        mine = _engine(tx, sides.other_key, draft)
+        other_own = _extent(sides.other_key, sides.other_kind, mine.volumes if mine else [])
+        c = Conflict(
+            id=row.id,
+            a=own_ext if sides.own_key == row.a_key else other_own,
+            b=other_own if sides.own_key == row.a_key else own_ext,
+            time_start=row.time_start,
+            time_end=row.time_end,
+            gaps=row.gaps,
+            policy=row.policy,
+            detected_at=row.detected_at,
+        )
+        return ConflictView(c, "own")
+    other = tx.load(sides.other_key)
+    other_owner, other_id = split_key(sides.other_key)
+    if other is not None:
+        level, terms, _ = level_for(tx, other[0], viewer)
+    else:  # gone since: never more than a notice of what was
+        cat = "area" if sides.other_kind is RecordKind.AREA else "default"
+        level, terms = agreed_level(tx, other_owner, viewer, cat)
+        if level is Release.EXTENT:
+            level = Release.CONFLICT
+    if level is Release.NONE:
+        return None
+    t0, t1 = row.time_start, row.time_end
+    gaps: Gaps | None = row.gaps
+    if level is Release.FULL:
+        other_ext = _extent(sides.other_key, sides.other_kind, other[0].volumes if other else [])
+        if other is not None:
+            shown.add(other[0], viewer, level, other[0].model_dump(mode="json"))
+    else:
+        grid = coarsening(terms)
+        ext_vols = [coarsen(v, grid) for v in other[0].volumes] if other is not None else []
+        finding = None
+        if own is not None and ext_vols:
+            ext_rec = Record(sides.other_kind, sides.other_key, other_owner, ext_vols)
+            finding = check_pair(own, ext_rec, row.policy)
+        shown_gaps: Gaps | None = None
+        if finding is not None:
+            t0, t1 = finding.time_start, finding.time_end
+            shown_gaps = Gaps(
+                horizontal_m=_floor(finding.gaps.horizontal_m, grid.radius_step_m),
+                vertical_m=_floor(finding.gaps.vertical_m, grid.alt_step_m),
+                time_s=_floor(finding.gaps.time_s, grid.time_step_s),
+            )
+        t0 = datetime.fromtimestamp(_floor(t0.timestamp(), grid.time_step_s), UTC)
+        t1 = datetime.fromtimestamp(_ceil(t1.timestamp(), grid.time_step_s), UTC)
+        if level is Release.EXTENT and other is not None:
+            gaps = shown_gaps
+            other_ext = RecordExtent(
+                kind=sides.other_kind, id=other_id, owner=other_owner, volumes=ext_vols
+            )
+            shown.add(other[0], viewer, level, other_ext.model_dump(mode="json"))
+        else:
+            level = Release.CONFLICT
+            other_ext = RecordExtent(kind=sides.other_kind, id=None, owner=other_owner, volumes=[])
+            gaps = None
+    a, b = (own_ext, other_ext) if sides.own_key == row.a_key else (other_ext, own_ext)
+    c = Conflict(
+        id=row.id,
+        a=a,
+        b=b,
+        time_start=t0,
+        time_end=t1,
+        gaps=gaps,
+        policy=row.policy,
+        detected_at=row.detected_at,
+    )
+    return ConflictView(c, level.value)
+
+
+def view_conflicts(
+    tx: Tx, rows: Iterable[ConflictRow], viewer: str, shown: Shown
+) -> list[Conflict]:
+    out = []
+    for row in rows:
+        v = view_conflict(tx, row, viewer, shown)
+        if v is not None:
+            out.append(v.conflict)
+    return out
+
+
+def list_conflicts(
+    tx: Tx, viewer: str, shown: Shown, include_resolved: bool = False
+) -> list[Conflict]:
+    """The viewer's conflicts as it may see them."""
+    return view_conflicts(tx, tx.conflict_rows(viewer, include_resolved), viewer, shown)
+
+
+def conflict_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str, Any] | None:
+    """What an event tells ``party`` of a change of a conflict: the conflict's id, the ids of
+    the records it may see, the other party, the window and closeness as it may see them; None
+    (no event at all) at ``none``. Installed as the store's ``conflict_note``."""
+    v = view_conflict(tx, row, party, Shown("event", datetime.now(UTC)))
+    if v is None:
+        return None
+    c = v.conflict
+    return {
+        "id": c.id,
+        "state": "resolved" if change == "resolved" else "open",
+        "records": [s.id for s in (c.a, c.b) if s.id is not None],
+        "parties": sorted({c.a.owner, c.b.owner}),
+        "level": v.level,
+        "time_start": iso(c.time_start),
+        "time_end": iso(c.time_end),
+        "gaps": None if c.gaps is None else c.gaps.model_dump(mode="json"),
+    }
+
+
+# --- live tracks ----------------------------------------------------------------------------
 #: How near (metres) a viewer's own track must be for give-and-take on tracks, beyond the
 #: agreement's lateral buffer.
 TRACK_RECIPROCITY_M = 100_000.0
 
 
-def release_tracks(tx: Tx, tracks: list[Track], viewer: str, at: datetime) -> list[dict[str, Any]]:
+def view_tracks(tx: Tx, tracks: list[Track], viewer: str, shown: Shown) -> list[dict[str, Any]]:
     """The live tracks ``viewer`` may see: its own, and others' as their agreement releases the
     "track" category (full state, or a position rounded to the agreed grid with no velocity)."""
     mine = [t for t in tracks if t.party == viewer]
     out = [_track_json(t, "full") for t in mine]
-    terms_by_owner: dict[str, Terms | None] = {}
     for t in tracks:
         if t.party == viewer:
             continue
-        if t.party not in terms_by_owner:
-            ag = active(tx, t.party, viewer)
-            terms_by_owner[t.party] = ag.terms if ag else None
-        terms = terms_by_owner[t.party]
-        if terms is None:
-            continue
-        level = terms.level(t.party, "track")
-        if level not in (Release.FULL, Release.EXTENT):
+        level, terms = agreed_level(tx, t.party, viewer, "track")
+        if terms is None or level not in (Release.FULL, Release.EXTENT):
             continue
         if terms.reciprocity:
             reach = TRACK_RECIPROCITY_M + terms.separation.lateral_m
@@ -263,9 +516,8 @@ def release_tracks(tx: Tx, tracks: list[Track], viewer: str, at: datetime) -> li
             )
             if not near:
                 continue
-        shown = _track_json(t, level.value, terms.coarsening)
-        out.append(shown)
-        _disclose_track(tx, t, viewer, level, at)
+        out.append(_track_json(t, level.value, terms.coarsening))
+        shown.add_track(t, viewer, level)
     return out
 
 
@@ -287,18 +539,108 @@ def _track_json(t: Track, level: str, c: Coarsening | None = None) -> dict[str, 
     }
 
 
-def _disclose_track(tx: Tx, t: Track, viewer: str, level: Release, at: datetime) -> None:
-    key = f"track:{t.party}:{t.state.id}"
-    known = tx.x(
-        "SELECT 1 FROM disclosures WHERE record_id = ? AND record_version = 1 AND to_party = ? "
-        "AND level = ?",
-        (key, viewer, level.value),
-    ).fetchone()
-    if known:
-        return
-    tx.x(
-        "INSERT INTO disclosures (record_id, record_version, to_party, level, owner, via, at) "
-        "VALUES (?, 1, ?, ?, ?, 'tracks', ?)",
-        (key, viewer, level.value, t.party, iso(at)),
-    )
-    tx.audit(at, "service", f"disclosure.{level.value}", f"{key}->{viewer}", digest({"track": key}))
+# --- tactical alerts ------------------------------------------------------------------------
+#: Alert fields that are times: the start of something (floored to the grid below ``full``)
+#: and its end (ceiled).
+_ALERT_STARTS = ("t_cpa", "t_los_start", "t_enter")
+_ALERT_ENDS = ("t_los_end", "t_exit")
+#: Alert fields that are distances (floored to the grid's radius or altitude step).
+_ALERT_LATERAL = ("d_cpa_m", "d_now_m")
+_ALERT_VERTICAL = ("dz_cpa_m",)
+#: Relative times (seconds from now) floored to the grid's time step.
+_ALERT_SECONDS = ("t_in_s", "t_cpa_s", "t_enter_s", "t_exit_s")
+
+
+def _on_grid(alert: dict[str, Any], grid: Coarsening) -> dict[str, Any]:
+    out = dict(alert)
+    for k in _ALERT_STARTS + _ALERT_ENDS:
+        v = out.get(k)
+        if isinstance(v, str):
+            t = datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+            step = grid.time_step_s
+            t = _floor(t, step) if k in _ALERT_STARTS else _ceil(t, step)
+            out[k] = iso(datetime.fromtimestamp(t, UTC))
+    for k in _ALERT_LATERAL:
+        if isinstance(out.get(k), int | float):
+            out[k] = _floor(float(out[k]), grid.radius_step_m)
+    for k in _ALERT_VERTICAL:
+        if isinstance(out.get(k), int | float):
+            out[k] = _floor(abs(float(out[k])), grid.alt_step_m)
+    for k in _ALERT_SECONDS:
+        if isinstance(out.get(k), int | float):
+            out[k] = _floor(float(out[k]), grid.time_step_s)
+    return out
+
+
+def _track_party(ref: str) -> str:
+    return ref.split("/", 1)[0]
+
+
+def _hidden_key(alert: dict[str, Any]) -> list[str]:
+    """An alert's key without the other party's references: stable (the same alert keeps it),
+    telling nothing of what it names."""
+    key = "|".join(str(k) for k in alert.get("key", []))
+    return ["alert:" + hashlib.sha256(key.encode()).hexdigest()[:24]]
+
+
+def view_alert(tx: Tx, alert: dict[str, Any], viewer: str) -> dict[str, Any] | None:
+    """A tactical alert as ``viewer`` (one of its parties) may see it: the other party's track
+    as its "track" release allows (at ``full`` as is; at ``extent`` named, with times and
+    distances on the agreed grid; at ``conflict`` unnamed, on the grid; at ``none`` no alert),
+    and the other party's area or intent likewise by its category's level."""
+    parties = alert.get("parties", [])
+    if viewer not in parties:
+        return None
+    kind = alert.get("kind")
+    if kind == "tactical":
+        refs = list(alert.get("tracks", []))
+        others = [r for r in refs if _track_party(r) != viewer]
+        if not others:
+            return alert
+        level, terms = agreed_level(tx, _track_party(others[0]), viewer, "track")
+        if level is Release.NONE:
+            return None
+        if level is Release.FULL:
+            return alert
+        out = _on_grid(alert, coarsening(terms))
+        if level is not Release.EXTENT:
+            out["tracks"] = [r if _track_party(r) == viewer else None for r in refs]
+            out["key"] = _hidden_key(alert)
+        out["with"] = _track_party(others[0])
+        return out
+    if kind == "area":
+        track = str(alert.get("track", ""))
+        track_owner = _track_party(track)
+        area_owner = next((p for p in parties if p != track_owner), track_owner)
+        if area_owner == track_owner:
+            return alert
+        if viewer == track_owner:
+            cat = "area" if alert.get("record_kind", "area") == "area" else "default"
+            level, terms = agreed_level(tx, area_owner, viewer, cat)
+            hide = "area"
+        else:
+            level, terms = agreed_level(tx, track_owner, viewer, "track")
+            hide = "track"
+        if level is Release.NONE:
+            return None
+        if level is Release.FULL:
+            return alert
+        # the track's owner: its times and distances come from its own track and the area's
+        # released extent (the monitor computes them so), no finer than what it may know;
+        # the area's owner: they come from the other party's exact track, put on the grid
+        out = dict(alert) if viewer == track_owner else _on_grid(alert, coarsening(terms))
+        if level is not Release.EXTENT:
+            out[hide] = None
+            out["key"] = _hidden_key(alert)
+        out["with"] = area_owner if viewer == track_owner else track_owner
+        return out
+    return alert  # conformance: the party's own track and intent only
+
+
+def view_alerts(tx: Tx, alerts: Iterable[dict[str, Any]], viewer: str) -> list[dict[str, Any]]:
+    out = []
+    for a in alerts:
+        v = view_alert(tx, a, viewer)
+        if v is not None:
+            out.append(v)
+    return out

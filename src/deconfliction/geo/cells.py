@@ -12,6 +12,7 @@ keeps their order (a cell's descendants stay one contiguous range).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,51 @@ def cover(fp: Footprint, margin_m: float = 0.0) -> list[int]:
     return [to_sql(c) for c in covering(fp, margin_m)]
 
 
+#: Finest and coarsest levels of a covering at one level (``covering_at_level``).
+FIXED_LEVEL_MIN = 2
+FIXED_LEVEL_MAX = 16
+
+
+def _check_level(level: int) -> None:
+    if not FIXED_LEVEL_MIN <= level <= FIXED_LEVEL_MAX:
+        raise ValueError(f"level {level} is outside {FIXED_LEVEL_MIN}..{FIXED_LEVEL_MAX}")
+
+
+def covering_at_level(
+    fp: Footprint, margin_m: float, level: int, within: Iterable[int] | None = None
+) -> list[int]:
+    """S2 cell ids (unsigned), all at ``level``, whose union contains ``fp`` grown by
+    ``margin_m``; with ``within`` (cells at coarser levels), only those inside one of them.
+
+    Every cell at ``level`` that may meet the grown footprint is listed (a cell is dropped only
+    when S2 proves it disjoint), so a point of the grown footprint that lies inside a cell (not
+    on its edge) always has that cell in the covering, and, with ``within``, whenever the
+    point's ancestor at a coarser level is one of ``within``. Sorted, without repeats.
+    """
+    _check_level(level)
+    region = _region(fp, margin_m)
+    if within is None:
+        coverer = s2.S2RegionCoverer()
+        coverer.set_min_level(level)
+        coverer.set_max_level(level)
+        coverer.set_max_cells(1 << 30)
+        return sorted({c.id() for c in coverer.GetCovering(region)})
+    out: set[int] = set()
+    stack = [s2.S2CellId(c) for c in set(within)]
+    while stack:
+        cid = stack.pop()
+        lv = cid.level()
+        if lv > level:
+            raise ValueError(f"cell {cid.id()} is finer than level {level}")
+        if not region.MayIntersect(s2.S2Cell(cid)):
+            continue
+        if lv == level:
+            out.add(cid.id())
+        else:
+            stack.extend(cid.child(k) for k in range(4))
+    return sorted(out)
+
+
 def _lsb(cell: int) -> int:
     return cell & -cell
 
@@ -120,6 +166,18 @@ def cell_level(cell: int) -> int:
 def cell_parent(cell: int, level: int) -> int:
     lsb = 1 << (2 * (30 - level))
     return (cell & (-lsb & 0xFFFFFFFFFFFFFFFF)) | lsb
+
+
+def cell_token(cell: int) -> str:
+    """The S2 token of a cell (its id in short hex, as S2 tools print it)."""
+    return str(s2.S2CellId(cell).ToToken())
+
+
+def cell_bounds(cell: int) -> tuple[float, float, float, float]:
+    """A cell's lon/lat bounding box (west, south, east, north), degrees."""
+    rect = s2.S2Cell(s2.S2CellId(cell)).GetRectBound()
+    lo, hi = rect.lo(), rect.hi()
+    return (lo.lng().degrees(), lo.lat().degrees(), hi.lng().degrees(), hi.lat().degrees())
 
 
 @dataclass(frozen=True)
@@ -211,14 +269,12 @@ def dss_polygon_cells(vertices: list[tuple[float, float]], max_area_km2: float) 
     if len(vertices) < 3:
         raise ValueError("a polygon needs at least 3 vertices")
     pts = [_s2_point(a, b) for a, b in vertices]
-    n = len(pts)
-    for i in range(n - 2):
-        for j in range(i + 2, n - 1 if i == 0 else n):
-            if s2.CrossingSign(pts[i], pts[i + 1], pts[j], pts[(j + 1) % n]) != -1:
-                raise ValueError(f"polygon edges {i} and {j} cross or touch")
+    if len(set(vertices)) != len(vertices):
+        raise ValueError("a vertex repeats (the last one must not repeat the first)")
+    # S2's own check finds crossing edges through its index: about n log n
     loop = s2.S2Loop(pts)
     if not loop.IsValid():
-        raise ValueError("the polygon is not a valid loop")
+        raise ValueError("its edges cross or touch (the polygon is not a simple loop)")
     loop.Normalize()
     area = loop.GetArea() * _DSS_EARTH_AREA_KM2 / (4 * math.pi)
     if area > max_area_km2:

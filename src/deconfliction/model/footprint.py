@@ -25,6 +25,9 @@ from ..geodesy import GEOD
 MAX_FOOTPRINT_RADIUS_M = 2_000_000.0
 #: Largest longitude span of one polygon, in degrees (beyond it "the shorter way" is ambiguous).
 MAX_LON_SPAN_DEG = 120.0
+#: Most vertices of one polygon (the work to check and index it grows with them; ASTM F3548
+#: caps a whole plan at 10,000, see ``records.MAX_VERTICES``).
+MAX_POLYGON_VERTICES = 2_000
 
 
 class _Strict(BaseModel):
@@ -76,6 +79,11 @@ class PolygonFootprint(_Strict):
             raise ValueError("the ring must be a list of positions")
         if len(ring) < 4:
             raise ValueError("a ring needs at least 4 positions (3 distinct vertices, closed)")
+        if len(ring) > MAX_POLYGON_VERTICES + 1:
+            raise ValueError(
+                f"a ring has at most {MAX_POLYGON_VERTICES} vertices (this one has "
+                f"{len(ring) - 1}): simplify it, or split it into several volumes"
+            )
         pts = [_check_position(p, f"position {i}") for i, p in enumerate(ring)]
         if pts[0] != pts[-1]:
             raise ValueError("the ring is not closed: its last position must equal its first")
@@ -89,7 +97,7 @@ class PolygonFootprint(_Strict):
             raise ValueError("the ring winds round a pole: use a Circle centred on the pole")
         if max(lons) - min(lons) > MAX_LON_SPAN_DEG:
             raise ValueError(f"the ring spans more than {MAX_LON_SPAN_DEG:g} degrees of longitude")
-        shape = ShapelyPolygon(list(zip(lons, (p[1] for p in pts), strict=True)))
+        shape = ShapelyPolygon(np.column_stack([lons, [p[1] for p in pts]]))
         if not shape.is_valid:
             raise ValueError(f"the ring is not simple ({explain_validity(shape)})")
         if shape.area <= 0.0:
@@ -128,22 +136,21 @@ DENSIFY_SLACK_M = 10.0
 def dense_ring(
     lons: list[float], lats: list[float]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Insert vertices along each lon/lat-straight edge so no step exceeds DENSIFY_STEP_DEG."""
-    out_lon: list[NDArray[np.float64]] = []
-    out_lat: list[NDArray[np.float64]] = []
-    for i in range(len(lons) - 1):
-        n = max(
-            1,
-            math.ceil(
-                max(abs(lons[i + 1] - lons[i]), abs(lats[i + 1] - lats[i])) / DENSIFY_STEP_DEG
-            ),
-        )
-        t = np.arange(n, dtype=np.float64) / n
-        out_lon.append(lons[i] + t * (lons[i + 1] - lons[i]))
-        out_lat.append(lats[i] + t * (lats[i + 1] - lats[i]))
-    out_lon.append(np.array([lons[-1]]))
-    out_lat.append(np.array([lats[-1]]))
-    return np.concatenate(out_lon), np.concatenate(out_lat)
+    """Insert vertices along each lon/lat-straight edge so no step exceeds DENSIFY_STEP_DEG
+    (edge ``i`` gets ``n_i`` steps: its points ``start + (k / n_i) * (end - start)``)."""
+    lon = np.asarray(lons, dtype=np.float64)
+    lat = np.asarray(lats, dtype=np.float64)
+    dlon, dlat = np.diff(lon), np.diff(lat)
+    steps = np.maximum(
+        1, np.ceil(np.maximum(np.abs(dlon), np.abs(dlat)) / DENSIFY_STEP_DEG)
+    ).astype(np.int64)
+    edge = np.repeat(np.arange(len(steps)), steps)
+    first = np.cumsum(steps) - steps
+    k = np.arange(int(steps.sum()), dtype=np.int64) - first[edge]
+    t = k.astype(np.float64) / steps[edge].astype(np.float64)
+    out_lon = np.append(lon[edge] + t * dlon[edge], lon[-1])
+    out_lat = np.append(lat[edge] + t * dlat[edge], lat[-1])
+    return out_lon, out_lat
 
 
 def _polygon_cap(

@@ -25,9 +25,24 @@ def _check_id(v: str) -> str:
 
 
 RecordId = Annotated[str, AfterValidator(_check_id)]
-#: Most volumes in one intent or area, and most vertices in one polygon (F3548 caps a plan at
-#: 10,000 vertices in all).
+#: Most volumes in one intent or area, and most polygon vertices in all its volumes (as F3548
+#: caps a plan; one polygon has at most ``footprint.MAX_POLYGON_VERTICES``).
 MAX_VOLUMES = 100
+MAX_VERTICES = 10_000
+
+
+def _vertex_budget(volumes: list[Volume4D]) -> list[Volume4D]:
+    n = sum(len(v.footprint.coordinates[0]) - 1 for v in volumes if v.footprint.type == "Polygon")
+    if n > MAX_VERTICES:
+        raise ValueError(f"the volumes have {n} polygon vertices in all, over {MAX_VERTICES}")
+    return volumes
+
+
+Volumes = Annotated[
+    list[Volume4D],
+    Field(min_length=1, max_length=MAX_VOLUMES),
+    AfterValidator(_vertex_budget),
+]
 
 
 class IntentState(StrEnum):
@@ -52,6 +67,8 @@ class AreaKind(StrEnum):
     RESERVED = "reserved"
     EXERCISE = "exercise"
     NAVAL_EXERCISE = "naval-exercise"
+    DANGER = "danger"
+    PROHIBITED = "prohibited"
 
 
 class Party(_Strict):
@@ -72,7 +89,7 @@ class SeparationPolicy(_Strict):
 class IntentDraft(_Strict):
     """What a party submits to create or replace an operational intent."""
 
-    volumes: list[Volume4D] = Field(min_length=1, max_length=MAX_VOLUMES)
+    volumes: Volumes
     state: IntentState = IntentState.ACCEPTED
     priority: int = Field(default=0, ge=0, le=100)
     category: IntentCategory = IntentCategory.OTHER
@@ -88,7 +105,7 @@ class OperationalIntent(IntentDraft):
 
 
 class AreaDraft(_Strict):
-    volumes: list[Volume4D] = Field(min_length=1, max_length=MAX_VOLUMES)
+    volumes: Volumes
     kind: AreaKind = AreaKind.RESTRICTED
     name: str = Field(default="", max_length=200)
 
@@ -109,10 +126,11 @@ class RecordKind(StrEnum):
 
 
 class RecordExtent(_Strict):
-    """What another party is shown of a record for now: who owns it and its 4D extent."""
+    """What another party is shown of a record: who owns it, its id and its 4D extent (no id
+    and no volumes in a conflict notice)."""
 
     kind: RecordKind
-    id: str
+    id: str | None
     owner: str
     volumes: list[Volume4D]
 
@@ -126,13 +144,14 @@ class Gaps(_Strict):
 
 
 class Conflict(_Strict):
-    """Two records whose volumes come within the separation policy's buffers."""
+    """Two records whose volumes come within the separation policy's buffers (``gaps``: how
+    close, None in a notice)."""
 
     id: str
     a: RecordExtent
     b: RecordExtent
     time_start: datetime
     time_end: datetime
-    gaps: Gaps
+    gaps: Gaps | None
     policy: SeparationPolicy
     detected_at: AwareDatetime

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import FieldError, InvalidInput
 from ..model import SeparationPolicy
-from .base import Store, StoredRecord, WriteResult
+from .base import Store, StoredRecord, StoreHooks, WriteResult, record_key
 from .sqlite import SqliteStore
 
 
@@ -33,7 +33,12 @@ def open_store(url: str, policy: SeparationPolicy | None = None) -> Store:
     )
 
 
-# The DSS view of native intents hooks into every store transaction (see dss/native.py).
-from .. import dss as _dss  # noqa: E402, F401
-
-__all__ = ["SqliteStore", "Store", "StoredRecord", "WriteResult", "open_store"]
+__all__ = [
+    "SqliteStore",
+    "Store",
+    "StoreHooks",
+    "StoredRecord",
+    "WriteResult",
+    "open_store",
+    "record_key",
+]

@@ -4,28 +4,37 @@ A write runs as one transaction: the record, its S2 cells, the conflicts it open
 the outbox events for every party concerned and the audit entry are committed together, or not
 at all. ``Tx`` holds that logic over a DB-API cursor; back ends supply the connection, the
 placeholder style and the isolation.
+
+Record ids are per owner: a record is stored and referred to by its key ``OWNER/ID``
+(``record_key``). What a conflict event tells each of its parties is decided by the store's
+``hooks.conflict_note`` (the exchange layer installs the release rule there); by default a
+party hears only of its own records in a conflict and the other party's name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
 import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
+from ..audit.export import CHECKPOINT_EVERY
 from ..audit.signing import Signer, message
 from ..engine import Finding, Record, check_pair
-from ..errors import Forbidden, NotFound, VersionConflict
+from ..errors import NotFound, VersionConflict
 from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
 from ..model import (
     Area,
     AreaDraft,
+    CircleFootprint,
     Conflict,
     Gaps,
     IntentDraft,
@@ -38,8 +47,7 @@ from ..model import (
 )
 
 T = TypeVar("T")
-#: A signed checkpoint every this many audit entries (and on demand: ``Tx.checkpoint``).
-CHECKPOINT_EVERY = 100
+log = logging.getLogger(__name__)
 StoredRecord = OperationalIntent | Area
 Draft = IntentDraft | AreaDraft
 
@@ -56,16 +64,90 @@ def new_ovn() -> str:
     return secrets.token_urlsafe(24)
 
 
-def conflict_id(a_id: str, b_id: str) -> str:
-    return hashlib.sha256(f"{a_id}\x00{b_id}".encode()).hexdigest()[:32]
+def record_key(owner: str, record_id: str) -> str:
+    """Record ids are per owner: a record is stored, indexed and referred to by ``OWNER/ID``
+    (an id has no ``/``), so one party's id tells nothing of, and takes nothing from, another's."""
+    return f"{owner}/{record_id}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(owner, id) of a record key."""
+    owner, _, rid = key.partition("/")
+    return owner, rid
+
+
+def conflict_id(secret: bytes, a_key: str, b_key: str) -> str:
+    """A conflict's id: keyed by the store's secret, so that nobody can confirm a guess of the
+    other side's record id from it."""
+    msg = f"{a_key}\x00{b_key}".encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """A record as written, and the conflicts it is in after the write (open ones)."""
+    """A record as written, and the conflicts it is in after the write (open ones), exact: what
+    a party is shown of them goes through the release rule (``exchange.release``)."""
 
     record: StoredRecord
     conflicts: list[Conflict]
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    """A conflict as stored: exact, between two record keys (``a_key < b_key``)."""
+
+    id: str
+    a_key: str
+    b_key: str
+    a_kind: RecordKind
+    b_kind: RecordKind
+    a_owner: str
+    b_owner: str
+    state: str
+    time_start: datetime
+    time_end: datetime
+    gaps: Gaps
+    policy: SeparationPolicy
+    detected_at: datetime
+
+    def side_of(self, party: str) -> tuple[list[str], list[str]]:
+        """(keys of ``party``'s records, keys of the other records) in this conflict."""
+        own = [k for k, o in ((self.a_key, self.a_owner), (self.b_key, self.b_owner)) if o == party]
+        other = [k for k in (self.a_key, self.b_key) if k not in own]
+        return own, other
+
+    def other_owner(self, party: str) -> str:
+        return self.b_owner if self.a_owner == party else self.a_owner
+
+
+#: What a conflict change tells one of its parties: the event payload, or None for nothing at
+#: all. Called in the transaction of the change with (tx, conflict, party, change), where change
+#: is ``opened``, ``updated`` or ``resolved``.
+ConflictNote = Callable[["Tx", ConflictRow, str, str], "dict[str, Any] | None"]
+#: Called inside the transaction after a record is written (old, new) or deleted (old, None),
+#: except for writes the DSS makes itself (``Tx.from_dss``).
+RecordHook = Callable[
+    ["Tx", "RecordKind", "StoredRecord | None", "StoredRecord | None", datetime], None
+]
+
+
+def own_records_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str, Any] | None:
+    """The default note: the party's own records in the conflict and the other party's name."""
+    own, _ = row.side_of(party)
+    return {
+        "id": row.id,
+        "records": [split_key(k)[1] for k in own],
+        "with": row.other_owner(party),
+    }
+
+
+@dataclass
+class StoreHooks:
+    """What the application that uses a store plugs into its transactions (nothing is
+    registered by importing a module)."""
+
+    record_changed: list[RecordHook] = field(default_factory=list)
+    conflict_note: ConflictNote = own_records_note
 
 
 class Store(Protocol):
@@ -74,6 +156,7 @@ class Store(Protocol):
     policy: SeparationPolicy
     #: signs audit checkpoints when set
     signer: Signer | None
+    hooks: StoreHooks
 
     def close(self) -> None: ...
     def put_party(self, party: Party, *, actor: str) -> Party: ...
@@ -101,7 +184,7 @@ class Store(Protocol):
     def delete(
         self, kind: RecordKind, record_id: str, owner: str, expected_version: int, *, actor: str
     ) -> StoredRecord: ...
-    def get(self, kind: RecordKind, record_id: str) -> StoredRecord: ...
+    def get(self, kind: RecordKind, owner: str, record_id: str) -> StoredRecord: ...
     def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]: ...
     def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]: ...
     def preview(
@@ -119,19 +202,13 @@ class Store(Protocol):
         ...
 
 
-#: Called inside the transaction after an intent is written (old, new) or deleted (old, None),
-#: except for writes the DSS makes itself (``Tx.from_dss``). The DSS view of native intents
-#: registers here (``dss/native.py``), so a store knows nothing of the DSS.
-IntentHook = Callable[["Tx", OperationalIntent | None, OperationalIntent | None, datetime], None]
-INTENT_HOOKS: list[IntentHook] = []
-
-
 def to_record(kind: RecordKind, rec: StoredRecord) -> Record:
-    return Record(kind, rec.id, rec.owner, rec.volumes)
+    """The engine's view of a stored record (its id is the record's key)."""
+    return Record(kind, record_key(rec.owner, rec.id), rec.owner, rec.volumes)
 
 
 class RecordCache:
-    """Parsed records by (id, version), checked against the stored body's hash (so that a write
+    """Parsed records by (key, version), checked against the stored body's hash (so that a write
     rolled back and redone, or retried, can never serve a stale parse): parsing and preparing
     geometry is the costly part of a read."""
 
@@ -139,23 +216,75 @@ class RecordCache:
         self._items: OrderedDict[tuple[str, int], tuple[int, StoredRecord, Record]] = OrderedDict()
         self._size = size
 
-    def get(self, kind: str, body: str, rid: str, version: int) -> tuple[StoredRecord, Record]:
-        key = (rid, version)
-        hit = self._items.get(key)
+    def get(self, kind: str, body: str, key: str, version: int) -> tuple[StoredRecord, Record]:
+        hit = self._items.get((key, version))
         if hit is not None and hit[0] == hash(body):
-            self._items.move_to_end(key)
+            self._items.move_to_end((key, version))
             return hit[1], hit[2]
         k = RecordKind(kind)
         model: type[StoredRecord] = OperationalIntent if k is RecordKind.INTENT else Area
         rec = model.model_validate_json(body, context={"trusted": True})
         val = (rec, to_record(k, rec))
-        self.put(rid, version, body, *val)
+        self.put(key, version, body, *val)
         return val
 
-    def put(self, rid: str, version: int, body: str, rec: StoredRecord, engine_rec: Record) -> None:
-        self._items[(rid, version)] = (hash(body), rec, engine_rec)
+    def put(self, key: str, version: int, body: str, rec: StoredRecord, engine_rec: Record) -> None:
+        self._items[(key, version)] = (hash(body), rec, engine_rec)
         if len(self._items) > self._size:
             self._items.popitem(last=False)
+
+
+def cap_rows(
+    key: str, kind: RecordKind, owner: str, volumes: Sequence[Volume4D]
+) -> list[tuple[Any, ...]]:
+    """Rows of the cap index for a record: per volume, a coarse covering of its cap."""
+    rows = []
+    for i, v in enumerate(volumes):
+        lon, lat, r = v.footprint.cap
+        circle = CircleFootprint.model_construct(type="Circle", center=[lon, lat], radius_m=r)
+        for c in covering(circle):
+            rows.append(
+                (
+                    to_sql(c),
+                    key,
+                    i,
+                    kind.value,
+                    owner,
+                    v.t_start_s,
+                    v.t_end_s,
+                    v.alt_lower_m,
+                    v.alt_upper_m,
+                    lon,
+                    lat,
+                    r,
+                )
+            )
+    return rows
+
+
+_CONFLICT_COLS = (
+    "id, a_id, b_id, a_kind, b_kind, a_owner, b_owner, state, time_start, time_end, "
+    "horizontal_m, vertical_m, time_s, lateral_buffer_m, vertical_buffer_m, time_buffer_s, "
+    "detected_at"
+)
+
+
+def _conflict_row(r: Sequence[Any]) -> ConflictRow:
+    return ConflictRow(
+        id=r[0],
+        a_key=r[1],
+        b_key=r[2],
+        a_kind=RecordKind(r[3]),
+        b_kind=RecordKind(r[4]),
+        a_owner=r[5],
+        b_owner=r[6],
+        state=r[7],
+        time_start=datetime.fromisoformat(r[8]),
+        time_end=datetime.fromisoformat(r[9]),
+        gaps=Gaps(horizontal_m=r[10], vertical_m=r[11], time_s=r[12]),
+        policy=SeparationPolicy(lateral_m=r[13], vertical_m=r[14], time_s=r[15]),
+        detected_at=datetime.fromisoformat(r[16]),
+    )
 
 
 class Tx:
@@ -168,6 +297,8 @@ class Tx:
         policy: SeparationPolicy,
         placeholder: str = "?",
         signer: Signer | None = None,
+        hooks: StoreHooks | None = None,
+        secret: bytes = b"",
     ) -> None:
         self.cur = cur
         self.cache = cache
@@ -175,8 +306,23 @@ class Tx:
         self._ph = placeholder
         #: signs audit checkpoints (None: no checkpoints, e.g. a store opened by a tool)
         self.signer = signer
+        self.hooks = hooks or StoreHooks()
+        #: the store's secret (keys conflict ids)
+        self.secret = secret
         #: set while the DSS writes the native view of its own references (no hooks then)
         self.from_dss = False
+        #: what upper layers work out once per transaction (agreements, levels)
+        self.memo: dict[str, Any] = {}
+        #: called once the transaction has committed (never if it rolls back)
+        self.after_commit: list[Callable[[], None]] = []
+
+    def committed(self) -> None:
+        """Run what waits for the commit (the back end calls it after committing)."""
+        for fn in self.after_commit:
+            try:
+                fn()
+            except Exception:  # the commit stands: what follows it must not undo the answer
+                log.exception("after-commit step failed")
 
     def x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement written with ``?`` placeholders; the cursor, to fetch from."""
@@ -213,16 +359,15 @@ class Tx:
         return Party(id=row[0], name=row[1])
 
     # --- records -------------------------------------------------------------------------
-    def load(self, record_id: str) -> tuple[StoredRecord, Record] | None:
-        row = self.x(
-            "SELECT kind, body, version FROM records WHERE id = ?", (record_id,)
-        ).fetchone()
+    def load(self, key: str) -> tuple[StoredRecord, Record] | None:
+        """The record with this key (``record_key(owner, id)``), if there is one."""
+        row = self.x("SELECT kind, body, version FROM records WHERE id = ?", (key,)).fetchone()
         if row is None:
             return None
-        return self.cache.get(row[0], row[1], record_id, int(row[2]))
+        return self.cache.get(row[0], row[1], key, int(row[2]))
 
-    def get(self, kind: RecordKind, record_id: str) -> StoredRecord:
-        found = self.load(record_id)
+    def get(self, kind: RecordKind, owner: str, record_id: str) -> StoredRecord:
+        found = self.load(record_key(owner, record_id))
         if found is None or RecordKind(found[1].kind) is not kind:
             raise NotFound(f"no {kind.value} {record_id!r}")
         return found[0]
@@ -239,14 +384,15 @@ class Tx:
     ) -> WriteResult:
         self.get_party(owner)
         rid = record_id or str(uuid.uuid4())
-        existing = self.load(rid)
+        key = record_key(owner, rid)
+        existing = self.load(key)
         if expected_version is None:
             if existing is not None:
                 raise VersionConflict(f"{rid!r} already exists (version {existing[0].version})")
             version = 1
         else:
-            old = _owned_at_version(existing, kind, rid, owner, expected_version)
-            self._drop_cells(rid)
+            old = _owned_at_version(existing, kind, rid, expected_version)
+            self._drop_cells(key)
             version = old.version + 1
         # the draft is validated already: build the record without validating it again
         model: type[StoredRecord] = OperationalIntent if kind is RecordKind.INTENT else Area
@@ -260,23 +406,22 @@ class Tx:
             self.x(
                 "INSERT INTO records (id, kind, owner, version, ovn, body, cells, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (rid, kind.value, owner, version, rec.ovn, body, cells_json, iso(at)),
+                (key, kind.value, owner, version, rec.ovn, body, cells_json, iso(at)),
             )
         else:
             self.x(
                 "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, updated_at = ? "
                 "WHERE id = ?",
-                (version, rec.ovn, body, cells_json, iso(at), rid),
+                (version, rec.ovn, body, cells_json, iso(at), key),
             )
         engine_rec = to_record(kind, rec)
-        self.cache.put(rid, version, body, rec, engine_rec)
+        self.cache.put(key, version, body, rec, engine_rec)
         self._add_cells(engine_rec, cells)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
         conflicts = self._redetect(engine_rec, at, cells)
-        self.audit(at, actor, action, rid, digest(json.loads(body)))
-        if kind is RecordKind.INTENT:
-            self._intent_changed(existing[0] if existing else None, rec, at)
+        self.audit(at, actor, action, key, digest(json.loads(body)))
+        self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
 
     def delete(
@@ -288,27 +433,23 @@ class Tx:
         actor: str,
         at: datetime,
     ) -> StoredRecord:
-        old = _owned_at_version(self.load(record_id), kind, record_id, owner, expected_version)
-        self._drop_cells(record_id)
-        self.x("DELETE FROM records WHERE id = ?", (record_id,))
-        self._resolve_all(record_id, at)
+        key = record_key(owner, record_id)
+        old = _owned_at_version(self.load(key), kind, record_id, expected_version)
+        self._drop_cells(key)
+        self.x("DELETE FROM records WHERE id = ?", (key,))
+        self._resolve_all(key, at)
         self.event(owner, f"{kind.value}.deleted", {"id": record_id, "version": old.version}, at)
-        self.audit(
-            at, actor, f"{kind.value}.deleted", record_id, digest(old.model_dump(mode="json"))
-        )
-        if kind is RecordKind.INTENT:
-            self._intent_changed(old, None, at)
+        self.audit(at, actor, f"{kind.value}.deleted", key, digest(old.model_dump(mode="json")))
+        self._record_changed(kind, old, None, at)
         return old
 
-    def _intent_changed(
-        self, old: StoredRecord | None, new: StoredRecord | None, at: datetime
+    def _record_changed(
+        self, kind: RecordKind, old: StoredRecord | None, new: StoredRecord | None, at: datetime
     ) -> None:
         if self.from_dss:
             return
-        assert old is None or isinstance(old, OperationalIntent)
-        assert new is None or isinstance(new, OperationalIntent)
-        for hook in INTENT_HOOKS:
-            hook(self, old, new, at)
+        for hook in self.hooks.record_changed:
+            hook(self, kind, old, new, at)
 
     def _add_cells(self, rec: Record, cells: list[list[int]]) -> None:
         rows = []
@@ -334,12 +475,19 @@ class Tx:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        self.xm(
+            "INSERT INTO record_caps (cell, record_id, volume, kind, owner, t_start, t_end, "
+            "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            cap_rows(rec.id, rec.kind, rec.owner, rec.volumes),
+        )
 
-    def _drop_cells(self, rid: str) -> None:
-        row = self.x("SELECT cells FROM records WHERE id = ?", (rid,)).fetchone()
+    def _drop_cells(self, key: str) -> None:
+        row = self.x("SELECT cells FROM records WHERE id = ?", (key,)).fetchone()
         cells: list[list[int]] = json.loads(row[0]) if row else []
-        keys = [(to_sql(c), rid, i) for i, vcells in enumerate(cells) for c in vcells]
+        keys = [(to_sql(c), key, i) for i, vcells in enumerate(cells) for c in vcells]
         self.xm("DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?", keys)
+        self.x("DELETE FROM record_caps WHERE record_id = ?", (key,))
 
     # --- candidate search ----------------------------------------------------------------
     def candidates(
@@ -354,7 +502,8 @@ class Tx:
         """Records with a volume near (cells, time and altitude ranges grown by the buffers).
 
         ``scope`` is an SQL condition on ``kind`` and ``owner`` with its parameters (see
-        ``scope_for``); ``cells``: the volumes' own coverings, reused when the lateral buffer is 0.
+        ``scope_for``); ``exclude_id``: a record key to leave out; ``cells``: the volumes' own
+        coverings, reused when the lateral buffer is 0.
         """
         ids: set[str] = set()
         for i, v in enumerate(volumes):
@@ -388,18 +537,58 @@ class Tx:
         ids.discard(exclude_id or "")
         return self.load_many(sorted(ids))
 
-    def load_many(self, ids: Sequence[str]) -> list[tuple[StoredRecord, Record]]:
-        """Records by id (those that exist), in the order given."""
+    def cap_candidates(
+        self,
+        volumes: Sequence[Volume4D],
+        reach: SeparationPolicy,
+        scope: tuple[str, Sequence[Any]],
+        *,
+        exclude_id: str | None = None,
+    ) -> list[tuple[StoredRecord, Record]]:
+        """Records whose cap (the circle holding a volume's footprint) comes within ``reach``
+        of a volume: every record whose exact volumes or extents (``reach.lateral_m`` covering
+        the extent's growth beyond the cap) may meet them."""
+        ids: set[str] = set()
+        for v in volumes:
+            query = cell_query(covering(v.footprint, reach.lateral_m))
+            terms = ["cell BETWEEN ? AND ?"] * len(query.ranges)
+            params: list[Any] = [x for span in query.ranges for x in span]
+            if query.ancestors:
+                terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
+                params += sorted(query.ancestors)
+            sql = (
+                "SELECT DISTINCT record_id, cap_lon, cap_lat, cap_r FROM record_caps "
+                f"WHERE ({' OR '.join(terms)}) "
+                f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
+                f"AND {scope[0]}"
+            )
+            params += [
+                v.t_end_s + reach.time_s,
+                v.t_start_s - reach.time_s,
+                v.alt_upper_m + reach.vertical_m,
+                v.alt_lower_m - reach.vertical_m,
+                *scope[1],
+            ]
+            lon, lat, r = v.footprint.cap
+            limit = reach.lateral_m + DISTANCE_RESOLUTION_M
+            for rid, clon, clat, cr in self.x(sql, params).fetchall():
+                if rid not in ids and cap_gap_lower_bound_m(lon, lat, r, clon, clat, cr) <= limit:
+                    ids.add(rid)
+        ids.discard(exclude_id or "")
+        return self.load_many(sorted(ids))
+
+    def load_many(self, keys: Sequence[str]) -> list[tuple[StoredRecord, Record]]:
+        """Records by key (those that exist), in the order given."""
         out = []
-        for k in range(0, len(ids), 500):
-            chunk = list(ids[k : k + 500])
+        for k in range(0, len(keys), 500):
+            chunk = list(keys[k : k + 500])
             rows = self.x(
                 f"SELECT id, kind, body, version FROM records WHERE id IN "
                 f"({', '.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
-            by_id = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
-            out += [by_id[i] for i in chunk if i in by_id]
+            by_key = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
+            out += [by_key[i] for i in chunk if i in by_key]
         return out
 
     def findings(
@@ -425,7 +614,7 @@ class Tx:
         for cid, a_id, b_id in open_rows:
             other = b_id if a_id == rec.id else a_id
             if other not in found:
-                self._set_resolved(cid, a_id, b_id, at)
+                self._set_resolved(cid, at)
         out = []
         for other, finding in found.values():
             a, b = (rec, other) if rec.id < other.id else (other, rec)
@@ -433,9 +622,11 @@ class Tx:
         return out
 
     def _upsert_conflict(self, a: Record, b: Record, f: Finding, at: datetime) -> Conflict:
-        cid = conflict_id(a.id, b.id)
         p = self.policy
-        row = self.x("SELECT state, detected_at FROM conflicts WHERE id = ?", (cid,)).fetchone()
+        row = self.x(
+            "SELECT id, state, detected_at FROM conflicts WHERE a_id = ? AND b_id = ?",
+            (a.id, b.id),
+        ).fetchone()
         vals = (
             iso(f.time_start),
             iso(f.time_end),
@@ -448,27 +639,64 @@ class Tx:
             iso(at),
         )
         if row is None:
+            cid = conflict_id(self.secret, a.id, b.id)
             self.x(
-                "INSERT INTO conflicts (id, a_id, b_id, a_owner, b_owner, state, time_start, "
-                "time_end, horizontal_m, vertical_m, time_s, lateral_buffer_m, "
+                "INSERT INTO conflicts (id, a_id, b_id, a_kind, b_kind, a_owner, b_owner, state, "
+                "time_start, time_end, horizontal_m, vertical_m, time_s, lateral_buffer_m, "
                 "vertical_buffer_m, time_buffer_s, updated_at, detected_at) VALUES "
-                "(?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, a.id, b.id, a.owner, b.owner, *vals, iso(at)),
+                "(?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, *vals, iso(at)),
             )
-            event, detected = "conflict.opened", at
+            change, detected = "opened", at
         else:
+            cid = row[0]
             self.x(
                 "UPDATE conflicts SET state = 'open', time_start = ?, time_end = ?, "
                 "horizontal_m = ?, vertical_m = ?, time_s = ?, lateral_buffer_m = ?, "
                 "vertical_buffer_m = ?, time_buffer_s = ?, updated_at = ? WHERE id = ?",
                 (*vals, cid),
             )
-            event = "conflict.updated" if row[0] == "open" else "conflict.opened"
-            detected = datetime.fromisoformat(row[1])
-        payload = {"id": cid, "records": [a.id, b.id]}
-        for party in sorted({a.owner, b.owner}):
-            self.event(party, event, payload, at)
-        return make_conflict(a, b, f, p, detected)
+            change = "updated" if row[1] == "open" else "opened"
+            detected = datetime.fromisoformat(row[2])
+        self._notify(cid, change, at)
+        return make_conflict(cid, a, b, f, p, detected)
+
+    def conflict(self, cid: str) -> ConflictRow | None:
+        r = self.x(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE id = ?", (cid,)).fetchone()
+        return None if r is None else _conflict_row(r)
+
+    def _notify(self, cid: str, change: str, at: datetime) -> None:
+        """Tell each party of the conflict what changed, as far as the conflict note allows;
+        a party is told of an update only when what it is told changes, and of a resolution
+        only if it was told of the conflict."""
+        row = self.conflict(cid)
+        assert row is not None
+        told = self.x("SELECT a_note, b_note FROM conflicts WHERE id = ?", (cid,)).fetchone()
+        notes = {}
+        for col, party, before in (
+            ("a_note", row.a_owner, told[0]),
+            ("b_note", row.b_owner, told[1]),
+        ):
+            if party in notes:
+                continue
+            note = self.hooks.conflict_note(self, row, party, change)
+            now = None if note is None else digest(note)
+            notes[party] = now
+            if change == "resolved":
+                if before is not None and note is not None:
+                    self.event(party, "conflict.resolved", note, at)
+                continue
+            self.x(f"UPDATE conflicts SET {col} = ? WHERE id = ?", (now, cid))
+            if note is None or now == before:
+                continue
+            kind = (
+                "conflict.updated"
+                if before is not None and change == "updated"
+                else "conflict.opened"
+            )
+            self.event(party, kind, note, at)
+        if row.a_owner == row.b_owner:
+            self.x("UPDATE conflicts SET b_note = a_note WHERE id = ?", (cid,))
 
     def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
         """Stored records of these kinds that meet the volume (no buffers)."""
@@ -485,55 +713,60 @@ class Tx:
         self, owner: str, draft: Draft, kind: RecordKind, exclude_id: str | None, at: datetime
     ) -> list[Conflict]:
         """The conflicts a draft would be in if written now; nothing is written."""
-        rec = Record(kind, exclude_id or "\x00preview", owner, draft.volumes)
+        key = record_key(owner, exclude_id or PREVIEW_ID)
+        rec = Record(kind, key, owner, draft.volumes)
         out = []
         for other, f in self.findings(rec, self.policy):
             a, b = (rec, other) if rec.id < other.id else (other, rec)
-            out.append(make_conflict(a, b, f, self.policy, at))
+            out.append(
+                make_conflict(conflict_id(self.secret, a.id, b.id), a, b, f, self.policy, at)
+            )
         return out
 
-    def _set_resolved(self, cid: str, a_id: str, b_id: str, at: datetime) -> None:
-        row = self.x("SELECT a_owner, b_owner FROM conflicts WHERE id = ?", (cid,)).fetchone()
+    def _set_resolved(self, cid: str, at: datetime) -> None:
         self.x(
             "UPDATE conflicts SET state = 'resolved', updated_at = ? WHERE id = ?", (iso(at), cid)
         )
-        for party in sorted({row[0], row[1]}):
-            self.event(party, "conflict.resolved", {"id": cid, "records": [a_id, b_id]}, at)
+        self._notify(cid, "resolved", at)
 
-    def _resolve_all(self, record_id: str, at: datetime) -> None:
-        for cid, a_id, b_id in self.x(
-            "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
-            (record_id, record_id),
+    def _resolve_all(self, key: str, at: datetime) -> None:
+        for (cid,) in self.x(
+            "SELECT id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'", (key, key)
         ).fetchall():
-            self._set_resolved(cid, a_id, b_id, at)
+            self._set_resolved(cid, at)
 
-    def list_conflicts(self, party: str, include_resolved: bool) -> list[Conflict]:
+    def conflict_rows(self, party: str, include_resolved: bool) -> list[ConflictRow]:
+        """The conflicts ``party`` has a record in, exact (what it is shown goes through the
+        release rule)."""
         states = ("open", "resolved") if include_resolved else ("open", "open")
         rows = self.x(
-            "SELECT id, a_id, b_id, a_owner, b_owner, time_start, time_end, horizontal_m, "
-            "vertical_m, time_s, lateral_buffer_m, vertical_buffer_m, time_buffer_s, detected_at "
-            "FROM conflicts WHERE (a_owner = ? OR b_owner = ?) AND state IN (?, ?) "
-            "ORDER BY time_start, id",
+            f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE (a_owner = ? OR b_owner = ?) "
+            "AND state IN (?, ?) ORDER BY time_start, id",
             (party, party, *states),
         ).fetchall()
+        return [_conflict_row(r) for r in rows]
+
+    def list_conflicts(self, party: str, include_resolved: bool) -> list[Conflict]:
+        """The conflicts ``party`` has a record in, with both sides exact: for the service's
+        own use only, never to be shown to a party as is."""
         out = []
-        for r in rows:
+        for r in self.conflict_rows(party, include_resolved):
             extents = []
-            for rid, owner in ((r[1], r[3]), (r[2], r[4])):
-                found = self.load(rid)
-                kind = found[1].kind if found else RecordKind.INTENT
+            for key, kind in ((r.a_key, r.a_kind), (r.b_key, r.b_kind)):
+                found = self.load(key)
+                owner, rid = split_key(key)
                 vols = list(found[0].volumes) if found else []
                 extents.append(RecordExtent(kind=kind, id=rid, owner=owner, volumes=vols))
             out.append(
                 Conflict(
-                    id=r[0],
+                    id=r.id,
                     a=extents[0],
                     b=extents[1],
-                    time_start=datetime.fromisoformat(r[5]),
-                    time_end=datetime.fromisoformat(r[6]),
-                    gaps=Gaps(horizontal_m=r[7], vertical_m=r[8], time_s=r[9]),
-                    policy=SeparationPolicy(lateral_m=r[10], vertical_m=r[11], time_s=r[12]),
-                    detected_at=datetime.fromisoformat(r[13]),
+                    time_start=r.time_start,
+                    time_end=r.time_end,
+                    gaps=r.gaps,
+                    policy=r.policy,
+                    detected_at=r.detected_at,
                 )
             )
         return out
@@ -575,27 +808,48 @@ class Tx:
         return seq, h
 
     def _sign(self, seq: int, entry_hash: str, at: str) -> None:
+        """Sign a checkpoint, unless the chain no longer holds what this service signed before
+        (``audit.guard``): then raise the alarm instead."""
         assert self.signer is not None
+        problem = self.signer.guard.check(self)
+        if problem is not None:
+            self._alarm(problem, datetime.fromisoformat(at.replace("Z", "+00:00")))
+            return
         self.x(
             "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) "
             "VALUES (?, ?, ?, ?, ?)",
             (seq, entry_hash, at, self.signer.key_id, self.signer.sign(message(seq, entry_hash))),
         )
+        guard = self.signer.guard
+        self.after_commit.append(lambda: guard.remember(seq, entry_hash))
+
+    def _alarm(self, problem: str, at: datetime) -> None:
+        """Tell every party that the audit chain was changed under the service (an event each,
+        and an entry every party sees in its export)."""
+        if self.memo.get("audit-alarm"):
+            return
+        self.memo["audit-alarm"] = True
+        note = {"problem": problem, "at": iso(at)}
+        for (party,) in self.x("SELECT id FROM parties ORDER BY id").fetchall():
+            self.event(party, "audit.alarm", note, at)
+        self.audit(at, "service", "audit.alarm", "*", digest(note))
+
+
+#: The id a draft has in a preview (no real id has a NUL).
+PREVIEW_ID = "\x00preview"
 
 
 def _owned_at_version(
     found: tuple[StoredRecord, Record] | None,
     kind: RecordKind,
     rid: str,
-    owner: str,
     expected_version: int,
 ) -> StoredRecord:
-    """The stored record, if it is of this kind, this owner's and at the expected version."""
+    """The stored record, if it is of this kind and at the expected version (it is the
+    caller's: keys are per owner)."""
     if found is None or found[1].kind is not kind:
         raise NotFound(f"no {kind.value} {rid!r}")
     old = found[0]
-    if old.owner != owner:
-        raise Forbidden(f"{kind.value} {rid!r} belongs to another party")
     if old.version != expected_version:
         raise VersionConflict(f"{rid!r} is at version {old.version}, not {expected_version}")
     return old
@@ -611,12 +865,13 @@ def scope_for(rec: Record) -> tuple[str, tuple[str, ...]]:
 
 
 def make_conflict(
-    a: Record, b: Record, f: Finding, policy: SeparationPolicy, detected_at: datetime
+    cid: str, a: Record, b: Record, f: Finding, policy: SeparationPolicy, detected_at: datetime
 ) -> Conflict:
+    """An exact conflict between two engine records (ids are keys)."""
     return Conflict(
-        id=conflict_id(a.id, b.id),
-        a=RecordExtent(kind=a.kind, id=a.id, owner=a.owner, volumes=list(a.volumes)),
-        b=RecordExtent(kind=b.kind, id=b.id, owner=b.owner, volumes=list(b.volumes)),
+        id=cid,
+        a=RecordExtent(kind=a.kind, id=split_key(a.id)[1], owner=a.owner, volumes=list(a.volumes)),
+        b=RecordExtent(kind=b.kind, id=split_key(b.id)[1], owner=b.owner, volumes=list(b.volumes)),
         time_start=f.time_start,
         time_end=f.time_end,
         gaps=f.gaps,

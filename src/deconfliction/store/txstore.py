@@ -8,13 +8,14 @@ operation here is one such transaction over ``Tx``.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..audit import AuditEntry
 from ..audit.signing import Signer
 from ..model import Conflict, Party, RecordKind, SeparationPolicy, Volume4D
-from .base import Draft, RecordCache, StoredRecord, Tx, WriteResult, now_utc
+from .base import Draft, RecordCache, StoredRecord, StoreHooks, Tx, WriteResult, now_utc
 
 T = TypeVar("T")
 
@@ -23,6 +24,24 @@ class TxStore:
     policy: SeparationPolicy
     cache: RecordCache
     signer: Signer | None
+    hooks: StoreHooks
+    #: the store's secret (keys conflict ids), made on first use and kept in the database
+    secret: bytes
+
+    def make_tx(self, cur: Any, placeholder: str = "?") -> Tx:
+        """A transaction's logic over a back end's cursor."""
+        return Tx(cur, self.cache, self.policy, placeholder, self.signer, self.hooks, self.secret)
+
+    @staticmethod
+    def _secret(cur: Any, placeholder: str) -> bytes:
+        """The store's secret: read, or made now (by whichever process comes first)."""
+        q = "INSERT INTO service_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+        cur.execute(q.replace("?", placeholder), ("conflict-ids", secrets.token_hex(32)))
+        cur.execute(
+            "SELECT value FROM service_secrets WHERE name = ?".replace("?", placeholder),
+            ("conflict-ids",),
+        )
+        return bytes.fromhex(cur.fetchone()[0])
 
     def write_tx(self, fn: Callable[[Tx], T]) -> T:
         raise NotImplementedError
@@ -78,8 +97,8 @@ class TxStore:
             lambda tx: tx.delete(kind, record_id, owner, expected_version, actor, now_utc())
         )
 
-    def get(self, kind: RecordKind, record_id: str) -> StoredRecord:
-        return self.read_tx(lambda tx: tx.get(kind, record_id))
+    def get(self, kind: RecordKind, owner: str, record_id: str) -> StoredRecord:
+        return self.read_tx(lambda tx: tx.get(kind, owner, record_id))
 
     def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]:
         def run(tx: Tx) -> list[StoredRecord]:
