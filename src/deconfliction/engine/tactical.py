@@ -25,9 +25,8 @@ half a slice. Tracks are counting-sorted into a grid at each slice's middle: col
 perpendicular to the scene's mean direction (a projection never lengthens a distance, so the grid
 is conservative anywhere) as wide as that bound, each cut into cells a quarter of the vertical
 bound high, so that a track's neighbours are one contiguous run of cells in each of the nine
-columns around it. A pair near at the middle is tested, cheaply first (farther apart than its
-minima throughout the slice, or within them at its start: not a conflict beginning here), then
-exactly, and kept in the one slice where its conflict begins. Pairs whose vertical minimum is
+columns around it. A pair near at the middle is tested exactly (no cheaper test first: it cost
+what it saved) and kept in the one slice where its conflict begins. Pairs whose vertical minimum is
 infinite (ships) are found in a second pass without the vertical cut. The scan is compiled
 (numba, ``tactical_grid``; the slices run on every core) and its exact test does the operations
 of the vectorized reference (``check_pairs``, which ``brute_force`` runs on every pair) in the
