@@ -317,3 +317,16 @@ def test_across_the_antimeridian_and_over_the_pole() -> None:
     # two aircraft near the pole, on opposite meridians, 4 NM apart
     lat = 90 - 2 * deg_nm
     assert _pair((0, lat, 3000, 0, 0, 0, 0, 0), (180, lat, 3000, 0, 0, 0, 1, 0)).lost_now[0]
+
+
+def test_minima_tables_must_be_symmetric() -> None:
+    """The scan tests each pair once, in one order: a lopsided table would make the answer
+    depend on which track came first, so it is refused."""
+    from deconfliction.engine.tactical import CLASSES, Minima
+
+    n = len(CLASSES)
+    lopsided = np.full((n, n), 9260.0)
+    lopsided[0, 1] = 100.0
+    with pytest.raises(ValueError, match="lateral_m: a symmetric"):
+        Minima(lateral_m=lopsided, vertical_m=np.full((n, n), 300.0))
+    Minima(lateral_m=np.full((n, n), 9260.0), vertical_m=np.full((n, n), 300.0))

@@ -74,6 +74,13 @@ class Minima:
         default_factory=lambda: minima_table(1000 * FT, np.inf, 1000 * FT)
     )
 
+    def __post_init__(self) -> None:
+        n = len(CLASSES)
+        for name in ("lateral_m", "vertical_m"):
+            t = getattr(self, name)
+            if t.shape != (n, n) or not np.array_equal(t, t.T) or bool(np.any(t < 0)):
+                raise ValueError(f"{name}: a symmetric {n}x{n} table of minima >= 0 expected")
+
     @staticmethod
     def of(
         aircraft: tuple[float, float], ship_m: float, aircraft_ship: tuple[float, float]
