@@ -1,23 +1,31 @@
 """Tactical detection against BlueSky's, on the same random scenes, in one run.
 
     python bench/tactical.py                     # ours only, and BlueSky's if it is importable
-    BLUESKY_PYTHON=/path/to/venv/bin/python python bench/tactical.py
+    BLUESKY_PYTHON=/path/to/venv/bin/python python bench/tactical.py [--repeat 3]
 
 BlueSky (PyPI ``bluesky-simulator``, not a dependency of ours) runs in its own interpreter
 (``BLUESKY_PYTHON``, e.g. a venv made with ``python -m venv bs && bs/bin/pip install
 bluesky-simulator``): this script sends it each scene and times its C++ state-based detection
 (``CStateBased``, all pairs) there. (Its numpy ``StateBased`` builds N x N matrices: out of
-memory at these sizes, so it is not run.) Scenes: N aircraft uniformly
-in a 500 km square around 34E 34N, altitudes 1,500 to 12,000 m, ground speeds 100 to 260 m/s,
-random tracks, one in five climbing or descending (up to 15 m/s), every aircraft its own party;
-minima 5 NM and 1,000 ft, look-ahead 300 s. Ours alone at 100,000 in a 2,000 km square.
-Prints times, the ratio, and how the conflict sets compare.
+memory at these sizes, so it is not run.) Both are timed alike: one call to warm up, then
+``--repeat`` timed calls, each measured in wall time and in CPU time of the process (all its
+threads); the medians are printed, and the ratios of medians: wall against wall, and CPU
+seconds against CPU seconds (ours may use every core, BlueSky's uses one).
+
+Scenes: N aircraft uniformly in a square around 34E 34N, altitudes 1,500 to 12,000 m, ground
+speeds 100 to 260 m/s, random tracks, one in five climbing or descending (up to 15 m/s), every
+aircraft its own party; minima 5 NM and 1,000 ft, look-ahead 300 s. Dense: 1,000 to 20,000 in a
+500 km square (0.08 aircraft per km2), and 100,000 (ours alone) in a 1,118 km square, the same
+density; sparse: 100,000 in a 2,000 km square (0.025 per km2), ours alone. Prints times, ratios,
+and how the conflict sets compare.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,27 +42,23 @@ import numpy as np
 import bluesky as bs
 from bluesky import settings
 settings.prefer_compiled = False
-from bluesky.traffic.asas import statebased
-path, n_numpy = sys.argv[1], int(sys.argv[2])
+from bluesky.traffic.asas import cstatebased
+path, repeat = sys.argv[1], int(sys.argv[2])
 d = np.load(path)
 n = len(d["lat"])
 own = types.SimpleNamespace(
     lat=d["lat"], lon=d["lon"], trk=d["trk"], gs=d["gs"], alt=d["alt"], vs=d["vs"],
     id=[str(i) for i in range(n)], ntraf=n)
 rpz = np.full(n, d["rpz"][0]); hpz = np.full(n, d["hpz"][0]); look = np.full(n, d["look"][0])
-from bluesky.traffic.asas import cstatebased
-t0 = time.perf_counter()
-res = cstatebased.detect(own, own, rpz, hpz, look)
-t_c = time.perf_counter() - t0
+cstatebased.detect(own, own, rpz, hpz, look)  # warm
+walls, cpus = [], []
+for _ in range(repeat):
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = cstatebased.detect(own, own, rpz, hpz, look)
+    walls.append(time.perf_counter() - t0)
+    cpus.append(time.process_time() - c0)
 pairs = sorted({tuple(sorted((int(a), int(b)))) for a, b in res[0]})
-out = {"c_s": t_c, "pairs": pairs}
-if n <= n_numpy:
-    sb = statebased.StateBased()
-    t0 = time.perf_counter()
-    r2 = sb.detect(own, own, rpz, hpz, look)
-    out["numpy_s"] = time.perf_counter() - t0
-    out["numpy_pairs"] = len({tuple(sorted((int(a), int(b)))) for a, b in r2[0]})
-print(json.dumps(out))
+print(json.dumps({"walls": walls, "cpus": cpus, "pairs": pairs}))
 """
 
 
@@ -75,19 +79,19 @@ def scene(n: int, half_km: float, seed: int = 7) -> Scene:
     )
 
 
-def ours(s: Scene, repeat: int = 3) -> tuple[float, set[tuple[int, int]]]:
-    detect(s)  # warm (compiled kernel, caches)
-    best = float("inf")
-    found = set()
+def ours(s: Scene, repeat: int) -> tuple[list[float], list[float], set[tuple[int, int]]]:
+    """Wall and CPU seconds of ``repeat`` calls after one to warm up, and the conflicts."""
+    found = detect(s).pairs()  # warm (compiled kernel, caches)
+    walls, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        c = detect(s)
-        best = min(best, time.perf_counter() - t0)
-        found = c.pairs()
-    return best, found
+        t0, c0 = time.perf_counter(), time.process_time()
+        detect(s)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return walls, cpus, found
 
 
-def bluesky(s: Scene, python: str) -> dict[str, object] | None:
+def bluesky(s: Scene, python: str, repeat: int) -> dict[str, object] | None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scene.npz"
         np.savez(
@@ -103,7 +107,7 @@ def bluesky(s: Scene, python: str) -> dict[str, object] | None:
             look=[300.0],
         )
         r = subprocess.run(
-            [python, "-c", BLUESKY_SNIPPET, str(path), "0"],
+            [python, "-c", BLUESKY_SNIPPET, str(path), str(repeat)],
             capture_output=True,
             text=True,
             cwd=tmp,
@@ -117,30 +121,38 @@ def bluesky(s: Scene, python: str) -> dict[str, object] | None:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="timed calls after the warm-up")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000, 5_000, 20_000])
+    args = ap.parse_args()
     python = os.environ.get("BLUESKY_PYTHON", "")
-    print(f"load average {os.getloadavg()}; cores {os.cpu_count()}")
+    med = statistics.median
+    print(f"load average {os.getloadavg()}; cores {os.cpu_count()}; median of {args.repeat} "
+          "after a warm-up, both")  # fmt: skip
     print(
-        f"{'N':>7} {'ours s':>8} {'BlueSky C++ s':>14} {'ratio':>7} {'numpy SB s':>10} "
-        f"{'ours':>7} {'theirs':>7} {'both':>7}"
+        f"{'N':>7} {'ours s':>7} {'ours CPU s':>10} {'BlueSky s':>10} {'its CPU s':>9} "
+        f"{'ratio':>6} {'per CPU s':>9} {'ours':>7} {'theirs':>7} {'both':>7}"
     )
-    for n in (1_000, 5_000, 20_000):
+    for n in args.sizes:
         s = scene(n, 250.0)
-        t_ours, mine = ours(s)
-        bs = bluesky(s, python) if python else None
+        walls, cpus, mine = ours(s, args.repeat)
+        bs = bluesky(s, python, args.repeat) if python else None
         if bs is None:
-            print(f"{n:>7} {t_ours:>8.3f}")
+            print(f"{n:>7} {med(walls):>7.3f} {med(cpus):>10.3f}")
             continue
         theirs = {tuple(p) for p in bs["pairs"]}  # type: ignore[attr-defined]
-        numpy_s = f"{bs['numpy_s']:.2f}" if "numpy_s" in bs else "-"
-        t_c = float(bs["c_s"])  # type: ignore[arg-type]
+        t_w, t_c = med(bs["walls"]), med(bs["cpus"])  # type: ignore[arg-type]
         print(
-            f"{n:>7} {t_ours:>8.3f} {t_c:>14.2f} {t_c / t_ours:>7.0f} {numpy_s:>10} "
+            f"{n:>7} {med(walls):>7.3f} {med(cpus):>10.3f} {t_w:>10.2f} {t_c:>9.2f} "
+            f"{t_w / med(walls):>6.0f} {t_c / med(cpus):>9.0f} "
             f"{len(mine):>7} {len(theirs):>7} {len(mine & theirs):>7}"
         )
         _explain(s, mine, theirs)
-    s = scene(100_000, 1000.0)
-    t_ours, mine = ours(s, repeat=2)
-    print(f"{100_000:>7} {t_ours:>8.3f}   (ours alone, 2,000 km square; {len(mine)} conflicts)")
+    for n, half_km, what in ((100_000, 559.0, "1,118 km square, the density above"),
+                             (100_000, 1000.0, "2,000 km square, a third of it")):  # fmt: skip
+        walls, cpus, mine = ours(scene(n, half_km), args.repeat)
+        print(f"{n:>7} {med(walls):>7.3f} {med(cpus):>10.3f}   (ours alone, {what}; "
+              f"{len(mine):,} conflicts)")  # fmt: skip
 
 
 def _explain(s: Scene, mine: set[tuple[int, int]], theirs: set[tuple[int, int]]) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from deconfliction.engine.tactical import (
     CLASSES,
     FT,
+    KERNEL_FROM,
     NM,
     Conflicts,
     Minima,
@@ -19,6 +20,7 @@ from deconfliction.engine.tactical import (
     brute_force,
     detect,
     ecef_motion,
+    scan,
 )
 from deconfliction.geodesy import GEOD
 
@@ -79,8 +81,9 @@ def scenes(draw: st.DrawFn) -> Scene:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenes(), st.sampled_from([60.0, 300.0, 900.0]))
-def test_the_kernel_equals_brute_force(scene: Scene, lookahead: float) -> None:
+@given(scenes(), st.sampled_from([60.0, 300.0, 900.0]), st.sampled_from([None, 1, 3, 11]))
+def test_the_kernel_equals_brute_force(scene: Scene, lookahead: float, slices: int | None) -> None:
+    identical(scan(scene, lookahead, slices=slices), brute_force(scene, lookahead))
     same(detect(scene, lookahead), brute_force(scene, lookahead))
 
 
@@ -108,6 +111,99 @@ def test_conflicts_match_a_sampled_reference(scene: Scene) -> None:
                 assert (i, j) in found
             if clearly_out:
                 assert (i, j) not in found
+
+
+def identical(a: Conflicts, b: Conflicts) -> None:
+    """Bit for bit: the kernel tests its candidates with the reference's own arithmetic."""
+    for name in ("i", "j", "t_in", "t_out", "t_cpa", "d_cpa_m", "dz_cpa_m", "lost_now"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@st.composite
+def crowds(draw: st.DrawFn) -> tuple[Scene, float, Minima]:
+    """Hundreds of tracks crowded into a few tens of kilometres (many to a grid cell, pairs in
+    conflict for many slices), anywhere, mixed classes and few parties; climbs and descents on
+    a few tracks or many; a look-ahead from seconds to an hour; default or agreed minima."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(2, 400))
+    lon0 = draw(st.sampled_from([0.0, 179.9, -179.95, 33.0]))
+    lat0 = draw(st.sampled_from([0.0, 45.0, 89.7, -89.8]))
+    spread_m = draw(st.sampled_from([2_000.0, 20_000.0, 60_000.0]))
+    lon, lat, _ = GEOD.fwd(
+        np.full(n, lon0), np.full(n, lat0), rng.uniform(0, 360, n), rng.uniform(0, spread_m, n)
+    )
+    cls = rng.integers(0, len(CLASSES), n)
+    ship = cls == CLASSES.index("ship")
+    levels = draw(st.sampled_from([0.0, 0.2, 1.0]))  # share of tracks climbing or descending
+    alt = np.where(ship, 0.0, rng.choice([300.0, 304.8, 600.0, 1000.0], n) * rng.integers(1, 8, n))
+    minima = draw(
+        st.sampled_from([Minima(), Minima.of((1 * NM, 500 * FT), 0.5 * NM, (0.5 * NM, 300 * FT))])
+    )
+    lookahead = draw(st.sampled_from([5.0, 60.0, 300.0, 3600.0]))
+    scene = Scene(
+        lon=np.asarray(lon),
+        lat=np.asarray(lat),
+        alt_m=alt,
+        gs_mps=np.where(ship, rng.uniform(0, 15, n), rng.choice([0.0, 60.0, 250.0], n)),
+        track_deg=rng.uniform(0, 360, n),
+        vs_mps=np.where(~ship & (rng.random(n) < levels), rng.uniform(-20, 20, n), 0.0),
+        party=rng.integers(0, draw(st.integers(1, 4)), n),
+        cls=cls,
+    )
+    return scene, lookahead, minima
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowds(), st.sampled_from([None, 1, 2, 5, 16]))
+def test_crowded_scenes_equal_brute_force_bit_for_bit(
+    case: tuple[Scene, float, Minima], slices: int | None
+) -> None:
+    scene, lookahead, minima = case
+    reference = brute_force(scene, lookahead, minima)
+    identical(scan(scene, lookahead, minima, slices), reference)
+    identical(detect(scene, lookahead, minima), reference)
+
+
+def test_tracks_all_over_the_earth() -> None:
+    """A scene spanning the globe (the grid's cells grow to bound its size) with a crowd in it;
+    and a big crowded scene, where the slices run on every core."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    far = n // 3
+    lon = np.concatenate([rng.uniform(-180, 180, far), rng.uniform(2.0, 2.5, n - far)])
+    lat = np.concatenate([rng.uniform(-90, 90, far), rng.uniform(48.0, 48.4, n - far)])
+    scene = Scene(
+        lon=lon,
+        lat=lat,
+        alt_m=rng.uniform(0, 3000, n),
+        gs_mps=rng.uniform(0, 300, n),
+        track_deg=rng.uniform(0, 360, n),
+        vs_mps=np.where(rng.random(n) < 0.3, rng.uniform(-10, 10, n), 0.0),
+        party=rng.integers(0, 5, n),
+        cls=rng.integers(0, len(CLASSES), n),
+    )
+    found = detect(scene)
+    assert len(scene) >= KERNEL_FROM and len(found) > 1000
+    identical(found, brute_force(scene))
+
+
+def test_absurd_speeds_and_heights_still_equal_brute_force() -> None:
+    rows = [(0, 0, 3000, 100, 0, 0, k % 2, 0) for k in range(KERNEL_FROM)]
+    for change in ((3, 1e200), (5, 1e300), (2, 1e15)):
+        odd = [(*r[: change[0]], change[1], *r[change[0] + 1 :]) if k == 0 else r
+               for k, r in enumerate(rows)]  # fmt: skip
+        identical(scan(scene_of(odd)), brute_force(scene_of(odd)))
+
+
+def test_non_finite_states_are_refused() -> None:
+    s = scene_of([(0, 0, 3000, 100, 0, 0, 0, 0), (0, 0, 3000, 100, 0, 0, 1, 0)])
+    bad = Scene(**{**s.__dict__, "alt_m": np.array([3000.0, np.nan])})
+    for run in (detect, scan, brute_force):
+        with pytest.raises(ValueError, match="alt_m"):
+            run(bad)
+        with pytest.raises(ValueError, match="cls"):
+            run(Scene(**{**s.__dict__, "cls": np.array([0, 7])}))
 
 
 def _pair(a: tuple[float, ...], b: tuple[float, ...], lookahead: float = 300.0) -> Conflicts:
@@ -221,3 +317,16 @@ def test_across_the_antimeridian_and_over_the_pole() -> None:
     # two aircraft near the pole, on opposite meridians, 4 NM apart
     lat = 90 - 2 * deg_nm
     assert _pair((0, lat, 3000, 0, 0, 0, 0, 0), (180, lat, 3000, 0, 0, 0, 1, 0)).lost_now[0]
+
+
+def test_minima_tables_must_be_symmetric() -> None:
+    """The scan tests each pair once, in one order: a lopsided table would make the answer
+    depend on which track came first, so it is refused."""
+    from deconfliction.engine.tactical import CLASSES, Minima
+
+    n = len(CLASSES)
+    lopsided = np.full((n, n), 9260.0)
+    lopsided[0, 1] = 100.0
+    with pytest.raises(ValueError, match="lateral_m: a symmetric"):
+        Minima(lateral_m=lopsided, vertical_m=np.full((n, n), 300.0))
+    Minima(lateral_m=np.full((n, n), 9260.0), vertical_m=np.full((n, n), 300.0))

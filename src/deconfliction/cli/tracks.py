@@ -7,9 +7,9 @@ import math
 from datetime import datetime
 from pathlib import Path
 
-from ..engine.replay import Encounter, replay
+from ..engine.replay import Encounter, replay_recording
 from ..engine.tactical import FT, NM, Minima, minima_table
-from ..formats.tracks import TrackFileError, load_tracks
+from ..formats.tracks import TrackFileError, load_recording
 from . import UsageError
 
 
@@ -55,10 +55,10 @@ def run_tracks_check(
         raise UsageError(f"--lookahead-s must be between 0 and 3600, got {lookahead_s}")
     minima = _minima(lateral_m, vertical_m)
     try:
-        states = load_tracks(path)
+        states = load_recording(path)
     except TrackFileError as exc:
         raise UsageError(str(exc)) from None
-    found = replay([(r.party, r.state) for r in states], lookahead_s=lookahead_s, minima=minima)
+    found = replay_recording(states, lookahead_s=lookahead_s, minima=minima)
     if as_json:
         print(
             json.dumps(

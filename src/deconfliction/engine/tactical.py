@@ -17,14 +17,21 @@ as 304.79999 m). Reported: the window of lost separation ``[t_in, t_out]``, the 
 closest approach within the look-ahead ``t_cpa``, the horizontal and vertical distances then, and
 whether separation is lost now.
 
-**Pruning.** All pairs are never formed. The look-ahead is cut into slices; in each slice, every
-track lies within ``gs * slice / 2`` of its position at the slice's middle, so two tracks that
-conflict during the slice are, at its middle, closer than the minima plus the distance both can
-cover in half a slice. Tracks are hashed on a 3D grid (their ECEF ground points projected on the
-plane perpendicular to the scene's mean direction, and altitude) whose cells are that large (a
-projection never lengthens a distance, so the grid is conservative anywhere); only tracks in
-neighbouring cells become candidates, and each candidate is tested exactly with the same arithmetic
-as the brute-force reference (``brute_force``), so the results are identical.
+**Pruning** (``scan``). All pairs are never formed. The look-ahead is cut into slices (as many as
+make the fastest track cover about 1.5 lateral minima in one); in each slice, every track lies
+within ``gs * slice / 2`` of its position at the slice's middle, so two tracks that conflict
+during the slice are, at its middle, closer than the minima plus the distance both can cover in
+half a slice. Tracks are counting-sorted into a grid at each slice's middle: columns on the plane
+perpendicular to the scene's mean direction (a projection never lengthens a distance, so the grid
+is conservative anywhere) as wide as that bound, each cut into cells a quarter of the vertical
+bound high, so that a track's neighbours are one contiguous run of cells in each of the nine
+columns around it. A pair near at the middle is tested exactly (no cheaper test first: it cost
+what it saved) and kept in the one slice where its conflict begins. Pairs whose vertical minimum is
+infinite (ships) are found in a second pass without the vertical cut. The scan is compiled
+(numba, ``tactical_grid``; the slices run on every core) and its exact test does the operations
+of the vectorized reference (``check_pairs``, which ``brute_force`` runs on every pair) in the
+same order, so the results are identical bit for bit. ``detect`` runs the scan from
+``KERNEL_FROM`` tracks and the reference below, where it costs less (and no compiler is loaded).
 """
 
 from __future__ import annotations
@@ -32,9 +39,9 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
@@ -66,6 +73,13 @@ class Minima:
     vertical_m: FloatArray = field(
         default_factory=lambda: minima_table(1000 * FT, np.inf, 1000 * FT)
     )
+
+    def __post_init__(self) -> None:
+        n = len(CLASSES)
+        for name in ("lateral_m", "vertical_m"):
+            t = getattr(self, name)
+            if t.shape != (n, n) or not np.array_equal(t, t.T) or bool(np.any(t < 0)):
+                raise ValueError(f"{name}: a symmetric {n}x{n} table of minima >= 0 expected")
 
     @staticmethod
     def of(
@@ -146,51 +160,72 @@ def check_pairs(
     lookahead_s: float,
     minima: Minima,
 ) -> Conflicts:
-    """The exact test on given pairs (the same arithmetic for the kernel and the reference)."""
-    d = pos[j] - pos[i]
-    v = vel[j] - vel[i]
-    dz = scene.alt_m[j] - scene.alt_m[i]
-    vz = scene.vs_mps[j] - scene.vs_mps[i]
-    s_h = minima.lateral_m[scene.cls[i], scene.cls[j]] - BOUNDARY_M
-    s_v = minima.vertical_m[scene.cls[i], scene.cls[j]] - BOUNDARY_M
-    vv = np.einsum("ij,ij->i", v, v)
-    dv = np.einsum("ij,ij->i", d, v)
-    dd = np.einsum("ij,ij->i", d, d)
+    """The exact test on given pairs ``i < j``, vectorized: the reference's arithmetic. The
+    compiled kernel (``tactical_grid.exact``) does the same operations in the same order, so
+    both give the same bits (IEEE arithmetic: overflow, division by zero and NaN as they come,
+    unwarned)."""
+    with np.errstate(all="ignore"):
+        return _check_pairs(pos, vel, scene, i, j, lookahead_s, minima)
+
+
+def _check_pairs(
+    pos: FloatArray,
+    vel: FloatArray,
+    scene: Scene,
+    i: IntArray,
+    j: IntArray,
+    lookahead_s: float,
+    minima: Minima,
+) -> Conflicts:
+    pi, pj, vi, vj = pos[i], pos[j], vel[i], vel[j]
+    dx = pj[:, 0] - pi[:, 0]
+    dy = pj[:, 1] - pi[:, 1]
+    dz3 = pj[:, 2] - pi[:, 2]
+    vx = vj[:, 0] - vi[:, 0]
+    vy = vj[:, 1] - vi[:, 1]
+    vz3 = vj[:, 2] - vi[:, 2]
+    ci, cj = scene.cls[i], scene.cls[j]
+    s_h = minima.lateral_m[ci, cj] - BOUNDARY_M
+    s_v = minima.vertical_m[ci, cj] - BOUNDARY_M
+    vv = vx * vx + vy * vy + vz3 * vz3
+    dv = dx * vx + dy * vy + dz3 * vz3
+    dd = dx * dx + dy * dy + dz3 * dz3
     # horizontal: |d + v t|^2 < s_h^2  <=>  vv t^2 + 2 dv t + (dd - s_h^2) < 0
     c = dd - s_h * s_h
     disc = dv * dv - vv * c
     moving = vv > 0.0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        root = np.sqrt(np.maximum(disc, 0.0))
-        h_in = np.where(moving, (-dv - root) / vv, np.where(c < 0, -np.inf, np.inf))
-        h_out = np.where(moving, (-dv + root) / vv, np.where(c < 0, np.inf, -np.inf))
+    root = np.sqrt(disc)
+    h_in = np.where(moving, (-dv - root) / vv, -np.inf)
+    h_out = np.where(moving, (-dv + root) / vv, np.inf)
     h_ok = np.where(moving, disc > 0.0, c < 0.0)
     # vertical: |dz + vz t| < s_v
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        a = (-s_v - dz) / vz
-        b = (s_v - dz) / vz
-    v_in = np.where(vz != 0.0, np.minimum(a, b), np.where(np.abs(dz) < s_v, -np.inf, np.inf))
-    v_out = np.where(vz != 0.0, np.maximum(a, b), np.where(np.abs(dz) < s_v, np.inf, -np.inf))
-    v_in = np.where(np.isinf(s_v), -np.inf, v_in)
-    v_out = np.where(np.isinf(s_v), np.inf, v_out)
+    dz = scene.alt_m[j] - scene.alt_m[i]
+    vz = scene.vs_mps[j] - scene.vs_mps[i]
+    climbing = vz != 0.0
+    a = (-s_v - dz) / vz
+    b = (s_v - dz) / vz
+    free = np.isinf(s_v)
+    v_in = np.where(free | ~climbing, -np.inf, np.minimum(a, b))
+    v_out = np.where(free | ~climbing, np.inf, np.maximum(a, b))
+    v_ok = free | climbing | (np.abs(dz) < s_v)
     t_in = np.maximum(h_in, v_in)
     t_out = np.minimum(h_out, v_out)
-    hit = h_ok & (t_in < t_out) & (t_out > 0.0) & (t_in <= lookahead_s)
-    idx = np.nonzero(hit)[0]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        tc = np.where(moving[idx], -dv[idx] / vv[idx], 0.0)
-    tc = np.clip(tc, 0.0, lookahead_s)
-    dcpa = np.linalg.norm(d[idx] + v[idx] * tc[:, None], axis=1)
-    dzc = np.abs(dz[idx] + vz[idx] * tc)
+    hit = h_ok & v_ok & (t_in < t_out) & (t_out > 0.0) & (t_in <= lookahead_s)
+    k = np.nonzero(hit)[0]
+    tc = np.where(moving[k], -dv[k] / vv[k], 0.0)
+    tc = np.minimum(np.maximum(tc, 0.0), lookahead_s)
+    ex = dx[k] + vx[k] * tc
+    ey = dy[k] + vy[k] * tc
+    ez = dz3[k] + vz3[k] * tc
     return Conflicts(
-        i=i[idx],
-        j=j[idx],
-        t_in=np.maximum(t_in[idx], 0.0),
-        t_out=t_out[idx],
+        i=i[k],
+        j=j[k],
+        t_in=np.maximum(t_in[k], 0.0),
+        t_out=t_out[k],
         t_cpa=tc,
-        d_cpa_m=dcpa,
-        dz_cpa_m=dzc,
-        lost_now=t_in[idx] <= 0.0,
+        d_cpa_m=np.sqrt(ex * ex + ey * ey + ez * ez),
+        dz_cpa_m=np.abs(dz[k] + vz[k] * tc),
+        lost_now=t_in[k] <= 0.0,
     )
 
 
@@ -199,12 +234,178 @@ def brute_force(
 ) -> Conflicts:
     """Every pair of tracks of different parties, tested: the reference (O(N^2))."""
     minima = minima or Minima()
+    scene = _checked(scene)
     pos, vel = ecef_motion(scene)
     n = len(scene)
-    i, j = np.triu_indices(n, k=1)
-    keep = scene.party[i] != scene.party[j]
-    return check_pairs(pos, vel, scene, i[keep].astype(np.int64), j[keep].astype(np.int64),
-                       lookahead_s, minima)  # fmt: skip
+    parts = []
+    row = 0
+    while row < n - 1:  # rows of pairs (i, i+1..n-1), about _PAIRS_AT_ONCE at a time
+        last = row + 1
+        count = n - 1 - row
+        while last < n - 1 and count + (n - 1 - last) <= _PAIRS_AT_ONCE:
+            count += n - 1 - last
+            last += 1
+        i = np.repeat(np.arange(row, last, dtype=np.int64), n - 1 - np.arange(row, last))
+        j = np.concatenate([np.arange(r + 1, n, dtype=np.int64) for r in range(row, last)])
+        keep = scene.party[i] != scene.party[j]
+        parts.append(check_pairs(pos, vel, scene, i[keep], j[keep], lookahead_s, minima))
+        row = last
+    if not parts:
+        return _no_conflicts()
+    return Conflicts(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+
+
+#: Pairs tested in one go by ``brute_force`` (bounds its memory: about 0.4 kB a pair).
+_PAIRS_AT_ONCE = 50_000
+_FIELDS = ("i", "j", "t_in", "t_out", "t_cpa", "d_cpa_m", "dz_cpa_m", "lost_now")
+
+#: Speeds and heights past which ``scan`` leaves a scene to the reference.
+_FASTEST_MPS = 1e6
+_HIGHEST_M = 1e9
+
+#: From this many tracks ``detect`` uses the compiled kernel (``scan``); below, the reference
+#: costs less than the kernel's start-up, and a small process never loads the compiler.
+KERNEL_FROM = 64
+
+
+def detect(scene: Scene, lookahead_s: float = 300.0, minima: Minima | None = None) -> Conflicts:
+    """Every conflicting pair (different parties) within the look-ahead: ``scan`` on scenes of
+    ``KERNEL_FROM`` tracks or more, ``brute_force`` below (the same results either way)."""
+    if len(scene) < KERNEL_FROM:
+        return brute_force(scene, lookahead_s, minima)
+    return scan(scene, lookahead_s, minima)
+
+
+def scan(
+    scene: Scene,
+    lookahead_s: float = 300.0,
+    minima: Minima | None = None,
+    slices: int | None = None,
+) -> Conflicts:
+    """The pruned kernel (see the module's docstring) at any size: ``slices`` time slices
+    (default: as many as suit the scene)."""
+    from . import tactical_grid as grid
+
+    minima = minima or Minima()
+    scene = _checked(scene)
+    n = len(scene)
+    if n < 2:
+        return _no_conflicts()
+    if max(np.abs(scene.gs_mps).max(), np.abs(scene.vs_mps).max()) > _FASTEST_MPS or (
+        np.abs(scene.alt_m).max() > _HIGHEST_M
+    ):  # beyond any vehicle: the grid's arithmetic could overflow; the reference cannot go wrong
+        return brute_force(scene, lookahead_s, minima)
+    k = _Kernel.of(scene, minima)
+    slices = slices or _slices(k, lookahead_s)
+    tasks = [(p, s) for p in k.passes() for s in range(slices)]
+
+    def run(task: tuple[_Pass, int]) -> tuple[IntArray, IntArray, FloatArray]:
+        p, s = task
+        return grid.scan_slice(s, slices, lookahead_s, p.ids, k.pos, k.vel, k.alt, k.vs, k.gs,
+                               k.vsa, k.party, k.cls, k.lat_t, k.vert_t, k.plane, p.lat_max_m,
+                               p.vert_max_m, p.vertical, p.pairs)  # fmt: skip
+
+    parts = list(_pool().map(run, tasks)) if n >= _PARALLEL_FROM else [run(t) for t in tasks]
+    if not parts:
+        return _no_conflicts()
+    ii = np.concatenate([p[0] for p in parts])
+    jj = np.concatenate([p[1] for p in parts])
+    f = np.concatenate([p[2] for p in parts])
+    return Conflicts(*grid.in_order(ii, jj, f, n))
+
+
+def _no_conflicts() -> Conflicts:
+    e = np.zeros(0)
+    return Conflicts(np.zeros(0, np.int64), np.zeros(0, np.int64), e, e, e, e, e,
+                     np.zeros(0, bool))  # fmt: skip
+
+
+def _checked(scene: Scene) -> Scene:
+    """The scene in float64 and int64 arrays, refused (``ValueError``) if a value is not finite
+    or a class not one of ``CLASSES``."""
+    floats = ("lon", "lat", "alt_m", "gs_mps", "track_deg", "vs_mps")
+    f = {name: np.asarray(getattr(scene, name), dtype=np.float64) for name in floats}
+    out = Scene(
+        **f,
+        party=np.asarray(scene.party, dtype=np.int64),
+        cls=np.asarray(scene.cls, dtype=np.int64),
+    )
+    for name in floats:
+        if not np.isfinite(getattr(out, name)).all():
+            raise ValueError(f"{name}: every value must be a finite number")
+    if len(out) and (out.cls.min() < 0 or out.cls.max() >= len(CLASSES)):
+        raise ValueError(f"cls: every value must be an index into {CLASSES}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One scan over some tracks for some pairs: with a vertical grid for the pairs whose vertical
+    minimum is finite (``pairs`` 0: every pair, 1: those only), without one for the pairs whose
+    vertical minimum is infinite (``pairs`` 2: ships against ships by default)."""
+
+    ids: IntArray
+    lat_max_m: float
+    vert_max_m: float
+    vertical: bool
+    pairs: int
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """The scene as the compiled kernels read it (contiguous float64 and int64 arrays)."""
+
+    pos: FloatArray
+    vel: FloatArray
+    alt: FloatArray
+    vs: FloatArray
+    gs: FloatArray
+    vsa: FloatArray
+    party: IntArray
+    cls: IntArray
+    lat_t: FloatArray
+    vert_t: FloatArray
+    plane: FloatArray
+
+    @staticmethod
+    def of(scene: Scene, minima: Minima) -> _Kernel:
+        n = len(scene)
+        cls = np.ascontiguousarray(scene.cls, dtype=np.int64)
+        pos, vel = ecef_motion(scene)
+        vs = np.ascontiguousarray(scene.vs_mps, dtype=np.float64)
+        return _Kernel(
+            pos=np.ascontiguousarray(pos),
+            vel=np.ascontiguousarray(vel),
+            alt=np.ascontiguousarray(scene.alt_m, dtype=np.float64),
+            vs=vs,
+            gs=np.sqrt(np.einsum("ij,ij->i", vel, vel)),
+            vsa=np.abs(vs),
+            party=np.ascontiguousarray(scene.party, dtype=np.int64),
+            cls=cls,
+            lat_t=np.ascontiguousarray(minima.lateral_m, dtype=np.float64),
+            vert_t=np.ascontiguousarray(minima.vertical_m, dtype=np.float64),
+            plane=np.ascontiguousarray(_plane_axes(pos).T) if n else np.eye(2, 3),
+        )
+
+    def passes(self) -> list[_Pass]:
+        finite = np.isfinite(self.vert_t)
+        out = []
+        if finite.any():
+            out.append(
+                _Pass(
+                    ids=np.arange(len(self.cls), dtype=np.int64),
+                    lat_max_m=float(self.lat_t[finite].max()),
+                    vert_max_m=float(self.vert_t[finite].max()),
+                    vertical=True,
+                    pairs=0 if finite.all() else 1,
+                )
+            )
+        if not finite.all():
+            classes = np.nonzero(~finite.all(axis=1))[0]
+            ids = np.nonzero(np.isin(self.cls, classes))[0].astype(np.int64)
+            if len(ids) >= 2:
+                out.append(_Pass(ids, float(self.lat_t[~finite].max()), 0.0, False, 2))
+        return out
 
 
 def _plane_axes(pos: FloatArray) -> FloatArray:
@@ -224,269 +425,23 @@ def _plane_axes(pos: FloatArray) -> FloatArray:
     return np.column_stack([e1, e2])
 
 
-def _half_offsets() -> IntArray:
-    """The cell itself and the 3D neighbour offsets (two plane axes and altitude) whose first
-    non-zero component is positive (so each pair of neighbouring cells is visited once)."""
-    out: list[tuple[int, ...]] = [(0, 0, 0)]
-    for o in np.ndindex(3, 3, 3):
-        d = tuple(int(x) - 1 for x in o)
-        first = next((x for x in d if x != 0), 0)
-        if first > 0:
-            out.append(d)
-    return np.array(out, dtype=np.int64)
+def _slices(k: _Kernel, lookahead_s: float) -> int:
+    """How many time slices: as many as make the fastest track cover about one and a half
+    lateral minima in a slice (thinner slices make smaller neighbourhoods, but each costs a pass
+    over every track and tests again the pairs near in several; measured best on the bench's
+    scenes), from 1 to 32."""
+    reach = float(k.gs.max()) * lookahead_s / (_SLICE_MINIMA * max(float(np.max(k.lat_t)), 1.0))
+    return int(min(max(round(reach), 1), 32))
 
 
-_OFFSETS = _half_offsets()
-
-
-def candidates(
-    pos: FloatArray,
-    vel: FloatArray,
-    scene: Scene,
-    lookahead_s: float,
-    minima: Minima,
-    slices: int = 6,
-) -> tuple[IntArray, IntArray]:
-    """Pairs (i < j, different parties) that may conflict within the look-ahead: a superset of
-    the conflicts, found slice by slice on the 3D grid (see the module's docstring)."""
-    n = len(scene)
-    if n < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    tau = lookahead_s / slices
-    gs = np.sqrt(np.einsum("ij,ij->i", vel, vel))
-    vsa = np.abs(scene.vs_mps)
-    lat_max = float(np.max(minima.lateral_m))
-    finite_v = minima.vertical_m[np.isfinite(minima.vertical_m)]
-    vertical_all = not bool(np.all(np.isfinite(minima.vertical_m)))
-    vert_max = float(finite_v.max()) if finite_v.size else 0.0
-    reach_h = lat_max + float(gs.max()) * tau + _SLACK_M
-    reach_v = vert_max + float(vsa.max()) * tau + _SLACK_M
-    lat_t = np.ascontiguousarray(minima.lateral_m)
-    vert_t = np.where(np.isfinite(minima.vertical_m), minima.vertical_m, -1.0)
-    plane = _plane_axes(pos)
-
-    def one_slice(k: int) -> tuple[IntArray, IntArray]:
-        t = (k + 0.5) * tau
-        p = pos + vel * t
-        z = scene.alt_m + scene.vs_mps * t
-        cell = np.floor((p @ plane) / reach_h).astype(np.int64)
-        za = np.zeros(n, np.int64) if vertical_all else np.floor(z / reach_v).astype(np.int64)
-        grid = np.column_stack([cell, za])
-        lo = grid.min(axis=0) - 1
-        span = grid.max(axis=0) - lo + 2
-        flat = np.asarray(np.ravel_multi_index(tuple((grid - lo).T), span), dtype=np.int64)
-        order = np.argsort(flat, kind="stable").astype(np.int64)
-        uniq, first, count = np.unique(flat[order], return_index=True, return_counts=True)
-        strides = np.array([int(np.prod(span[d + 1 :])) for d in range(3)], dtype=np.int64)
-        offsets = (_OFFSETS @ strides).astype(np.int64)
-        # everything in cell order, so that the scan reads memory in sequence
-        i, j = _scan_slice(
-            k,
-            tau,
-            lookahead_s,
-            uniq.astype(np.int64),
-            first.astype(np.int64),
-            count.astype(np.int64),
-            offsets,
-            p[order],
-            z[order],
-            gs[order],
-            vsa[order],
-            pos[order],
-            vel[order],
-            scene.alt_m[order],
-            scene.vs_mps[order],
-            scene.cls[order],
-            scene.party[order],
-            lat_t,
-            vert_t,
-            lat_max,
-            vert_max,
-            vertical_all,
-        )
-        a, b = order[i], order[j]
-        return np.minimum(a, b), np.maximum(a, b)
-
-    # the scan releases the GIL: slices run on every core
-    if n >= _PARALLEL_FROM:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            parts = list(pool.map(one_slice, range(slices)))
-    else:
-        parts = [one_slice(k) for k in range(slices)]
-    found_i = [p[0] for p in parts]
-    found_j = [p[1] for p in parts]
-    keys = np.unique(np.concatenate(found_i) * n + np.concatenate(found_j))
-    return keys // n, keys % n
+#: How many lateral minima the fastest track covers in a slice.
+_SLICE_MINIMA = 1.5
 
 
 #: Scenes smaller than this run their slices on one thread.
 _PARALLEL_FROM = 2000
 
-#: Slack (metres) added to every pruning bound, so that rounding in the scan never prunes a
-#: pair the exact test would keep.
-_SLACK_M = 2.0
 
-
-@njit(cache=True, nogil=True)
-def _scan_slice(
-    k: int,
-    tau: float,
-    lookahead: float,
-    uniq: IntArray,
-    first: IntArray,
-    count: IntArray,
-    offsets: IntArray,
-    p: FloatArray,
-    z: FloatArray,
-    gs: FloatArray,
-    vsa: FloatArray,
-    pos: FloatArray,
-    vel: FloatArray,
-    alt: FloatArray,
-    vs: FloatArray,
-    cls: IntArray,
-    party: IntArray,
-    lat_t: FloatArray,
-    vert_t: FloatArray,
-    lat_max: float,
-    vert_max: float,
-    vertical_all: bool,
-) -> tuple[IntArray, IntArray]:
-    """Pairs (positions in cell order) of tracks in neighbouring cells that nearly conflict
-    (minima + slack) and whose nearly-conflicting time starts in slice ``k`` (so each such
-    pair is found in one slice)."""
-    # cell key -> cell index, open addressing (a binary search per neighbour costs more)
-    size = 1
-    while size < 2 * uniq.shape[0]:
-        size *= 2
-    mask = size - 1
-    tkeys = np.full(size, -1, np.int64)
-    tvals = np.empty(size, np.int64)
-    for c in range(uniq.shape[0]):
-        h = uniq[c] & mask
-        while tkeys[h] != -1:
-            h = (h + 1) & mask
-        tkeys[h] = uniq[c]
-        tvals[h] = c
-    cap = 1024
-    out_i = np.empty(cap, np.int64)
-    out_j = np.empty(cap, np.int64)
-    m = 0
-    ncell = uniq.shape[0]
-    half = tau / 2
-    for c in range(ncell):
-        for o in range(offsets.shape[0]):
-            if offsets[o] == 0:
-                d = c
-            else:
-                target = uniq[c] + offsets[o]
-                h = target & mask
-                d = -1
-                while tkeys[h] != -1:
-                    if tkeys[h] == target:
-                        d = tvals[h]
-                        break
-                    h = (h + 1) & mask
-                if d < 0:
-                    continue
-            for a in range(first[c], first[c] + count[c]):
-                jb0 = a + 1 if offsets[o] == 0 else first[d]
-                for b in range(jb0, first[d] + count[d]):
-                    if party[a] == party[b]:
-                        continue
-                    dx = p[b, 0] - p[a, 0]
-                    dy = p[b, 1] - p[a, 1]
-                    dz3 = p[b, 2] - p[a, 2]
-                    r = lat_max + (gs[a] + gs[b]) * half + 2.0
-                    if dx * dx + dy * dy + dz3 * dz3 >= r * r:
-                        continue
-                    if (
-                        not vertical_all
-                        and abs(z[b] - z[a]) >= vert_max + (vsa[a] + vsa[b]) * half + 2.0
-                    ):
-                        continue
-                    t0 = _near_start(a, b, pos, vel, alt, vs, cls, lat_t, vert_t, lookahead)
-                    if t0 < 0.0:
-                        continue
-                    if min(int(t0 / tau), int(lookahead / tau) - 1) != k:
-                        continue
-                    if m == cap:
-                        cap *= 2
-                        ni = np.empty(cap, np.int64)
-                        nj = np.empty(cap, np.int64)
-                        ni[:m] = out_i[:m]
-                        nj[:m] = out_j[:m]
-                        out_i, out_j = ni, nj
-                    out_i[m] = a
-                    out_j[m] = b
-                    m += 1
-    return out_i[:m], out_j[:m]
-
-
-@njit(cache=True, nogil=True)
-def _near_start(
-    a: int,
-    b: int,
-    pos: FloatArray,
-    vel: FloatArray,
-    alt: FloatArray,
-    vs: FloatArray,
-    cls: IntArray,
-    lat_t: FloatArray,
-    vert_t: FloatArray,
-    lookahead: float,
-) -> float:
-    """When the pair first comes within its minima plus 1 m (>= 0), or -1 if it never does
-    within the look-ahead: a slightly generous version of the exact test."""
-    s_h = lat_t[cls[a], cls[b]] + 1.0
-    s_v = vert_t[cls[a], cls[b]]
-    dx = pos[b, 0] - pos[a, 0]
-    dy = pos[b, 1] - pos[a, 1]
-    dzz = pos[b, 2] - pos[a, 2]
-    vx = vel[b, 0] - vel[a, 0]
-    vy = vel[b, 1] - vel[a, 1]
-    vzz = vel[b, 2] - vel[a, 2]
-    vv = vx * vx + vy * vy + vzz * vzz
-    dv = dx * vx + dy * vy + dzz * vzz
-    c = dx * dx + dy * dy + dzz * dzz - s_h * s_h
-    if vv > 0.0:
-        disc = dv * dv - vv * c
-        if disc <= 0.0:
-            return -1.0
-        root = np.sqrt(disc)
-        h_in = (-dv - root) / vv
-        h_out = (-dv + root) / vv
-    elif c < 0.0:
-        h_in, h_out = -np.inf, np.inf
-    else:
-        return -1.0
-    t_in, t_out = h_in, h_out
-    if s_v >= 0.0:  # a finite vertical minimum (negative: height does not matter)
-        s_v += 1.0
-        dz = alt[b] - alt[a]
-        vz = vs[b] - vs[a]
-        if vz != 0.0:
-            x1 = (-s_v - dz) / vz
-            x2 = (s_v - dz) / vz
-            t_in = max(t_in, min(x1, x2))
-            t_out = min(t_out, max(x1, x2))
-        elif abs(dz) >= s_v:
-            return -1.0
-    if t_in >= t_out or t_out <= 0.0 or t_in > lookahead:
-        return -1.0
-    return float(max(t_in, 0.0))
-
-
-def _pair_keys(a: IntArray, b: IntArray, n: int) -> IntArray:
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keep = lo != hi
-    keys: IntArray = lo[keep] * n + hi[keep]
-    return keys
-
-
-def detect(scene: Scene, lookahead_s: float = 300.0, minima: Minima | None = None) -> Conflicts:
-    """Every conflicting pair (different parties) within the look-ahead: the pruned kernel."""
-    minima = minima or Minima()
-    pos, vel = ecef_motion(scene)
-    i, j = candidates(pos, vel, scene, lookahead_s, minima)
-    return check_pairs(pos, vel, scene, i, j, lookahead_s, minima)
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="tactical")
