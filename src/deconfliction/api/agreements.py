@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +14,7 @@ from ..dss import native
 from ..errors import Forbidden
 from ..exchange import agreements as ag
 from ..exchange import ledger, links, probes, release
-from ..model import RecordId
+from ..model import MAX_COUNT, RecordId
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -68,7 +68,11 @@ async def propose_agreement(
     responses=responses(401, 403, 404, 409, 422),
 )
 async def accept_agreement(
-    other: RecordId, version: int, request: Request, party: PartyDep, who: PrincipalDep
+    other: RecordId,
+    version: Annotated[int, Path(ge=1, le=MAX_COUNT)],
+    request: Request,
+    party: PartyDep,
+    who: PrincipalDep,
 ) -> dict[str, Any]:
     """Accept a version the other side proposed (a party admin's token): it is in force now."""
     _party_admin(who)

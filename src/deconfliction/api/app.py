@@ -15,6 +15,7 @@ from ..exchange import records, release
 from ..exchange.agreements import party_languages
 from ..exchange.live import TacticalMonitor
 from ..model import (
+    MAX_COUNT,
     Area,
     AreaDraft,
     Conflict,
@@ -96,7 +97,7 @@ class IntentCreate(IntentDraft):
 
 
 class IntentReplace(IntentDraft):
-    version: int = Field(ge=1, description="the version this replaces")
+    version: int = Field(ge=1, le=MAX_COUNT, description="the version this replaces")
 
 
 class AreaCreate(AreaDraft):
@@ -104,7 +105,7 @@ class AreaCreate(AreaDraft):
 
 
 class AreaReplace(AreaDraft):
-    version: int = Field(ge=1, description="the version this replaces")
+    version: int = Field(ge=1, le=MAX_COUNT, description="the version this replaces")
 
 
 class IntentWritten(BaseModel):
@@ -308,7 +309,7 @@ def _record_router(
         record_id: str,
         party: PartyDep,
         store: StoreDep,
-        version: Annotated[int, Query(ge=1, description="the version to delete")],
+        version: Annotated[int, Query(ge=1, le=MAX_COUNT, description="the version to delete")],
     ) -> Any:
         return records.delete(store, kind, record_id, party, version, actor=party)
 

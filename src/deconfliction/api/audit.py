@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,7 @@ from ..audit.export import build, log_rows
 from ..audit.signing import key_id, load_public, message, public_pem, verify
 from ..auth import PARTY_ADMIN_SCOPE
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
+from ..model import MAX_COUNT
 from ..store.base import iso
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
@@ -75,7 +76,11 @@ async def put_key(body: KeyIn, request: Request, party: PartyDep, who: Principal
 
 
 @router.get("/checkpoints", response_model=Checkpoints, responses=responses(401, 403, 422))
-async def list_checkpoints(request: Request, _: PartyDep, after: int = 0) -> Checkpoints:
+async def list_checkpoints(
+    request: Request,
+    _: PartyDep,
+    after: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
+) -> Checkpoints:
     """The service's signed checkpoints after entry ``after`` (at most 1,000)."""
 
     def run(tx: Any) -> list[Checkpoint]:
@@ -113,7 +118,11 @@ async def list_checkpoints(request: Request, _: PartyDep, after: int = 0) -> Che
     responses=responses(400, 401, 403, 404, 422),
 )
 async def countersign(
-    seq: int, body: CountersignIn, request: Request, party: PartyDep, who: PrincipalDep
+    seq: Annotated[int, Path(ge=1, le=MAX_COUNT)],
+    body: CountersignIn,
+    request: Request,
+    party: PartyDep,
+    who: PrincipalDep,
 ) -> dict[str, Any]:
     """Countersign a checkpoint with a registered key of your party: the signature must verify
     over the checkpoint's message. The countersignature is itself an audit entry."""
@@ -153,7 +162,7 @@ async def countersign(
     "/export",
     responses={
         200: {"content": {"application/json": {}}, "description": "the party's export"},
-        **responses(401, 403, 503),
+        **responses(401, 403, 404),
     },
 )
 async def export(request: Request, party: PartyDep) -> Response:
@@ -189,12 +198,14 @@ class Links(BaseModel):
 MAX_LINKS = 10_000
 
 
-@router.get("/links", response_model=Links, responses=responses(401, 403, 422, 503))
+@router.get("/links", response_model=Links, responses=responses(401, 403, 404, 422))
 async def links(
     request: Request,
     _: PartyDep,
-    after: Annotated[int, Query(ge=0, description="the seq of an entry the caller holds")],
-    to: Annotated[int, Query(ge=1, description="the seq of a checkpoint")],
+    after: Annotated[
+        int, Query(ge=0, le=MAX_COUNT, description="the seq of an entry the caller holds")
+    ],
+    to: Annotated[int, Query(ge=1, le=MAX_COUNT, description="the seq of a checkpoint")],
 ) -> Links:
     """The content hash of every entry after ``after`` up to ``to`` (at most 10,000): with the
     hash of entry ``after`` that it kept, a witness recomputes the chain up to checkpoint

@@ -401,7 +401,7 @@ async def sub_without_version(subscriptionid: str, request: Request) -> Response
 _AVAILABILITY = {"": "Unknown", "unknown": "Unknown", "normal": "Normal", "down": "Down"}
 
 
-@router.get("/uss_availability/{uss_id}", responses=_errors(401, 403))
+@router.get("/uss_availability/{uss_id}", responses=_errors(400, 401, 403))
 async def get_availability(uss_id: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         def tx(scd: Scd) -> Any:
@@ -494,7 +494,7 @@ POOL_READ = "interuss.pool_status.read"
 DAR_ID = "deconfliction-single-instance"
 
 
-@aux_router.get("/versions/{system_identity}", responses=_errors(401, 403))
+@aux_router.get("/versions/{system_identity}", responses=_errors(400, 401, 403))
 async def get_version(system_identity: str, request: Request) -> Response:
 
     def work(caller: Caller, _: Any) -> Any:

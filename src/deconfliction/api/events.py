@@ -24,6 +24,7 @@ from ..alerts import webhooks
 from ..alerts.outbox import events_after
 from ..errors import DeconflictionError, FieldError, InvalidInput, NotFound
 from ..exchange import links
+from ..model import MAX_COUNT
 from .deps import PrincipalDep
 from .problems import responses
 
@@ -47,8 +48,10 @@ def _after(last_event_id: str | None, after: int | None) -> int:
         raise InvalidInput(
             [FieldError("/headers/Last-Event-ID", "must be an event id (an integer)")]
         ) from None
-    if value < 0:
-        raise InvalidInput([FieldError("/headers/Last-Event-ID", "must not be negative")])
+    if not 0 <= value <= MAX_COUNT:
+        raise InvalidInput(
+            [FieldError("/headers/Last-Event-ID", f"must be an event id from 0 to {MAX_COUNT}")]
+        )
     return value
 
 
@@ -64,7 +67,9 @@ async def events(
     request: Request,
     who: SubjectDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_COUNT, description="resume after this event id")
+    ] = None,
 ) -> StreamingResponse:
     """The caller's events as a server-sent event stream (``id`` = the event's ``seq``): new ones
     as they are committed. Resume with ``Last-Event-ID`` (or ``?after=``) after a disconnect.

@@ -2,6 +2,7 @@
 
 from .footprint import CircleFootprint, Footprint, PolygonFootprint
 from .records import (
+    MAX_COUNT,
     Area,
     AreaDraft,
     AreaKind,
@@ -21,6 +22,7 @@ from .track import Track, TrackClass, TrackState
 from .volume import Volume4D
 
 __all__ = [
+    "MAX_COUNT",
     "Area",
     "AreaDraft",
     "AreaKind",

@@ -25,6 +25,9 @@ def _check_id(v: str) -> str:
 
 
 RecordId = Annotated[str, AfterValidator(_check_id)]
+#: The largest version, sequence number or count a request may name: what JSON readers and
+#: both stores (64-bit integers) keep exactly.
+MAX_COUNT = 2**53 - 1
 #: Most volumes in one intent or area, and most polygon vertices in all its volumes (as F3548
 #: caps a plan; one polygon has at most ``footprint.MAX_POLYGON_VERTICES``).
 MAX_VOLUMES = 100
@@ -99,7 +102,7 @@ class IntentDraft(_Strict):
 class OperationalIntent(IntentDraft):
     id: RecordId
     owner: RecordId
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_COUNT)
     ovn: str
     updated_at: AwareDatetime
 
@@ -115,7 +118,7 @@ class Area(AreaDraft):
 
     id: RecordId
     owner: RecordId
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_COUNT)
     ovn: str
     updated_at: AwareDatetime
 
