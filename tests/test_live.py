@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deconfliction.engine.alerts import AlertBook
+from deconfliction.engine.alert_book import AlertBook
 from deconfliction.engine.tactical import NM
 from deconfliction.exchange.agreements import Coarsening, Terms, accept, propose
 from deconfliction.exchange.live import TacticalMonitor

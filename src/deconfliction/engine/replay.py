@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from ..geodesy import GEOD
 from ..model import TrackState
+from .motion import dead_reckon
 from .tactical import (
     CLASSES,
     KERNEL_FROM,
@@ -198,7 +199,9 @@ def _snapshots(rec: Recording, cycle_s: float, stale_s: float) -> Iterator[_Snap
             gs = rec.gs_mps[state]
             trk = rec.track_deg[state]
             vs = rec.vs_mps[state]
-            lon, lat, _ = GEOD.fwd(rec.lon[state], rec.lat[state], trk, gs * dt)
+            lon, lat, alt = dead_reckon(
+                rec.lon[state], rec.lat[state], rec.alt_m[state], trk, gs, vs, dt
+            )
             yield _Snapshots(
                 start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
                 cycle_us=np.array(times, dtype=np.int64),
@@ -206,7 +209,7 @@ def _snapshots(rec: Recording, cycle_s: float, stale_s: float) -> Iterator[_Snap
                 scene=Scene(
                     lon=np.asarray(lon, dtype=np.float64),
                     lat=np.asarray(lat, dtype=np.float64),
-                    alt_m=rec.alt_m[state] + vs * dt,
+                    alt_m=alt,
                     gs_mps=gs,
                     track_deg=trk,
                     vs_mps=vs,

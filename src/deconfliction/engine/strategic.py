@@ -45,7 +45,28 @@ def _gap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> float:
 
 
 def check_pair(a: Record, b: Record, policy: SeparationPolicy) -> Finding | None:
-    """The exact 4D test between two records; None when they do not conflict."""
+    """The exact 4D test between two records; None when they do not conflict.
+
+    Two circles of 5 km whose centres are 9 km apart, one from the ground to 3,000 m, the
+    other from 3,500 m up, in the same hour: 500 m apart vertically, so a conflict with a
+    vertical buffer of 600 m and none with 300 m.
+
+    >>> from datetime import UTC, datetime
+    >>> from deconfliction.model import RecordKind, SeparationPolicy, Volume4D
+    >>> def circle(lon, alt_lower_m, alt_upper_m):
+    ...     return Volume4D.model_validate({
+    ...         "footprint": {"type": "Circle", "center": [lon, 35.0], "radius_m": 5_000},
+    ...         "alt_lower_m": alt_lower_m, "alt_upper_m": alt_upper_m,
+    ...         "time_start": datetime(2030, 1, 1, 8, tzinfo=UTC),
+    ...         "time_end": datetime(2030, 1, 1, 9, tzinfo=UTC)})
+    >>> a = Record(RecordKind.INTENT, "FR/A", "FR", [circle(33.0, 0, 3_000)])
+    >>> b = Record(RecordKind.INTENT, "RU/B", "RU", [circle(33.1, 3_500, 6_000)])
+    >>> check_pair(a, b, SeparationPolicy(lateral_m=0, vertical_m=300, time_s=0)) is None
+    True
+    >>> found = check_pair(a, b, SeparationPolicy(lateral_m=0, vertical_m=600, time_s=0))
+    >>> found.gaps.horizontal_m, found.gaps.vertical_m, found.time_start.hour, found.time_end.hour
+    (0.0, 500.0, 8, 9)
+    """
     best_h = best_v = best_t = float("inf")
     t0 = t1 = None
     for va, sa in zip(a.volumes, a.shapes, strict=True):
@@ -121,7 +142,17 @@ class PairConflict:
 
 def may_conflict(a: Record, b: Record) -> bool:
     """Which pairs are checked: intents with any other intent (the same party's too), and an
-    area with the intents of other parties; never a record with itself, never two areas."""
+    area with the intents of other parties; never a record with itself, never two areas.
+
+    >>> from deconfliction.model import RecordKind
+    >>> intent = Record(RecordKind.INTENT, "FR/A", "FR", [])
+    >>> own_area = Record(RecordKind.AREA, "FR/Z", "FR", [])
+    >>> other_area = Record(RecordKind.AREA, "RU/Z", "RU", [])
+    >>> may_conflict(intent, other_area), may_conflict(intent, own_area)
+    (True, False)
+    >>> may_conflict(own_area, other_area), may_conflict(intent, intent)
+    (False, False)
+    """
     if a.id == b.id:
         return False
     if a.kind is RecordKind.AREA or b.kind is RecordKind.AREA:

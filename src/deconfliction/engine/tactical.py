@@ -44,11 +44,13 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
+from ..units import FT_M, NM_M
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-NM = 1852.0
-FT = 0.3048
+NM = NM_M  # the names the tables below read
+FT = FT_M
 #: Separation exactly at a minimum is kept: distances within this of it count as separated.
 BOUNDARY_M = 1e-6
 #: WGS84.

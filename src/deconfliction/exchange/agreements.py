@@ -22,6 +22,7 @@ from ..errors import FieldError, Forbidden, InvalidInput, NotFound, VersionConfl
 from ..model import IntentCategory, RecordId, SeparationPolicy
 from ..model.footprint import _Strict
 from ..store.base import Tx, iso
+from ..units import FT_M, NM_M
 from .phrasebook import LANGUAGES
 from .screening_terms import ScreeningTerms
 
@@ -71,11 +72,11 @@ class LedgerTerms(_Strict):
 class TacticalMinima(_Strict):
     """Separation minima for the live picture between the two parties' tracks."""
 
-    aircraft_lateral_m: float = Field(default=5 * 1852.0, gt=0.0, le=100_000.0)
-    aircraft_vertical_m: float = Field(default=1000 * 0.3048, gt=0.0, le=10_000.0)
-    ship_cpa_m: float = Field(default=2 * 1852.0, gt=0.0, le=100_000.0)
-    aircraft_ship_lateral_m: float = Field(default=2 * 1852.0, gt=0.0, le=100_000.0)
-    aircraft_ship_vertical_m: float = Field(default=1000 * 0.3048, gt=0.0, le=10_000.0)
+    aircraft_lateral_m: float = Field(default=5 * NM_M, gt=0.0, le=100_000.0)
+    aircraft_vertical_m: float = Field(default=1000 * FT_M, gt=0.0, le=10_000.0)
+    ship_cpa_m: float = Field(default=2 * NM_M, gt=0.0, le=100_000.0)
+    aircraft_ship_lateral_m: float = Field(default=2 * NM_M, gt=0.0, le=100_000.0)
+    aircraft_ship_vertical_m: float = Field(default=1000 * FT_M, gt=0.0, le=10_000.0)
 
 
 class ProbeBudget(_Strict):

@@ -32,8 +32,9 @@ import numpy as np
 
 from ..audit import digest
 from ..engine import Record, check_pair
-from ..engine.alerts import AlertBook, Change, Found, iso_ms
+from ..engine.alert_book import AlertBook, Change, Found, iso_ms
 from ..engine.encounter import Path, approach, passage
+from ..engine.motion import dead_reckon
 from ..engine.tactical import CLASSES, Minima, Scene, detect, ecef_motion
 from ..errors import DeconflictionError
 from ..geo.distance import MIN_CURVATURE_M, Shape, horizontal_gap_m
@@ -437,8 +438,7 @@ def _at(t: Track, now: datetime) -> tuple[float, float, float]:
     """The track's position and altitude extrapolated to ``now``."""
     s = t.state
     dt = (now - s.time).total_seconds()
-    lon, lat, _ = GEOD.fwd(s.lon, s.lat, s.track_deg, s.gs_mps * dt)
-    return float(lon), float(lat), s.alt_m + s.vs_mps * dt
+    return dead_reckon(s.lon, s.lat, s.alt_m, s.track_deg, s.gs_mps, s.vs_mps, dt)
 
 
 def _scene(live: list[Track], now: datetime) -> Scene:

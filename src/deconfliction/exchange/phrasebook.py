@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import FieldError, InvalidInput
+from ..units import FT_M, NM_M
 
 LANGUAGES = ("en", "fr", "ru")
 
@@ -237,12 +238,12 @@ def number(value: float, lang: str, decimals: int = 0) -> str:
 
 def _altitude(v: float, lang: str) -> str:
     m, ft, _ = _UNITS[lang]
-    return f"{number(v, lang)} {m} ({number(v / 0.3048, lang)} {ft})"
+    return f"{number(v, lang)} {m} ({number(v / FT_M, lang)} {ft})"
 
 
 def _distance(v: float, lang: str) -> str:
     m, _, nm = _UNITS[lang]
-    return f"{number(v, lang)} {m} ({number(v / 1852.0, lang, 1)} {nm})"
+    return f"{number(v, lang)} {m} ({number(v / NM_M, lang, 1)} {nm})"
 
 
 def _heading(v: float, lang: str) -> str:

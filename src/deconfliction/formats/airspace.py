@@ -32,9 +32,9 @@ from ..errors import field_errors
 from ..geodesy import GEOD
 from ..model import AreaDraft, AreaKind, Volume4D
 from ..model.volume import MAX_ALT_M
+from ..units import FT_M, NM_M
 
-FT = 0.3048
-NM = 1852.0
+FT, NM = FT_M, NM_M
 AIRAC_DAYS = 28
 
 

@@ -38,11 +38,9 @@ from pydantic import ValidationError
 
 from ..geodesy import GEOD
 from ..model import TrackClass, TrackState
+from ..units import FPM_MPS, FT_M, KT_MPS, NM_M
 
-KT = 1852.0 / 3600.0
-FT = 0.3048
-NM = 1852.0
-FPM = FT / 60.0
+KT, FT, NM, FPM = KT_MPS, FT_M, NM_M, FPM_MPS
 #: NACp to the 95 % horizontal accuracy bound (DO-260B), metres.
 NACP_M = {
     11: 3.0,

@@ -23,10 +23,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..model import TrackClass, TrackState
+from ..units import FPM_MPS, FT_M, KT_MPS
 
-KT = 1852.0 / 3600.0
-FT = 0.3048
-FPM = FT / 60.0
+KT, FT, FPM = KT_MPS, FT_M, FPM_MPS
 
 
 def _now() -> datetime:

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..units import FT_M, NM_M
+
 #: An absolute time in an alert moving by more than this is news (seconds).
 TIME_STEP_S = 2.0
 #: A distance in an alert moving by more than its step is news (metres): the closest distance by
 #: 0.1 NM, the vertical distance then by 100 ft, the distance now by 1 NM.
-DISTANCE_STEPS_M = {"d_cpa_m": 185.2, "dz_cpa_m": 30.48, "d_now_m": 1852.0}
+DISTANCE_STEPS_M = {"d_cpa_m": NM_M / 10, "dz_cpa_m": 100 * FT_M, "d_now_m": NM_M}
 #: The fields that hold absolute times (ISO 8601, UTC, ``Z``), or null.
 TIME_FIELDS = ("t_cpa", "t_los_start", "t_los_end", "t_enter", "t_exit")
 
