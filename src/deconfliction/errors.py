@@ -10,10 +10,18 @@
     ├── VersionConflict           409, an update or delete named a stale version
     ├── NeedsAcknowledgement      409, a write held back until the caller says it knows why
     ├── TooManyRequests           429, a budget is spent for now (``retry_after_s``)
-    └── ServiceUnavailable        503, the service cannot answer this now, its database out of
-                                  reach or busy, say (``retry_after_s``; a write answered so
-                                  was not made or, when the connection broke at the commit,
-                                  its outcome is unknown)
+    ├── ServiceUnavailable        503, the service cannot answer this now, its database out of
+    │                             reach or busy, say (``retry_after_s``; a write answered so
+    │                             was not made or, when the connection broke at the commit,
+    │                             its outcome is unknown)
+    └── UnreadableInput           422, a file, feed message or encoding the service reads is
+                                  not what its format says (also a ValueError): the message
+                                  names the place (file, line, message) and the field
+
+The DSS's own errors (``dss.volumes.BadRequest``, ``dss.scd.ScdError``) are in the tree too:
+they carry the status and the ``{"message"}`` body that ASTM F3548 prescribes. Outside it, on
+purpose: ``cli.UsageError`` (a command line, exit code 2) and the control flow of leases and
+transactions (``alerts.webhooks.LeaseLost``, ``store.postgres._BrokeBeforeCommit``).
 
 The core raises these; ``api/`` turns them into RFC 9457 problem documents and ``cli/`` into a
 one-line message with exit code 2. ``user_message`` never holds internal paths or stack traces.
@@ -141,3 +149,12 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
                 msg = msg[len(prefix) :]
         out.append(FieldError(_pointer(tuple(e.get("loc", ()))), msg))
     return out
+
+
+class UnreadableInput(DeconflictionError, ValueError):
+    """Input in a format the service reads (a plan or track file, a feed's message, an ASTERIX
+    recording, a CoT event, OpenAir, AIXM, a NOTAM, a point of a screening round) that is not
+    what the format says; the message names the place and the field."""
+
+    code = "unreadable-input"
+    http_status = 422

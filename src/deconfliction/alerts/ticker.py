@@ -7,9 +7,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import ServiceUnavailable
+from ..store.base import Store
 from . import leases
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class Ticker:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         name: str,
         fn: Callable[[], object],
         *,

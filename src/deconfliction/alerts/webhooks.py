@@ -49,11 +49,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from ..audit import digest
 from ..errors import ServiceUnavailable
-from ..store.base import Tx, iso
+from ..store.base import Store, Tx, iso
 from . import leases
 from .outbox import Event, events_after, last_seq
 
@@ -251,7 +252,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         send: Send = urllib_send,
         clock: Callable[[], float] = time.time,
@@ -360,15 +361,23 @@ class Dispatcher:
         for ev in events[:100]:
             if ev.seq in skip:
                 self.store.write_tx(
-                    lambda tx, ev=ev, r=refused, h=held: self._advance(
-                        tx, hook, ev.seq, None, 0, r, paused=h
+                    partial(
+                        self._advance,
+                        hook=hook,
+                        seq=ev.seq,
+                        error=None,
+                        attempts=0,
+                        refused_in_row=refused,
+                        paused=held,
                     )
                 )
                 done += 1
                 continue
             error = self._post(hook, secret, ev)
             if error is None:
-                self.store.write_tx(lambda tx, ev=ev: self._advance(tx, hook, ev.seq, None, 0))
+                self.store.write_tx(
+                    partial(self._advance, hook=hook, seq=ev.seq, error=None, attempts=0)
+                )
                 attempts, held, refused = 0, False, 0
                 done += 1
                 continue
@@ -377,8 +386,13 @@ class Dispatcher:
             if verdict == "dead":
                 refused += 1
                 self.store.write_tx(
-                    lambda tx, ev=ev, n=attempts, e=error, r=refused: self._advance(
-                        tx, hook, ev.seq, e, n, r
+                    partial(
+                        self._advance,
+                        hook=hook,
+                        seq=ev.seq,
+                        error=error,
+                        attempts=attempts,
+                        refused_in_row=refused,
                     )
                 )
                 attempts = 0
@@ -386,14 +400,19 @@ class Dispatcher:
                 continue
             if verdict == "pause":
                 self.store.write_tx(
-                    lambda tx, n=attempts, e=error: self._retry_later(
-                        tx, hook, n, e, self.probe_s, pause=True
+                    partial(
+                        self._retry_later,
+                        hook=hook,
+                        attempts=attempts,
+                        error=error,
+                        delay=self.probe_s,
+                        pause=True,
                     )
                 )
                 break
             delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempts - 1))
             self.store.write_tx(
-                lambda tx, n=attempts, e=error, d=delay: self._retry_later(tx, hook, n, e, d)
+                partial(self._retry_later, hook=hook, attempts=attempts, error=error, delay=delay)
             )
             break
         return done

@@ -25,6 +25,7 @@ from ..alerts.outbox import events_after
 from ..errors import DeconflictionError, FieldError, InvalidInput, NotFound
 from ..exchange import links
 from ..model import MAX_COUNT
+from ..store.base import Store
 from .deps import PrincipalDep
 from .problems import responses
 
@@ -111,7 +112,7 @@ async def events(
     )
 
 
-def _is_party(store: Any, party: str) -> bool:
+def _is_party(store: Store, party: str) -> bool:
     try:
         store.get_party(party)
     except DeconflictionError:
@@ -119,7 +120,7 @@ def _is_party(store: Any, party: str) -> bool:
     return True
 
 
-def _heartbeat(store: Any, party: str) -> None:
+def _heartbeat(store: Store, party: str) -> None:
     try:
         store.write_tx(lambda tx: links.heartbeat(tx, party, "event-stream", datetime.now(UTC)))
     except Exception:  # bookkeeping: never the reason a stream fails

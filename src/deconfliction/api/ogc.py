@@ -37,6 +37,7 @@ from ..exchange.picture import Picture, released_picture
 from ..formats.kml import ring
 from ..model import Volume4D
 from ..model.footprint import unwrap_lons
+from ..store.base import Store
 from .deps import PartyDep, StoreDep
 from .problems import responses
 
@@ -342,7 +343,7 @@ def _alt_range(feat: dict[str, Any]) -> tuple[float, float]:
     return -math.inf, math.inf
 
 
-def _picture(request: Request, store: Any, party: str, cid: str) -> Picture:
+def _picture(request: Request, store: Store, party: str, cid: str) -> Picture:
     if cid not in COLLECTIONS:
         raise NotFound(f"no collection {cid!r}")
     app = request.app

@@ -27,6 +27,7 @@ from ..auth import (
     public_pem,
 )
 from ..model import SeparationPolicy
+from ..store.base import Store
 
 #: The environment variable that carries the service's settings to worker processes.
 CONFIG_ENV = "DECONFLICTION_SERVE_CONFIG"
@@ -206,7 +207,7 @@ def worker_app() -> Any:
 
 
 class Service:
-    def __init__(self, app: Any, store: Any, background: list[Any]) -> None:
+    def __init__(self, app: Any, store: Store, background: list[Any]) -> None:
         self.app, self.store, self.background = app, store, background
 
     def stop(self) -> None:

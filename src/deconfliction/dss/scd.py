@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import DeconflictionError
 from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
 from ..store.base import Tx, record_key
@@ -29,10 +30,14 @@ SUB_START_SLACK = timedelta(minutes=5)
 STATES = ("Accepted", "Activated", "Nonconforming", "Contingent")
 
 
-class ScdError(Exception):
+class ScdError(DeconflictionError):
+    """An error the standard answers with its status and body (``{"message"}`` or more)."""
+
+    code = "f3548"
+
     def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = self.status = status
         self.message = message
         self.body = body
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import DeconflictionError
 from ..geo.cells import dss_circle_cells, dss_polygon_cells
 from ..model import Volume4D
 
@@ -19,10 +20,11 @@ MAX_VERTICES = 2_000
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
-class BadRequest(Exception):
+class BadRequest(DeconflictionError):
     """An input the standard refuses (400), with the reason."""
 
-    status = 400
+    code = "bad-request"
+    http_status = status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

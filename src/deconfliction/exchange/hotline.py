@@ -28,7 +28,7 @@ from typing import Any
 
 from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
-from ..store.base import Tx, iso, record_key
+from ..store.base import Store, Tx, iso, record_key
 from . import phrasebook, release
 from .agreements import active
 
@@ -401,7 +401,7 @@ def _epoch_iso(t: float | None) -> str | None:
 class Escalator:
     """Escalates overdue messages, one cycle per ``run_once``; the clock is injectable."""
 
-    def __init__(self, store: Any, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self.store = store
         self.clock = clock
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..alerts.webhooks import SIGNATURE_HEADER, hold, probe_soon, sign
 from ..audit import digest
-from ..store.base import Tx, iso
+from ..store.base import Store, Tx, iso
 from .agreements import all_active
 
 #: ``ping(url, body, headers, timeout_s)`` -> (HTTP status, response body); OSError if no answer.
@@ -164,7 +164,7 @@ class LinkChecker:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         ping: Ping = urllib_ping,
         clock: Callable[[], float] = time.time,

@@ -49,7 +49,7 @@ from ..model import (
     Track,
     Volume4D,
 )
-from ..store.base import StoredRecord, Tx, record_key, to_record
+from ..store.base import Store, StoredRecord, Tx, record_key, to_record
 from ..store.tracks import TrackTable
 from . import release
 from .agreements import Coarsening, all_active
@@ -63,7 +63,7 @@ Key = tuple[str, ...]
 class TacticalMonitor:
     def __init__(
         self,
-        store: Any,
+        store: Store,
         tracks: TrackTable,
         *,
         clock: Callable[[], float] = time.time,

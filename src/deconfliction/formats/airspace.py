@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from ..errors import field_errors
+from ..errors import UnreadableInput, field_errors
 from ..geodesy import GEOD
 from ..model import AreaDraft, AreaKind, Volume4D
 from ..model.volume import MAX_ALT_M
@@ -38,7 +38,7 @@ FT, NM = FT_M, NM_M
 AIRAC_DAYS = 28
 
 
-class AreaImportError(ValueError):
+class AreaImportError(UnreadableInput):
     """Input that cannot be imported: the message names the place and the field."""
 
 

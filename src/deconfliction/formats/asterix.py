@@ -36,6 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import UnreadableInput
 from ..geodesy import GEOD
 from ..model import TrackClass, TrackState
 from ..units import FPM_MPS, FT_M, KT_MPS, NM_M
@@ -60,7 +61,7 @@ SIGMA_95 = 2.4477
 CATEGORIES = (21, 48, 62)
 
 
-class AsterixError(ValueError):
+class AsterixError(UnreadableInput):
     """Bad ASTERIX input (a file that is not a recording, a radar given wrongly)."""
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import UnreadableInput
 from ..model import RecordExtent, TrackClass, TrackState, Volume4D
 from ..model.records import _ID_RE
 
@@ -64,7 +65,7 @@ def import_pytak() -> Any:
     return pytak
 
 
-class CotError(ValueError):
+class CotError(UnreadableInput):
     """A CoT event that cannot be read: names the field."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..engine import Record
-from ..errors import field_errors
+from ..errors import UnreadableInput, field_errors
 from ..model import (
     AreaDraft,
     AreaKind,
@@ -30,7 +30,7 @@ from ..model import (
 from ..model.records import _check_id
 
 
-class PlanError(ValueError):
+class PlanError(UnreadableInput):
     """Bad input in a plan file: names the file, the feature and the reason."""
 
 

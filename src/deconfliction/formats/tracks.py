@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from ..engine.replay import Recording
 from ..engine.tactical import CLASSES
-from ..errors import field_errors
+from ..errors import UnreadableInput, field_errors
 from ..model import TrackState
 from ..model.records import _check_id
 
@@ -39,7 +39,7 @@ FIELDS = ("id", "party", "class", "time", "lon", "lat", "alt_m", "gs_mps", "trac
 _NUMBERS = ("lon", "lat", "alt_m", "gs_mps", "track_deg", "vs_mps")
 
 
-class TrackFileError(Exception):
+class TrackFileError(UnreadableInput):
     """A bad track file: the message names the file, the line and the field."""
 
 

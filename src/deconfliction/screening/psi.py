@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..errors import UnreadableInput
+
 POINT_BYTES = 32
 SCALAR_BYTES = 32
 
@@ -44,7 +46,7 @@ def _sodium() -> Any:
     return _lib
 
 
-class InvalidPoint(ValueError):
+class InvalidPoint(UnreadableInput):
     """Bytes that are not the canonical encoding of a group element (or are the identity)."""
 
 

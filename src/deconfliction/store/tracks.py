@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..model import Track, TrackState
+from .base import Store
 
 #: A track not reported for this long is dropped.
 STALE_AFTER = timedelta(seconds=120)
@@ -73,7 +74,7 @@ class SharedTrackTable:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         stale_after: timedelta = STALE_AFTER,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
