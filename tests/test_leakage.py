@@ -126,8 +126,6 @@ def _needed(v: Volume4D, grid: Coarsening) -> float:
 
 #: The store's buffers: conflicts come with gaps that the exact records would tell apart.
 POLICY = SeparationPolicy(lateral_m=10_000.0, vertical_m=300.0, time_s=600.0)
-#: Examples played, and those where France's plans met Russia's record.
-PLAYED: Counter[str] = Counter()
 
 
 def _meets(fr: list[Volume4D], ru: Volume4D) -> list[bool]:
@@ -194,7 +192,13 @@ def _first_difference(a: Any, b: Any) -> str:
                 return f"{k}: " + _first_difference(a.get(k), b.get(k))
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
-            return f"{len(a)} items against {len(b)}: {a!r:.600} / {b!r:.600}"
+            ka = Counter(json.dumps(x, sort_keys=True) for x in a)
+            kb = Counter(json.dumps(x, sort_keys=True) for x in b)
+            only_a, only_b = list((ka - kb).elements()), list((kb - ka).elements())
+            return (
+                f"{len(a)} items against {len(b)}; only in the first: {only_a!r:.1500}; "
+                f"only in the second: {only_b!r:.1500}"
+            )
         for x, y in zip(a, b, strict=True):
             if x != y:
                 return _first_difference(x, y)
@@ -333,15 +337,21 @@ def test_what_the_level_hides_changes_nothing_anyone_can_read(
     seen_b = _views(tokens, auth, fr, b, kind, terms, after)
     for path in seen_a:
         assert seen_a[path] == seen_b[path], (path, _first_difference(seen_a[path], seen_b[path]))
-    PLAYED["examples"] += 1
-    PLAYED["with conflicts"] += any(meets)
 
 
-def test_the_twin_scenes_had_conflicts_to_hide() -> None:
-    """The property above means something only if the twins often conflicted with France."""
-    if PLAYED["examples"] == 0:  # run alone (-k): nothing to check
-        return
-    assert PLAYED["with conflicts"] >= PLAYED["examples"] // 4, PLAYED
+def test_the_twin_scenes_often_meet_frances_plans() -> None:
+    """The property above means something only if the twins often conflict with France: the
+    scenes it draws (the same strategy, drawn here on their own, deterministically)."""
+    met: list[bool] = []
+
+    @settings(max_examples=200, derandomize=True, database=None, deadline=None)
+    @given(scene=scenes())
+    def draw(scene: tuple[list[Volume4D], Volume4D, Volume4D, Coarsening]) -> None:
+        fr, a, _, _ = scene
+        met.append(any(_meets(fr, a)))
+
+    draw()
+    assert len(met) >= 100 and sum(met) >= len(met) // 4, (sum(met), len(met))
 
 
 def test_reads_during_replaces_and_deletes_stay_within_the_level(api: Api) -> None:

@@ -339,3 +339,60 @@ def test_bodies_without_a_valid_token_are_cut_short_and_junk_tokens_share_a_buck
     # a verified party has its own bucket from then on, whatever its address's (one of its 5
     # went to its first request)
     assert [api.get("/v1/me", "FR").status_code for _ in range(5)] == [200] * 4 + [429]
+
+
+def test_a_caller_gets_one_heavy_request_served_at_a_time() -> None:
+    """Heavy bodies (over ``heavy_body`` bytes) are served one at a time per caller: its
+    others wait their turn, another caller's go at once, light requests never wait."""
+    import anyio
+
+    from deconfliction.api.guard import Guard
+
+    inside: list[str] = []
+    most: dict[str, int] = {}
+    release = anyio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        who = dict(scope["headers"]).get(b"x-who", b"?").decode()
+        await receive()
+        inside.append(who)
+        most[who] = max(most.get(who, 0), inside.count(who))
+        await release.wait()
+        inside.remove(who)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    guard = Guard(app, GuardConfig(heavy_body=100))
+
+    def scope(who: str, size: int) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/intents/preview",
+            "client": ({"heavy": "10.0.0.1", "other": "10.0.0.2"}.get(who, "10.0.0.3"), 1),
+            "headers": [(b"content-length", str(size).encode()), (b"x-who", who.encode())],
+        }
+
+    async def call(who: str, size: int) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"x" * size, "more_body": False}
+
+        async def send(_: Any) -> None:
+            return None
+
+        await guard(scope(who, size), receive, send)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(call, "heavy", 1000)  # one caller, three heavy bodies
+            tg.start_soon(call, "other", 1000)  # another caller
+            for _ in range(3):
+                tg.start_soon(call, "light.", 10)  # small bodies of a third caller
+            with anyio.fail_after(10):
+                while sorted(inside) != ["heavy", "light.", "light.", "light.", "other"]:
+                    await anyio.sleep(0.01)
+            release.set()
+
+    anyio.run(main)
+    assert most == {"heavy": 1, "other": 1, "light.": 3}

@@ -21,12 +21,14 @@ Errors are problem documents on ``/v1`` and ``{"message"}`` on the F3548 paths.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,11 @@ class GuardConfig:
     processes: int = 1
     #: seconds, for the rate limit (tests replace it)
     clock: Callable[[], float] = time.monotonic
+    #: a body over this many bytes is heavy work (parsing, geometry): each caller has at most
+    #: ``heavy_per_caller`` of them served at once in a process, the others wait their turn
+    #: (before their bodies are read), so that no caller can take every core from the others
+    heavy_body: int = 32 << 10
+    heavy_per_caller: int = 1
 
 
 @dataclass
@@ -121,6 +128,23 @@ class Guard:
         )
         #: the service's AuthConfig (to know who calls before anything else)
         self.auth_of = auth_of
+        #: per caller: heavy requests being served, and those waiting their turn
+        self._heavy: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, caller: str) -> AsyncIterator[None]:
+        """One of the caller's ``heavy_per_caller`` places (waiting for one if need be)."""
+        sem, users = self._heavy.get(caller) or (asyncio.Semaphore(self.config.heavy_per_caller), 0)
+        self._heavy[caller] = (sem, users + 1)
+        try:
+            async with sem:
+                yield
+        finally:
+            sem, users = self._heavy[caller]
+            if users <= 1:
+                del self._heavy[caller]
+            else:
+                self._heavy[caller] = (sem, users - 1)
 
     def _caller(self, headers: dict[str, str], scope: Scope) -> tuple[str | None, float]:
         """(the verified caller's subject or None, seconds to wait). A token verified recently
@@ -165,43 +189,60 @@ class Guard:
             await _refuse(send, path, 413, "too-large", f"the body is over {limit} bytes")
             return
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            chunks: list[bytes] = []
-            size = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                chunks.append(chunk)
-                size += len(chunk)
-                more = message.get("more_body", False)
-                if size > limit:
-                    await _refuse(send, path, 413, "too-large", f"the body is over {limit} bytes")
-                    return
-            body = b"".join(chunks)
-            if "json" in headers.get("content-type", "json"):
-                if len(body) > _INLINE_DEPTH:
-                    depth = await run_in_threadpool(json_depth, body)
-                else:
-                    depth = json_depth(body)
-                if depth > MAX_DEPTH:
-                    await _refuse(
-                        send, path, 400, "too-deep", f"JSON nested over {MAX_DEPTH} levels"
-                    )
-                    return
-            sent = False
-
-            async def replay() -> Message:
-                nonlocal sent
-                if sent:
-                    return await receive()
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await self.app(scope, replay, _with_headers(send))
+            heavy = (
+                declared is None or not declared.isdigit() or int(declared) > self.config.heavy_body
+            )
+            if heavy:
+                caller = who or f"address:{(scope.get('client') or ('?',))[0]}"
+                async with self._turn(caller):
+                    await self._with_body(scope, receive, send, path, headers, limit)
+                return
+            await self._with_body(scope, receive, send, path, headers, limit)
             return
         await self.app(scope, receive, _with_headers(send))
+
+    async def _with_body(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        headers: dict[str, str],
+        limit: int,
+    ) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > limit:
+                await _refuse(send, path, 413, "too-large", f"the body is over {limit} bytes")
+                return
+        body = b"".join(chunks)
+        if "json" in headers.get("content-type", "json"):
+            if len(body) > _INLINE_DEPTH:
+                depth = await run_in_threadpool(json_depth, body)
+            else:
+                depth = json_depth(body)
+            if depth > MAX_DEPTH:
+                await _refuse(send, path, 400, "too-deep", f"JSON nested over {MAX_DEPTH} levels")
+                return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, _with_headers(send))
 
 
 def _with_headers(send: Send) -> Send:

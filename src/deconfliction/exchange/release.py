@@ -232,9 +232,11 @@ def pending(tx: Tx, shown: Shown) -> list[Disclosure]:
 
 
 def record(tx: Tx, disclosures: Iterable[Disclosure], via: str, at: datetime) -> int:
-    """Record disclosures (in a write transaction): each new one once, with an audit entry."""
+    """Record disclosures (in a write transaction): each new one once, with an audit entry, in
+    the order of their keys (not the order an answer listed them in: conflicts come ordered by
+    keyed ids, so that order would put a per-service random order into the log)."""
     n = 0
-    for d in disclosures:
+    for d in sorted(disclosures, key=lambda d: (d.key, d.version, d.to, d.level.value)):
         if _known(tx, d):
             continue
         tx.x(
