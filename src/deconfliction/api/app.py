@@ -34,6 +34,7 @@ from . import (
     body,
     dss,
     events,
+    federation,
     hotline,
     liveness,
     picture,
@@ -311,9 +312,11 @@ def create_app(
     public_url: str = "http://localhost",
     guard: GuardConfig | None = None,
     shared_tracks: bool = False,
+    node: Any | None = None,
 ) -> FastAPI:
     """The service. ``public_url``: where DSS clients reach it (the ``uss_base_url`` of native
-    intents in the DSS view)."""
+    intents in the DSS view). ``node``: this service's ``federation.Federation``, when it is a
+    node of a federation."""
     app = FastAPI(
         redirect_slashes=False,
         title=title,
@@ -329,13 +332,22 @@ def create_app(
     # several processes share live tracks through the database; one keeps them in memory
     app.state.tracks = SharedTrackTable(store) if shared_tracks else TrackTable()
     app.state.tactical = TacticalMonitor(store, app.state.tracks)
+    app.state.federation = node
+    if node is not None:
+        node.install(store.hooks)
+        node.tracks = app.state.tracks.snapshot
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
     body.install(app)
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
     # outermost: who calls, then limits, first
-    app.add_middleware(Guard, config=guard or GuardConfig(), auth_of=lambda: app.state.auth)
+    app.add_middleware(
+        Guard,
+        config=guard or GuardConfig(),
+        auth_of=lambda: app.state.auth,
+        peers_of=lambda: app.state.federation,
+    )
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -384,6 +396,8 @@ def create_app(
     app.include_router(picture.router)
     app.include_router(audit.router)
     app.include_router(screening.router)
+    app.include_router(federation.router)
+    app.include_router(federation.peer_router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)
@@ -391,7 +405,14 @@ def create_app(
         """Demo mode only: the parties one may log in as without a token."""
         if app.state.dev_token is None:
             raise NotFound("no development login here")
-        return PartyList(parties=store.list_parties())
+        node = app.state.federation  # a party another node hosts logs in there
+        return PartyList(
+            parties=[
+                p
+                for p in store.list_parties()
+                if node is None or node.hosted_elsewhere(p.id) is None
+            ]
+        )
 
     @app.get("/v1/dev/token", include_in_schema=False)
     def dev_token(party: Annotated[RecordId, Query()], store: StoreDep) -> dict[str, str]:

@@ -30,11 +30,16 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def _party(principal: PrincipalDep, store: StoreDep) -> str:
+def _party(request: Request, principal: PrincipalDep, store: StoreDep) -> str:
     try:
-        return store.get_party(principal.subject).id
+        party = store.get_party(principal.subject).id
     except Exception:
         raise Forbidden(f"token subject {principal.subject!r} is not a registered party") from None
+    node = getattr(request.app.state, "federation", None)
+    elsewhere = None if node is None else node.hosted_elsewhere(party)
+    if elsewhere is not None:  # its users act on their own node; here it only releases
+        raise Forbidden(f"party {party!r} is hosted by node {elsewhere!r}: use that node")
+    return party
 
 
 PartyDep = Annotated[str, Depends(_party)]

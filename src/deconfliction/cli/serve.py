@@ -65,9 +65,13 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         "public_url": public_url,
         "rate_limit": args.rate_limit,
         "policy": policy.model_dump(),
-        "demo": bool(args.demo),
+        "demo": bool(args.demo or args.demo_party),
+        "demo_parties": list(args.demo_party),
         "workers": args.workers,
+        "peer_ping_s": args.peer_ping_s,
     }
+    if not args.peer_ping_s > 0:
+        raise UsageError(f"--peer-ping-s must be > 0, got {args.peer_ping_s}")
     dev_key = None
     if not args.auth_public_key and not args.auth_jwks_url:
         dev_key = dev_private_key(data_dir)
@@ -78,12 +82,12 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         f"  map: http://{args.host}:{args.port}/ui/  "
         + ("(demo login: pick a party)" if args.demo and dev_key else "(log in with a token)"),
     ]
-    if args.demo:
+    if args.demo or args.demo_party:
         from ..demo import load_demo
 
         store = open_store(db, policy)
         try:
-            n = load_demo(store)
+            n = load_demo(store, parties=args.demo_party or None)
         finally:
             store.close()
         lines.append(f"  demo scenario loaded ({n} new records)")
@@ -94,7 +98,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             "  development tokens (signed with the data folder's dev key; "
             "send as 'Authorization: Bearer TOKEN'):"
         )
-        for sub in [p.id for p in PARTIES] if args.demo else []:
+        shown = [p.id for p in PARTIES if not args.demo_party or p.id in args.demo_party]
+        for sub in shown if args.demo or args.demo_party else []:
             lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
         admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
         lines.append(f"    admin: {admin}")
@@ -152,6 +157,7 @@ def build_service(config: dict[str, Any]) -> Service:
     from ..exchange.hotline import Escalator
     from ..exchange.ledger import check_alerts
     from ..exchange.links import LinkChecker
+    from ..federation import Federation
     from ..store import open_store
 
     data_dir = Path(config["data_dir"])
@@ -176,12 +182,14 @@ def build_service(config: dict[str, Any]) -> Service:
 
     store.write_tx(started)
     rate = float(config["rate_limit"])
+    node = Federation.in_folder(store, data_dir, ping_s=float(config.get("peer_ping_s", 10.0)))
     app = create_app(
         store,
         auth,
         public_url=config["public_url"],
         guard=GuardConfig(rate_per_s=rate, burst=2 * rate, processes=int(config.get("workers", 1))),
         shared_tracks=bool(config.get("workers", 1) > 1),
+        node=node,
     )
     if config["demo"] and dev_key is not None:
         key, audience = dev_key, audiences[0]
@@ -205,7 +213,8 @@ def build_service(config: dict[str, Any]) -> Service:
             interval_s=60.0,
         ),
     ]
-    if config["demo"]:
+    background.append(node)
+    if config["demo"] and not config.get("demo_parties"):
         from ..demo.traffic import DemoTraffic
 
         traffic = DemoTraffic(app.state.tracks)
