@@ -56,11 +56,12 @@ def run_add(
     now = datetime.now(UTC)
 
     def add(store: Any) -> peers.Peer:
-        return store.write_tx(
+        found: peers.Peer = store.write_tx(
             lambda tx: peers.add(
                 tx, name, url, pem, _parties(party_specs), own, "cli:peer-add", now
             )
         )
+        return found
 
     try:
         peer = _with_store(db, add)

@@ -242,6 +242,8 @@ def _upsert_ours(
             "updated_at = ? WHERE id = ?",
             (doc, told, view.key, iso(at), cid),
         )
+    elsewhere: dict[str, list[Conflict]] = tx.memo.setdefault("conflicts.elsewhere", {})
+    elsewhere.setdefault(eng.id, []).append(ours)
     if notice is not None and (before is None or before["told"] != told):
         outbox.enqueue(tx, view.peer, "conflict.notice", notice, at)
     _changed(tx, before, cid, at)

@@ -45,7 +45,7 @@ from ..exchange import links, release
 from ..model.track import Track
 from ..store.base import Tx
 from . import outbox, peers, signatures, views
-from .inbox import INBOX_PATH, heard_from
+from .inbox import INBOX_PATH, heard_from, link_up
 from .keys import NodeKey, load_public
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class Dispatcher:
         now = self.clock()
         at = datetime.fromtimestamp(now, UTC)
         for p in peers.all_peers(tx):
-            idle = p.last_ok_at is None or now - p.last_ok_at >= self.ping_s / 2
+            idle = p.last_ok_at is None or now - p.last_ok_at >= self.ping_s
             if idle and not outbox.has_pending(tx, p.name, "link.ping", p.delivered_seq):
                 outbox.enqueue(tx, p.name, "link.ping", {"at": now}, at)
 
@@ -258,10 +258,10 @@ class Dispatcher:
         now = self.clock()
         at = datetime.fromtimestamp(now, UTC)
         for p in peers.all_peers(tx):
-            ok = p.last_ok_at is not None and now - p.last_ok_at <= 2 * self.ping_s
+            ok = p.last_ok_at is not None and now - p.last_ok_at <= 3 * self.ping_s
             for party in p.parties:
                 if ok:
-                    links.heartbeat(tx, party, f"node:{p.name}", at)
+                    link_up(tx, party, at)
                 else:
                     error = f"node {p.name} not heard from" + (
                         f": {p.last_error}" if p.last_error else ""
@@ -365,7 +365,7 @@ class Dispatcher:
                 log.exception("federation cycle failed")
                 busy = 0
             if not busy:
-                self.wake.wait(self.interval_s)
+                self.wake.wait(min(self.interval_s, self.ping_s / 2))
                 self.wake.clear()
 
     def stop(self) -> None:

@@ -118,10 +118,19 @@ def refuse_audit(
 
 
 def heard_from(tx: Tx, peer: peers.Peer, now: float, at: datetime) -> None:
-    """A good exchange with ``peer``: its parties' links are up (a heartbeat each)."""
+    """A good exchange with ``peer``: its parties' links are up."""
     tx.x("UPDATE fed_peers SET last_ok_at = ? WHERE name = ?", (now, peer.name))
     for party in peer.parties:
-        links.heartbeat(tx, party, f"node:{peer.name}", at)
+        link_up(tx, party, at)
+
+
+def link_up(tx: Tx, party: str, at: datetime) -> None:
+    """Record a good check of a party another node hosts, when that changes something (its
+    state, or failures counted by a round that found no heartbeat: such a party proves it is
+    there through its node, not through heartbeats)."""
+    now = links.status(tx, party)
+    if now["state"] != "up" or now["failures"]:
+        links.record(tx, party, True, None, None, 3, at)
 
 
 def _apply_batch(
