@@ -34,6 +34,14 @@ from ..store.base import Tx, iso
 from . import outbox, peers, views
 from .keys import NodeKey, load_public
 
+#: Told to a party when an agreement with reciprocity comes into force with another node's party.
+_RECIPROCITY = {
+    "warning": "reciprocity across nodes: details are released only where the other side has "
+    "released its own plans to this node; with reciprocity on, neither side releases first, so "
+    "only conflict notices can cross and neither node holds what it needs to find a conflict. "
+    "Turn reciprocity off for this pair, or screen blind (docs/screening.md)."
+}
+
 
 def _inbound(tx: Tx) -> str | None:
     """The peer whose message is being applied in this transaction, if any."""
@@ -466,6 +474,9 @@ def on_event(
         tx.memo.pop("agreements", None)
         tx.memo.pop("levels", None)
         views.sync_pair(tx, local, party, at)
+        now = ag.active(tx, pa, pb)
+        if now is not None and now.terms.reciprocity:
+            tx.event(local, "federation.reciprocity", _RECIPROCITY | {"with": party}, at)
         return
     if back:
         return
