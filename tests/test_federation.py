@@ -19,6 +19,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -686,3 +687,21 @@ def test_forged_replayed_and_unauthorized_requests_are_refused_and_audited(
     # the node keeps working with its real peers
     _write(fr, {**S1, "id": "AFTER"})
     wait_for("the next view at RU", lambda: "FR/AFTER" in _views(ru))
+
+
+def test_the_federated_demo_shows_each_node_the_others_releases(tmp_path: Path) -> None:
+    """``scripts/demo --federated``: two nodes, the agreement made across them, each map
+    showing the other's releases and the conflicts between them."""
+    port = free_port()
+    while True:  # the demo takes two ports in a row
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+            break
+        except OSError:
+            port = free_port()
+    cmd = [sys.executable, "-m", "deconfliction.demo.federated", "--port", str(port),
+           "--data-dir", str(tmp_path), "--check"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, timeout=240)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert b"RU's node" in done.stdout

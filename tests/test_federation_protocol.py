@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deconfliction import exchange
+from deconfliction.audit.signing import Signer, message, public_pem, verify
 from deconfliction.engine import check_pair
 from deconfliction.exchange import agreements as ag
 from deconfliction.exchange import hotline
-from deconfliction.federation import Federation, NodeKey, conflicts, peers, views
+from deconfliction.federation import Federation, NodeKey, conflicts, outbox, peers, relay, views
 from deconfliction.federation.dispatcher import Dispatcher
 from deconfliction.federation.signatures import (
     SignatureError,
@@ -308,6 +309,34 @@ def test_reciprocity_across_nodes_counts_what_the_other_released_here(tmp_path: 
         m.close()
         for s, _ in stores.values():
             s.close()
+
+
+def test_checkpoints_are_countersigned_and_a_fork_is_refused_and_audited(mesh: Mesh) -> None:
+    fr, ru = mesh.store("fr"), mesh.store("ru")
+    fr.signer = Signer(Ed25519PrivateKey.generate())
+    seq, h = fr.write_tx(lambda tx: tx.checkpoint(NOW))
+    mesh.pump()
+    ours = fr.read_tx(relay.checkpoints)["countersigned_by_peers"]
+    theirs = ru.read_tx(relay.checkpoints)["countersigned_here"]
+    assert [(c["seq"], c["hash"]) for c in ours] == [(seq, h)]
+    assert [(c["seq"], c["hash"]) for c in theirs] == [(seq, h)]
+    ru_key = mesh.nodes["ru"][1]
+    assert verify(ru_key.public, message(seq, h), ours[0]["signature"])
+    # the same entry signed again over another hash: a fork
+    forged = "f" * 64
+    body = {"seq": seq, "hash": forged, "at": "x", "key_id": fr.signer.key_id,
+            "signature": fr.signer.sign(message(seq, forged)),
+            "public_key_pem": public_pem(fr.signer.public)}  # fmt: skip
+    fr.write_tx(lambda tx: outbox.enqueue(tx, "ru", "checkpoint", body, NOW))
+    mesh.pump()
+    [(outcome, detail)] = ru.read_tx(
+        lambda tx: tx.x(
+            "SELECT outcome, detail FROM fed_inbox WHERE type = 'checkpoint' AND outcome <> "
+            "'applied'"
+        ).fetchall()
+    )
+    assert outcome == "refused" and "fork" in detail
+    assert ru.read_tx(relay.checkpoints)["countersigned_here"] == theirs
 
 
 def test_signatures_accept_only_what_they_sign() -> None:

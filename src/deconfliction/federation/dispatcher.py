@@ -136,6 +136,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="federation")
         self._last_round = 0.0
+        self._held_until = 0.0
         self._last_tracks = 0.0
         self._tracks_sent: dict[tuple[str, str], str] = {}
 
@@ -148,12 +149,21 @@ class Dispatcher:
         known = self.store.read_tx(peers.all_peers)
         if not known:
             return 0
-        if not self.store.write_tx(self._housekeeping):
-            return 0
+        now = self.clock()
+        # the lease is renewed when half of it has run (and with every cursor moved)
+        if now >= self._held_until - self.lease_s / 2:
+            if not self.store.write_tx(self._lease):
+                self._held_until = 0.0
+                return 0
+            self._held_until = now + self.lease_s
         for p in known:
             if not p.synced:
                 self._sync(p.name)
-        now = self.clock()
+        newest = self.store.read_tx(_newest_checkpoint)
+        if any(p.checkpoint_seq < newest for p in known):
+            self.store.write_tx(self._queue_checkpoints)
+        if any(p.last_ok_at is None or now - p.last_ok_at >= self.ping_s for p in known):
+            self.store.write_tx(self._queue_pings)
         if self.tracks is not None and now - self._last_tracks >= self.tracks_s:
             self._last_tracks = now
             self._queue_tracks()
@@ -163,14 +173,6 @@ class Dispatcher:
         fresh = self.store.read_tx(peers.all_peers)
         due = [p for p in fresh if p.next_seq > p.delivered_seq and p.next_attempt_at <= now]
         return sum(self._pool.map(self._deliver, due))
-
-    def _housekeeping(self, tx: Tx) -> bool:
-        """Take or renew the lease; if held, queue checkpoints and pings."""
-        if not self._lease(tx):
-            return False
-        self._queue_checkpoints(tx)
-        self._queue_pings(tx)
-        return True
 
     def _sync(self, name: str) -> None:
         """Compare every record of every pair with what the peer was sent, a page at a time."""
@@ -326,7 +328,9 @@ class Dispatcher:
     def _advance(self, tx: Tx, name: str, applied: int) -> int:
         """Move the cursor (only while holding the lease: fenced)."""
         if not self._lease(tx):
+            self._held_until = 0.0
             return 0
+        self._held_until = self.clock() + self.lease_s
         peer = peers.get(tx, name)
         if peer is None:
             return 0
@@ -375,6 +379,11 @@ class Dispatcher:
             self._thread.join(timeout=self.timeout_s + 5)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._conns.close()
+
+
+def _newest_checkpoint(tx: Tx) -> int:
+    row = tx.x("SELECT MAX(seq) FROM audit_checkpoints").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
 
 
 def _nonce(headers: dict[str, str]) -> str:
