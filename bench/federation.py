@@ -15,6 +15,10 @@ other; both release extents to the other. Russia holds one naval area.
   sample. The time covers France's write transaction, the delivery to Russia's node (signing,
   HTTP, verifying, applying the view in one transaction with Russia's conflict check) and the
   read.
+- **a write's cost with a peer**: in process (no HTTP), the median ``Store.create`` of 200
+  intents on an embedded store without peers, and with one peer whose party has an agreement in
+  force (each write then computes the view released to it, records the disclosure, queues the
+  message and searches the views it was given for conflicts).
 - **messages per second per link**: Russia's node is stopped, France writes ``--backlog``
   intents away from Russia's records (one ``view.put`` message each), Russia's node starts
   again; the rate is the backlog over the time from the first message acknowledged to the last
@@ -188,6 +192,52 @@ def _throughput(fr: Node, ru: Node, backlog: int) -> tuple[int, float]:
     return end_seq - first[1], now - first[0]
 
 
+def _write_cost(root: Path) -> tuple[float, float]:
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from deconfliction import exchange
+    from deconfliction.exchange import agreements as ag
+    from deconfliction.federation import Federation, NodeKey, peers
+    from deconfliction.model import IntentDraft, Party, RecordKind
+    from deconfliction.store import SqliteStore
+
+    now = datetime.now(UTC)
+
+    def run(with_peer: bool) -> float:
+        store = SqliteStore(root / f"cost-{with_peer}.db")
+        exchange.install(store.hooks)
+        store.put_party(Party(id="FR", name="FR"), actor="bench")
+        if with_peer:
+            key, other = (NodeKey.of(Ed25519PrivateKey.generate()) for _ in range(2))
+            Federation(store, key).install(store.hooks)
+            ru = [("RU", "RU")]
+            store.write_tx(
+                lambda tx: peers.add(
+                    tx, "ru", "http://127.0.0.1:9", other.public_pem, ru, key.key_id, "bench", now
+                )
+            )
+            terms = ag.Terms.model_validate(
+                {"releases": {"FR": {"default": "extent"}}, "reciprocity": False}
+            )
+            store.write_tx(lambda tx: ag.propose(tx, "FR", "RU", terms, "bench", now))
+            store.write_tx(lambda tx: ag.accept(tx, "RU", "FR", 1, "bench", now))
+        times = []
+        try:
+            for i in range(200):
+                doc = _intent(f"C{i}", 30 + (i % 20) * 0.1, 30 + (i // 20) * 0.1)
+                draft = IntentDraft.model_validate({"volumes": doc["volumes"]})
+                t0 = time.perf_counter()
+                store.create(RecordKind.INTENT, doc["id"], "FR", draft, actor="bench")
+                times.append(time.perf_counter() - t0)
+        finally:
+            store.close()
+        return statistics.median(times) * 1000
+
+    return run(False), run(True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--samples", type=int, default=100)
@@ -202,6 +252,9 @@ def main() -> int:
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
         print(f"write at FR to conflict shown at RU ({len(lat)} samples): "
               f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
+        alone, peered = _write_cost(root)
+        print(f"a write in process (median of 200): {alone:.1f} ms without peers, "
+              f"{peered:.1f} ms with one peer and an agreement in force")  # fmt: skip
         n, secs = _throughput(fr, ru, args.backlog)
         print(f"one link, a backlog of {args.backlog} view messages: {n} delivered after the "
               f"first in {secs:.2f} s = {n / secs:,.0f} messages/s")  # fmt: skip

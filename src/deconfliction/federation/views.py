@@ -31,7 +31,7 @@ from typing import Any
 
 from ..audit import digest
 from ..engine import Record, check_pair
-from ..errors import FieldError, Forbidden, InvalidInput
+from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..exchange import release
 from ..exchange.agreements import active
 from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
@@ -263,11 +263,12 @@ def check_pair_allowed(tx: Tx, peer: peers.Peer, owner: str, to_party: str) -> N
     """A peer speaks only for its parties, to this node's own parties."""
     if owner not in peer.parties:
         raise Forbidden(f"peer {peer.name!r} does not speak for {owner!r}")
-    if (
-        to_party in peers.hosted(tx)
-        or tx.x("SELECT 1 FROM parties WHERE id = ?", (to_party,)).fetchone() is None
-    ):
+    if to_party in peers.hosted(tx):
         raise Forbidden(f"{to_party!r} is not a party of this node")
+    try:
+        tx.get_party(to_party)
+    except NotFound:
+        raise Forbidden(f"{to_party!r} is not a party of this node") from None
 
 
 def apply_put(tx: Tx, peer: peers.Peer, body: dict[str, Any], at: datetime) -> View:
