@@ -190,9 +190,7 @@ class Dispatcher:
                             tx, lp, rp, t, after=a, limit=500
                         )
                     )
-        self.store.write_tx(
-            lambda tx: tx.x("UPDATE fed_peers SET synced = 1 WHERE name = ?", (name,))
-        )
+        self.store.write_tx(lambda tx: peers.set_synced(tx, name, True))
 
     def _queue_checkpoints(self, tx: Tx) -> None:
         signer = self.store.signer
@@ -217,10 +215,7 @@ class Dispatcher:
                 }
                 outbox.enqueue(tx, p.name, "checkpoint", body, at)
             if rows:
-                tx.x(
-                    "UPDATE fed_peers SET checkpoint_seq = ? WHERE name = ?",
-                    (int(rows[-1][0]), p.name),
-                )
+                peers.checkpoints_sent(tx, p.name, int(rows[-1][0]))
 
     def _queue_pings(self, tx: Tx) -> None:
         now = self.clock()
@@ -336,11 +331,7 @@ class Dispatcher:
             return 0
         now = self.clock()
         moved = max(0, min(applied, peer.next_seq) - peer.delivered_seq)
-        tx.x(
-            "UPDATE fed_peers SET delivered_seq = ?, attempts = 0, next_attempt_at = 0, "
-            "last_error = NULL WHERE name = ?",
-            (max(peer.delivered_seq, min(applied, peer.next_seq)), name),
-        )
+        peers.delivered(tx, name, max(peer.delivered_seq, min(applied, peer.next_seq)))
         heard_from(tx, peer, now, datetime.fromtimestamp(now, UTC))
         outbox.prune(tx, name, peer.delivered_seq + moved, self.keep)
         return moved
@@ -351,10 +342,7 @@ class Dispatcher:
             return
         attempts = peer.attempts + 1
         delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempts - 1))
-        tx.x(
-            "UPDATE fed_peers SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE name = ?",
-            (attempts, self.clock() + delay, error, name),
-        )
+        peers.failed(tx, name, attempts, self.clock() + delay, error)
 
     # --- the thread ----------------------------------------------------------------------
     def start(self) -> None:

@@ -119,7 +119,7 @@ def refuse_audit(
 
 def heard_from(tx: Tx, peer: peers.Peer, now: float, at: datetime) -> None:
     """A good exchange with ``peer``: its parties' links are up."""
-    tx.x("UPDATE fed_peers SET last_ok_at = ? WHERE name = ?", (now, peer.name))
+    peers.heard(tx, peer.name, now)
     for party in peer.parties:
         link_up(tx, party, at)
 
@@ -209,7 +209,7 @@ def _apply_batch(
             received = seq
     finally:
         tx.memo.pop("fed.inbound", None)
-    tx.x("UPDATE fed_peers SET received_seq = ? WHERE name = ?", (received, peer.name))
+    peers.received(tx, peer.name, received)
     heard_from(tx, peer, now, at)
     return received, refused
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ..store.base import Tx, iso
+from . import peers
 
 #: Types of message, and what each carries (docs/federation.md).
 TYPES = (
@@ -59,11 +60,7 @@ class Message:
 def enqueue(tx: Tx, peer: str, type_: str, body: dict[str, Any], at: datetime) -> int:
     """Queue a message to ``peer`` in this transaction; returns its sequence number."""
     assert type_ in TYPES, type_
-    tx.x("UPDATE fed_peers SET next_seq = next_seq + 1 WHERE name = ?", (peer,))
-    row = tx.x("SELECT next_seq FROM fed_peers WHERE name = ?", (peer,)).fetchone()
-    if row is None:
-        raise LookupError(f"no peer {peer!r}")
-    seq = int(row[0])
+    seq = peers.next_seq(tx, peer)
     tx.x(
         "INSERT INTO fed_outbox (peer, seq, msg_id, type, body, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",

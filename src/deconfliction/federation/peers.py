@@ -193,14 +193,66 @@ def remove(tx: Tx, name: str, actor: str, at: datetime) -> None:
     peer = get(tx, name)
     if peer is None:
         raise NotFound(f"no peer {name!r}")
-    from . import conflicts, views
+    from . import conflicts, relay, views
 
     for party in peer.parties:
         views.drop_party(tx, party, at)
         conflicts.drop_party(tx, party, at)
+        relay.drop_tracks(tx, party)
     tx.x("DELETE FROM fed_peer_parties WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_outbox WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_sent WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_peers WHERE name = ?", (name,))
     tx.memo.pop("fed.hosted", None)
     tx.audit(at, actor, "federation.peer-removed", name, digest({"name": name}))
+
+
+# --- the peer's row: sequences, delivery state (this module owns fed_peers) -----------------
+def next_seq(tx: Tx, name: str) -> int:
+    """The next number of ``name``'s outbox sequence (writers take turns on its row)."""
+    tx.x("UPDATE fed_peers SET next_seq = next_seq + 1 WHERE name = ?", (name,))
+    row = tx.x("SELECT next_seq FROM fed_peers WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise LookupError(f"no peer {name!r}")
+    return int(row[0])
+
+
+def delivered(tx: Tx, name: str, seq: int) -> None:
+    """The peer applied our messages up to ``seq``: the cursor moves, the retries reset."""
+    tx.x(
+        "UPDATE fed_peers SET delivered_seq = ?, attempts = 0, next_attempt_at = 0, "
+        "last_error = NULL WHERE name = ? AND delivered_seq <= ?",
+        (seq, name, seq),
+    )
+
+
+def failed(tx: Tx, name: str, attempts: int, next_attempt_at: float, error: str) -> None:
+    tx.x(
+        "UPDATE fed_peers SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE name = ?",
+        (attempts, next_attempt_at, error, name),
+    )
+
+
+def received(tx: Tx, name: str, seq: int) -> None:
+    """We applied the peer's messages up to ``seq``."""
+    tx.x("UPDATE fed_peers SET received_seq = ? WHERE name = ?", (seq, name))
+
+
+def heard(tx: Tx, name: str, now: float) -> None:
+    tx.x("UPDATE fed_peers SET last_ok_at = ? WHERE name = ?", (now, name))
+
+
+def set_synced(tx: Tx, name: str | None, synced: bool) -> None:
+    """Mark one peer (or, ``name`` None, every peer) synced or to be synced in full."""
+    if name is None:
+        tx.x("UPDATE fed_peers SET synced = ?", (int(synced),))
+    else:
+        tx.x("UPDATE fed_peers SET synced = ? WHERE name = ?", (int(synced), name))
+
+
+def checkpoints_sent(tx: Tx, name: str, seq: int) -> None:
+    tx.x("UPDATE fed_peers SET checkpoint_seq = ? WHERE name = ?", (seq, name))
+
+
+def pin_audit_key(tx: Tx, name: str, pem: str) -> None:
+    tx.x("UPDATE fed_peers SET audit_key_pem = ? WHERE name = ?", (pem, name))

@@ -355,6 +355,11 @@ def apply_tracks(tx: Tx, peer: peers.Peer, body: dict[str, Any], at: datetime) -
     )
 
 
+def drop_tracks(tx: Tx, party: str) -> None:
+    """Forget the tracks ``party`` (of a peer being removed) released here."""
+    tx.x("DELETE FROM fed_tracks WHERE from_party = ?", (party,))
+
+
 def tracks_for(tx: Tx, party: str, now: float, max_age_s: float = 60.0) -> list[dict[str, Any]]:
     """Other nodes' tracks as released to ``party``, fresh ones only."""
     rows = tx.x(
@@ -398,7 +403,7 @@ def apply_checkpoint(
         (peer.name, seq, h, str(body["at"]), str(body["key_id"]), str(body["signature"]), counter),
     )
     if peer.audit_key_pem is None:
-        tx.x("UPDATE fed_peers SET audit_key_pem = ? WHERE name = ?", (pem, peer.name))
+        peers.pin_audit_key(tx, peer.name, pem)
     reply = {"seq": seq, "hash": h, "key_id": key.key_id, "signature": counter}
     outbox.enqueue(tx, peer.name, "checkpoint.countersigned", reply, at)
 

@@ -120,7 +120,7 @@ class Federation:
     # --- the deliverer -------------------------------------------------------------------
     def start(self, **options: Any) -> Dispatcher:
         """Start delivering (the peers are synced in full first, in the background)."""
-        self.store.write_tx(lambda tx: tx.x("UPDATE fed_peers SET synced = 0"))
+        self.store.write_tx(lambda tx: peers.set_synced(tx, None, False))
         self.dispatcher = Dispatcher(
             self.store,
             self.key,

@@ -322,10 +322,9 @@ def apply_withdrawn(tx: Tx, peer: peers.Peer, body: dict[str, Any], at: datetime
 
 
 def drop_party(tx: Tx, party: str, at: datetime) -> None:
-    """Forget everything ``party`` (of a peer being removed) released here."""
+    """Forget the views ``party`` (of a peer being removed) released here."""
     tx.x("DELETE FROM fed_view_cells WHERE owner = ?", (party,))
     tx.x("DELETE FROM fed_views WHERE owner = ?", (party,))
-    tx.x("DELETE FROM fed_tracks WHERE from_party = ?", (party,))
 
 
 def _drop_cells(tx: Tx, key: str, to_party: str) -> None:
