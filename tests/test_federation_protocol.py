@@ -5,6 +5,7 @@ against the exact engine."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from deconfliction.federation.signatures import (
     verify_response,
 )
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy
+from deconfliction.model.track import Track, TrackState
 from deconfliction.store import SqliteStore, Store
 from helpers import box, record, volume
 
@@ -337,6 +339,26 @@ def test_checkpoints_are_countersigned_and_a_fork_is_refused_and_audited(mesh: M
     )
     assert outcome == "refused" and "fork" in detail
     assert ru.read_tx(relay.checkpoints)["countersigned_here"] == theirs
+
+
+def test_tracks_cross_as_released(mesh: Mesh) -> None:
+    terms = {
+        "releases": {"FR": {"track": "extent", "default": "extent"}, "RU": {"default": "extent"}},
+        "reciprocity": False,
+    }
+    _agree(mesh, terms)
+    state = TrackState.model_validate(
+        {"id": "RAFALE-1", "class": "fixed-wing", "time": NOW, "lon": 33.4173, "lat": 34.5612,
+         "alt_m": 7777.0, "gs_mps": 220.0, "track_deg": 45.0}
+    )  # fmt: skip
+    live = [Track(party="FR", state=state, received_at=NOW)]
+    sender = mesh.dispatchers["fr"]  # the lease holder of France's node
+    sender.tracks, sender.tracks_s = (lambda: live), 0.0
+    mesh.pump()
+    [t] = mesh.store("ru").read_tx(lambda tx: relay.tracks_for(tx, "RU", time.time()))
+    assert t["id"] == "RAFALE-1" and t["level"] == "extent"
+    assert (t["lon"], t["lat"]) != (33.4173, 34.5612) and "gs_mps" not in t
+    assert t["alt_m"] == 7500.0  # on the agreed grid (300 m)
 
 
 def test_signatures_accept_only_what_they_sign() -> None:

@@ -114,8 +114,8 @@ class Dispatcher:
         interval_s: float = 0.5,
         ping_s: float = 10.0,
         tracks_s: float = 2.0,
-        batch: int = 200,
-        max_bytes: int = 768 << 10,
+        batch: int = 50,
+        max_bytes: int = 512 << 10,
         keep: int = 10_000,
     ) -> None:
         self.store, self.key, self.clock = store, key, clock

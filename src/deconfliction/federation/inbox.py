@@ -19,6 +19,7 @@ request's nonce.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,10 +107,26 @@ def _appliers(key: NodeKey) -> dict[str, Apply]:
     }
 
 
+#: A refused request is audited at most once this often per (caller, reason): a peer that
+#: removed this node, or a flood of forgeries, does not fill the log.
+REFUSAL_AUDIT_EVERY_S = 60.0
+_last_refusal: dict[tuple[str, str], float] = {}
+_refusal_lock = threading.Lock()
+
+
 def refuse_audit(
     store: Any, actor: str, code: str, detail: str, at: datetime, extra: dict[str, Any]
 ) -> None:
-    """Record a refused request or message (an audit entry every export shows as a hash)."""
+    """Record a refused request (an audit entry every export shows as a hash), at most once a
+    ``REFUSAL_AUDIT_EVERY_S`` per caller and reason; a replay is always recorded."""
+    now = time.monotonic()
+    with _refusal_lock:
+        last = _last_refusal.get((actor, code))
+        if code != "replayed" and last is not None and now - last < REFUSAL_AUDIT_EVERY_S:
+            return
+        if len(_last_refusal) > 10_000:
+            _last_refusal.clear()
+        _last_refusal[(actor, code)] = now
     store.write_tx(
         lambda tx: tx.audit(
             at, actor, "federation.refused", code, digest({"detail": detail, **extra})
