@@ -114,7 +114,7 @@ class Dispatcher:
         interval_s: float = 0.5,
         ping_s: float = 10.0,
         tracks_s: float = 2.0,
-        batch: int = 50,
+        batch: int = 100,
         max_bytes: int = 512 << 10,
         keep: int = 10_000,
     ) -> None:
