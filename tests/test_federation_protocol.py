@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from deconfliction import exchange
 from deconfliction.audit.signing import Signer, message, public_pem, verify
+from deconfliction.cli import main
 from deconfliction.engine import check_pair
 from deconfliction.exchange import agreements as ag
 from deconfliction.exchange import hotline
@@ -449,3 +450,28 @@ def test_conflicts_across_nodes_are_never_missed(
         m.close()
         for s, _ in stores.values():
             s.close()
+
+
+def test_the_peer_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "node"
+    pem = tmp_path / "peer.pem"
+    assert main(["peer", "key", "--data-dir", str(data)]) == 0
+    own = capsys.readouterr().out
+    pem.write_text(NodeKey.of(Ed25519PrivateKey.generate()).public_pem)
+    add = ["peer", "add", "ru", "--key", str(pem), "--party", "RU=Russia", "--data-dir", str(data)]
+    assert main([*add, "--url", "ftp://ru.example"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "http://HOST:PORT" in err
+    (tmp_path / "own.pem").write_text(own)
+    mine = ["peer", "add", "me", "--url", "http://x", "--key", str(tmp_path / "own.pem"),
+            "--party", "XX", "--data-dir", str(data)]  # fmt: skip
+    assert main(mine) == 2
+    assert "own key" in capsys.readouterr().err
+    assert main([*add, "--url", "https://ru.example:8443"]) == 0
+    assert main([*add, "--url", "https://ru.example:8443"]) == 2  # exists already
+    capsys.readouterr()
+    assert main(["peer", "list", "--json", "--data-dir", str(data)]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["name"], row["url"], row["parties"]) == ("ru", "https://ru.example:8443", ["RU"])
+    assert main(["peer", "remove", "ru", "--data-dir", str(data)]) == 0
+    assert main(["peer", "remove", "ru", "--data-dir", str(data)]) == 2

@@ -80,7 +80,11 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         + (f", {args.workers} worker processes)" if args.workers > 1 else ")"),
         f"  API docs: http://{args.host}:{args.port}/docs",
         f"  map: http://{args.host}:{args.port}/ui/  "
-        + ("(demo login: pick a party)" if args.demo and dev_key else "(log in with a token)"),
+        + (
+            "(demo login: pick a party)"
+            if (args.demo or args.demo_party) and dev_key
+            else "(log in with a token)"
+        ),
     ]
     if args.demo or args.demo_party:
         from ..demo import load_demo
