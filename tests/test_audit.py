@@ -432,3 +432,30 @@ def test_witness_countersigns_what_extends_and_alarms_otherwise(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_links_let_a_witness_check_a_later_checkpoint(api: Any, tmp_path: Path) -> None:
+    """What the map does: keep a checkpoint, fetch the links up to a later one, recompute the
+    chain from the hash kept and land on the later checkpoint's hash."""
+    from datetime import UTC, datetime
+
+    from deconfliction.audit.chain import link
+
+    store = api.client.app.state.store
+    store.signer = Signer.in_folder(tmp_path)
+    api.post("/v1/intents", "FR", json={"volumes": [_native(0)]})
+    store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
+    (kept,) = api.get("/v1/audit/checkpoints", "FR").json()["checkpoints"]
+    for i in range(1, 4):
+        api.post("/v1/intents", "RU", json={"volumes": [_native(i)]})
+    store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
+    later = api.get(f"/v1/audit/checkpoints?after={kept['seq']}", "FR").json()["checkpoints"][-1]
+    got = api.get(f"/v1/audit/links?after={kept['seq']}&to={later['seq']}", "FR").json()
+    h = kept["hash"]
+    for item in got["links"]:
+        h = link(h, item["content_hash"])
+    assert h == later["hash"]
+    assert got["service_key"]["key_id"] == store.signer.key_id
+    assert "RU" not in str(got["links"])  # hashes only
+    bad = api.get(f"/v1/audit/links?after={later['seq']}&to={kept['seq']}", "FR")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/query/to"

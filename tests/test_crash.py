@@ -119,9 +119,8 @@ def test_acknowledged_writes_survive_sigkill(
         store.close()
     # the log exported for FR after the crash still verifies, offline
     out = tmp_path / "fr-audit.json"
-    assert (
-        main(["audit", "export", "--data-dir", str(data), "--party", "FR", "--out", str(out)]) == 0
-    )
+    export = ["audit", "export", "--data-dir", str(data), "--db", db, "--party", "FR"]
+    assert main([*export, "--out", str(out)]) == 0
     key = tmp_path / "service.pem"
     key.write_text(public_pem(Signer.in_folder(data).public))
     assert verify_export(out.read_bytes(), [key.read_bytes()]).ok

@@ -14,6 +14,7 @@ the level (extents on the grid, notices without geometry), never the exact volum
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tempfile
@@ -95,15 +96,16 @@ def scenes(draw: st.DrawFn) -> tuple[list[Volume4D], Volume4D, Volume4D, Coarsen
     t0 = draw(st.floats(0, 6_000))
     t1 = t0 + draw(st.floats(600, 7_200))
     a = _circle(lon, lat, r, (lo, hi), (t0, t1))
-    ext = coarsen(a, grid)
     # the twin keeps the centre (so the grid point and the distance to it) and moves every
-    # bound within its rounding step: the extent cannot change
-    slack = max(0.0, ext.footprint.cap[2] - _needed(a, grid))  # the radius's headroom
+    # bound within its rounding step on the agreed grid and on the default one (what a party
+    # with no agreement is told of comes from the default grid): no extent can change
+    exts = [(coarsen(a, g), g) for g in (grid, Coarsening())]
+    slack = max(0.0, min(e.footprint.cap[2] - _needed(a, g) for e, g in exts))
     r2 = r + draw(st.floats(0.0, 1.0)) * slack * 0.999
-    lo2 = _within(draw, lo, ext.alt_lower_m, lo)
-    hi2 = _within(draw, hi, hi, ext.alt_upper_m)
-    e0 = (ext.time_start - T0).total_seconds()
-    e1 = (ext.time_end - T0).total_seconds()
+    lo2 = _within(draw, lo, max(e.alt_lower_m for e, _ in exts), lo)
+    hi2 = _within(draw, hi, hi, min(e.alt_upper_m for e, _ in exts))
+    e0 = max((e.time_start - T0).total_seconds() for e, _ in exts)
+    e1 = min((e.time_end - T0).total_seconds() for e, _ in exts)
     t02 = _within(draw, t0, e0, t0)
     t12 = _within(draw, t1, t1, e1)
     hi2, t12 = max(hi2, lo2), max(t12, t02)
@@ -155,21 +157,48 @@ _VARYING = {
     "since",
     "last_check",
     "last_ok",
+    "timeStamp",
 }
 
 
-def _normal(x: Any, names: dict[str, str]) -> Any:
-    """What two runs of the same scene would differ in, set aside: times, OVNs, and keyed
-    or random ids and hashes (renamed in order of appearance)."""
+def _normal(x: Any) -> Any:
+    """What two runs of the same scene would differ in, set aside: times, OVNs, keyed or random
+    ids and hashes (all alike), and the order of lists (conflicts come ordered by their keyed
+    ids)."""
     if isinstance(x, dict):
-        return {k: ("*" if k in _VARYING else _normal(v, names)) for k, v in sorted(x.items())}
+        return {k: ("*" if k in _VARYING else _normal(v)) for k, v in sorted(x.items())}
     if isinstance(x, list | tuple):
-        return [_normal(v, names) for v in x]
+        return sorted((_normal(v) for v in x), key=lambda v: json.dumps(v, sort_keys=True))
     if isinstance(x, str) and (_HEX.match(x) or _UUID.match(x)):
-        return names.setdefault(x, f"#{len(names)}")
-    if isinstance(x, str) and x.startswith("conflict-"):
-        return "conflict-" + names.setdefault(x[9:], f"#{len(names)}")
+        return "#"
+    if isinstance(x, str) and x.startswith(("conflict-", "alert:")):
+        return x.split("-", 1)[0] + "-#"
     return x
+
+
+_TIMES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+_IDS = re.compile(r"[0-9a-f]{32,64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _no_times(text: str) -> list[str]:
+    """A text export's lines, with the times and keyed ids of one run set aside, in order."""
+    text = _IDS.sub("#", _TIMES.sub("*", text))
+    return sorted(text.replace("><", ">\n<").splitlines())
+
+
+def _first_difference(a: Any, b: Any) -> str:
+    """Where two answers first differ (for the failure message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return f"{k}: " + _first_difference(a.get(k), b.get(k))
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{len(a)} items against {len(b)}: {a!r:.600} / {b!r:.600}"
+        for x, y in zip(a, b, strict=True):
+            if x != y:
+                return _first_difference(x, y)
+    return f"{a!r:.300} / {b!r:.300}"
 
 
 def _agreement(level: str, reciprocity: bool, grid: Coarsening) -> dict[str, Any]:
@@ -241,13 +270,22 @@ def _views(
                         json={"volumes": [v.model_dump(mode="json")]},
                     )
                     seen[f"{who} preview {i}"] = (p.status_code, p.json())
+                threads = []
                 for c in conflicts["conflicts"]:
                     t = api.get(f"/v1/conflicts/{c['id']}/thread", who)
-                    seen[f"{who} thread"] = (t.status_code, t.json())
+                    threads.append((t.status_code, t.json()))
+                seen[f"{who} conflict threads"] = threads
                 seen[f"{who} threads"] = api.get("/v1/threads", who).json()
                 seen[f"{who} events"] = store.outbox_events(who)
                 seen[f"{who} ledger"] = api.get("/v1/ledger", who).json()
                 seen[f"{who} tactical"] = api.get("/v1/tactical", who).json()
+                # the formats other tools read: OGC API Features, Cursor on Target, KML
+                for coll in ("intents", "areas", "conflicts"):
+                    items = api.get(f"/ogc/collections/{coll}/items", who)
+                    seen[f"{who} ogc {coll}"] = (items.status_code, items.json())
+                for fmt in ("cot", "kml"):
+                    r = api.get(f"/v1/picture/{fmt}", who)
+                    seen[f"{who} {fmt}"] = (r.status_code, _no_times(r.text))
                 export = api.get("/v1/audit/export", f"{who}")
                 doc = export.json()
                 seen[f"{who} export"] = [e for e in doc["entries"] if "actor" in e]
@@ -255,7 +293,7 @@ def _views(
             seen["UK thread on R1"] = api.post(
                 "/v1/threads", "UK", json={"record_id": "R1", "owner": "RU"}
             ).json()
-            return _normal(seen, {})
+            return _normal(seen)
         finally:
             store.close()
 
@@ -286,14 +324,15 @@ def test_what_the_level_hides_changes_nothing_anyone_can_read(
     after: str,
 ) -> None:
     fr, a, b, grid = scene
-    assert coarsen(a, grid) == coarsen(b, grid)  # the twins are the same at the grain
+    for g in (grid, Coarsening()):  # the twins are the same at every grain anyone sees
+        assert coarsen(a, g) == coarsen(b, g)
     meets = _meets(fr, a)
     assume(meets == _meets(fr, b))  # a notice tells whether they meet, no more
     terms = None if level == "no agreement" else _agreement(level, reciprocity, grid)
     seen_a = _views(tokens, auth, fr, a, kind, terms, after)
     seen_b = _views(tokens, auth, fr, b, kind, terms, after)
     for path in seen_a:
-        assert seen_a[path] == seen_b[path], path
+        assert seen_a[path] == seen_b[path], (path, _first_difference(seen_a[path], seen_b[path]))
     PLAYED["examples"] += 1
     PLAYED["with conflicts"] += any(meets)
 

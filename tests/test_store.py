@@ -134,3 +134,98 @@ def test_buffers_of_the_store_policy_apply(store_factory: Any) -> None:
     assert w.conflicts == []
     q = s.query(draft(10.05, 10.05, size=0.01).volumes[0], [INTENT])
     assert [r.id for r in q] == ["A"]
+
+
+def test_every_migration_applies_in_order_and_none_may_change(
+    store_factory: Any, tmp_path: Any
+) -> None:
+    """On both stores: a new database gets every shipped migration, each recorded with its
+    checksum; opening it again applies nothing; a migration changed after it was applied stops
+    the store from opening, naming it."""
+    from deconfliction.store import migrate
+
+    s = store_factory()
+    shipped = migrate.migrations()
+
+    def recorded(tx: Any) -> dict[int, str]:
+        return {int(r[0]): r[1] for r in tx.x("SELECT version, checksum FROM schema_version")}
+
+    assert s.read_tx(recorded) == {m.number: m.checksum for m in shipped}
+    s.close()
+    s = store_factory()  # again: nothing to do
+    assert s.read_tx(recorded) == {m.number: m.checksum for m in shipped}
+    victim = shipped[3]
+    s.write_tx(
+        lambda tx: tx.x(
+            "UPDATE schema_version SET checksum = ? WHERE version = ?", ("0" * 64, victim.number)
+        )
+    )
+    s.close()
+    with pytest.raises(migrate.MigrationError, match=victim.name):
+        store_factory()
+
+
+def test_statements_split_outside_quotes_and_comments() -> None:
+    from deconfliction.store.migrate import split
+
+    sql = (
+        "CREATE TABLE a (x TEXT DEFAULT ';'); -- a comment; with a semicolon\n"
+        "INSERT INTO a VALUES ('it''s; here');"
+    )
+    assert split(sql) == [
+        "CREATE TABLE a (x TEXT DEFAULT ';')",
+        "INSERT INTO a VALUES ('it''s; here')",
+    ]
+
+
+def test_a_migration_merged_later_with_a_lower_number_is_applied(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    import sqlite3
+
+    from deconfliction.store import migrate
+
+    def ship(*numbers: int) -> None:
+        ms = [
+            migrate.Migration(n, f"{n:04d}_t.sql", f"CREATE TABLE t{n} (x INTEGER);", f"{n}")
+            for n in numbers
+        ]
+        monkeypatch.setattr(migrate, "migrations", lambda: ms)
+
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    ship(1, 3)
+    assert migrate.apply(conn, "sqlite") == 3
+    ship(1, 2, 3)  # 2 arrived later (another branch)
+    assert migrate.apply(conn, "sqlite") == 3
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"t1", "t2", "t3"} <= names
+    ship(1, 3)  # an older version does not know 2: it refuses to run on this database
+    with pytest.raises(migrate.MigrationError, match="newer version"):
+        migrate.apply(conn, "sqlite")
+
+
+def test_processes_starting_together_on_a_new_database_all_open_it(store_factory: Any) -> None:
+    """``serve --workers N`` starts N processes on one database: on a new one they all migrate
+    it at once. Each must open the store (none may die on a half-made schema), and all must
+    share one schema version and one secret."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from deconfliction.store import migrate
+
+    n = 4
+    barrier = Barrier(n)
+
+    def open_one(_: int) -> Store:
+        barrier.wait()
+        return store_factory()
+
+    with ThreadPoolExecutor(n) as pool:
+        stores = list(pool.map(open_one, range(n)))
+    assert len({s.secret for s in stores}) == 1  # type: ignore[attr-defined]
+    stores[0].put_party(Party(id="FR", name="France"), actor="t")
+    stores[1].create(INTENT, "A", "FR", draft(1, 1), actor="FR")
+    assert stores[3].get(INTENT, "FR", "A").version == 1
+    # each migration ran once
+    rows = stores[2].read_tx(lambda tx: tx.x("SELECT version FROM schema_version").fetchall())
+    assert sorted(r[0] for r in rows) == [m.number for m in migrate.migrations()]

@@ -8,6 +8,7 @@ data folder (``dev-signing-key.pem``, created on first use, never to be used in 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,21 @@ ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 #: more than the rest of a small request.
 VERIFIED_TTL_S = 60.0
 _VERIFIED_MAX = 10_000
+
+
+#: Longest token subject taken (a subject is a party's id, or a DSS client's manager name).
+MAX_SUBJECT_CHARS = 255
+
+
+def subject_problem(sub: str) -> str | None:
+    """Why a token subject cannot be an id here (stored, indexed, shown), or None."""
+    if len(sub) > MAX_SUBJECT_CHARS:
+        return f"is longer than {MAX_SUBJECT_CHARS} characters"
+    for ch in sub:
+        # controls (NUL included), formats (bidi controls), surrogates, unassigned, separators
+        if ch != " " and unicodedata.category(ch)[0] in "CZ":
+            return f"contains a control, format or separator character (U+{ord(ch):04X})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,8 @@ class AuthConfig:
             sub = claims["sub"]
             if not isinstance(sub, str) or not sub:
                 raise Unauthenticated("invalid token: 'sub' must be a non-empty string")
+            if (why := subject_problem(sub)) is not None:
+                raise Unauthenticated(f"invalid token: 'sub' {why}")
             raw = claims.get("roles", list(ROLES))
             if not isinstance(raw, list) or not all(r in ROLES for r in raw):
                 raise Unauthenticated(

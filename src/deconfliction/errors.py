@@ -10,7 +10,10 @@
     ├── VersionConflict           409, an update or delete named a stale version
     ├── NeedsAcknowledgement      409, a write held back until the caller says it knows why
     ├── TooManyRequests           429, a budget is spent for now (``retry_after_s``)
-    └── ServiceUnavailable        503, the service cannot answer this now (``retry_after_s``)
+    └── ServiceUnavailable        503, the service cannot answer this now, its database out of
+                                  reach or busy, say (``retry_after_s``; a write answered so
+                                  was not made or, when the connection broke at the commit,
+                                  its outcome is unknown)
 
 The core raises these; ``api/`` turns them into RFC 9457 problem documents and ``cli/`` into a
 one-line message with exit code 2. ``user_message`` never holds internal paths or stack traces.
@@ -93,7 +96,15 @@ class TooManyRequests(DeconflictionError):
 
 
 class ServiceUnavailable(DeconflictionError):
-    """The service cannot answer this now (its database is away, say)."""
+    """The service cannot answer this now: its database cannot be reached, or every
+    connection to it is busy, say (503).
+
+    Answered at once rather than after a long wait; ``retry_after_s`` is what the
+    ``Retry-After`` header says (rounded up, at least 1). A write answered so was not
+    acknowledged: it was not written, or (when the connection broke while committing) it may
+    have been; a retry then finds it (409 "already exists" on a create, a stale version on a
+    replace).
+    """
 
     code = "unavailable"
     http_status = 503

@@ -27,8 +27,11 @@
   a later update or the clearing of the same alert is not sent (the later one carries the
   current numbers); the event stream keeps it. Only a backlog has such events.
 - **One deliverer.** Several API processes may share a database; only the holder of the
-  ``webhooks`` lease (a row in ``leases``, renewed every cycle, taken over when it expires)
-  delivers, so order holds across processes.
+  ``webhooks`` lease delivers, so order holds across processes (``alerts.leases``). The lease
+  covers every delivery made under it: before each POST the dispatcher renews it if less than
+  a POST's timeout (plus ``LEASE_MARGIN_S``) of it is left, and each move of a cursor renews
+  it in the same transaction, fenced by its token; a dispatcher that lost the lease (stalled
+  past it) stops before its next POST and cannot move a cursor. A clean stop releases it.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..audit import digest
+from ..errors import ServiceUnavailable
 from ..store.base import Tx, iso
+from . import leases
 from .outbox import Event, events_after, last_seq
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,8 @@ SIGNATURE_HEADER = "Deconfliction-Signature"
 #: A signature older (or newer) than this is refused by ``verify_signature``.
 SIGNATURE_TOLERANCE_S = 300.0
 LEASE = "webhooks"
+#: Lease left over a POST's timeout before the POST starts (else it is renewed first).
+LEASE_MARGIN_S = 1.0
 
 #: ``send(url, body, headers, timeout_s)`` -> HTTP status; raises OSError when nothing answers.
 Send = Callable[[str, bytes, dict[str, str], float], int]
@@ -222,20 +229,11 @@ def dead_letters(tx: Tx, party: str) -> list[dict[str, Any]]:
 
 def take_lease(tx: Tx, name: str, holder: str, now: float, ttl_s: float) -> bool:
     """Take or renew a lease: True if ``holder`` holds it until ``now + ttl_s``."""
-    r = tx.x("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
-    if r is None:
-        tx.x(
-            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)",
-            (name, holder, now + ttl_s),
-        )
-        return True
-    if r[0] != holder and float(r[1]) > now:
-        return False
-    tx.x(
-        "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?",
-        (holder, now + ttl_s, name),
-    )
-    return True
+    return leases.take(tx, name, holder, now, ttl_s) is not None
+
+
+class LeaseLost(Exception):
+    """The dispatcher's lease went to another process: stop delivering, move no cursor."""
 
 
 def urllib_send(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
@@ -277,7 +275,12 @@ class Dispatcher:
         self.pause_after_refused = pause_after_refused
         self.lease_s = lease_s
         self.interval_s = interval_s
+        if lease_s < timeout_s + 2 * LEASE_MARGIN_S:
+            raise ValueError("lease_s must exceed timeout_s by 2 s at least: a POST is covered")
         self.holder = f"dispatcher-{uuid.uuid4()}"
+        #: the lease held this cycle: (fencing token, when it was last renewed), or None
+        self._lease: tuple[int, float] | None = None
+        self._lease_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook")
@@ -286,15 +289,58 @@ class Dispatcher:
     def run_once(self) -> int:
         """Deliver what is due; returns how many events were delivered or given up on."""
         now = self.clock()
-        if not self.store.write_tx(
-            lambda tx: take_lease(tx, LEASE, self.holder, now, self.lease_s)
-        ):
+        if not self._take_lease(now):
             return 0
         hooks: list[Webhook] = self.store.read_tx(
             lambda tx: [_row(r) for r in tx.x(f"SELECT {_COLUMNS} FROM webhooks").fetchall()]
         )
         due = [h for h in hooks if h.next_attempt_at <= now]
-        return sum(self._pool.map(self._deliver_party, due))
+        return sum(self._pool.map(self._deliver_party_fenced, due))
+
+    # --- the lease that covers every delivery --------------------------------------------
+    def _take_lease(self, now: float) -> bool:
+        token = self.store.write_tx(
+            lambda tx: leases.take(tx, LEASE, self.holder, now, self.lease_s)
+        )
+        with self._lease_lock:
+            self._lease = None if token is None else (token, now)
+        return token is not None
+
+    def _fence(self, tx: Tx) -> None:
+        """In a transaction that writes under the lease: renew it, or raise ``LeaseLost``
+        (rolling the transaction back) if another process has taken it."""
+        with self._lease_lock:
+            held = self._lease
+        now = self.clock()
+        if held is None or not leases.renew(tx, LEASE, self.holder, held[0], now, self.lease_s):
+            raise LeaseLost
+        with self._lease_lock:
+            if self._lease is not None and self._lease[0] == held[0]:
+                self._lease = (held[0], max(self._lease[1], now))
+
+    def _cover_post(self) -> None:
+        """Before a POST: make sure the lease outlasts it (renewing it if needed)."""
+        with self._lease_lock:
+            held = self._lease
+        if held is None:
+            raise LeaseLost
+        if self.clock() - held[1] > self.lease_s - self.timeout_s - LEASE_MARGIN_S:
+            self.store.write_tx(self._fence)
+
+    def _deliver_party_fenced(self, hook: Webhook) -> int:
+        try:
+            return self._deliver_party(hook)
+        except LeaseLost:
+            log.warning("webhook lease lost to another process; delivery stops here")
+            with self._lease_lock:
+                self._lease = None
+            return 0
+
+    def _release_lease(self) -> None:
+        try:
+            self.store.write_tx(lambda tx: leases.release(tx, LEASE, self.holder))
+        except Exception:  # the store may be closing or out of reach: the lease runs out
+            log.info("webhook lease not released; it runs out by itself")
 
     def _deliver_party(self, hook: Webhook) -> int:
         secret_row = self.store.read_tx(
@@ -368,6 +414,7 @@ class Dispatcher:
         return "pause" if refused >= self.pause_after_refused else "dead"
 
     def _post(self, hook: Webhook, secret: str, ev: Event) -> str | None:
+        self._cover_post()
         body = ev.body()
         headers = {
             "Content-Type": "application/json",
@@ -396,6 +443,7 @@ class Dispatcher:
     ) -> None:
         """Move the cursor past ``seq`` (delivered, skipped, or given up on with ``error``);
         delivery stays paused only if ``paused`` (an event skipped while paused)."""
+        self._fence(tx)
         if error is not None:
             tx.x(
                 "INSERT INTO webhook_dead_letters (party, seq, attempts, last_error, at) "
@@ -420,6 +468,7 @@ class Dispatcher:
         *,
         pause: bool = False,
     ) -> None:
+        self._fence(tx)
         now = self.clock()
         tx.x(
             "UPDATE webhooks SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE party = ?",
@@ -437,6 +486,9 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()
+            except ServiceUnavailable as exc:  # the database is away: try again next cycle
+                log.warning("webhook delivery: %s", exc.user_message)
+                busy = 0
             except Exception:  # the store is closing, or a bug: log it, keep the thread alive
                 log.exception("webhook delivery cycle failed")
                 busy = 0
@@ -448,3 +500,4 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._release_lease()

@@ -12,6 +12,7 @@ from .. import dss as dss_domain
 from ..auth import AuthConfig, Principal
 from ..errors import Forbidden, NotFound
 from ..exchange import records, release
+from ..exchange.agreements import party_languages
 from ..exchange.live import TacticalMonitor
 from ..model import (
     Area,
@@ -35,8 +36,10 @@ from . import (
     dss,
     events,
     federation,
+    formats,
     hotline,
     liveness,
+    ogc,
     picture,
     problems,
     screening,
@@ -47,6 +50,7 @@ from .deps import PartyDep, PrincipalDep, StoreDep
 from .guard import Guard, GuardConfig
 from .problems import responses
 from .roles import RoleGate
+from .text import TextGuard
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,14 @@ class Health(BaseModel):
 class Me(BaseModel):
     party: str
     scopes: list[str]
+    languages: list[str] = Field(
+        default_factory=list,
+        description="the languages the party reads, as its agreements in force give them "
+        "(first: the one it reads first); empty when none says",
+    )
+    partners: list[str] = Field(
+        default_factory=list, description="the parties it has an agreement in force with"
+    )
 
 
 class PartyList(BaseModel):
@@ -319,6 +331,9 @@ def create_app(
     node of a federation."""
     app = FastAPI(
         redirect_slashes=False,
+        # the API docs (/docs, /redoc) are served from local assets by ui.install
+        docs_url=None,
+        redoc_url=None,
         title=title,
         version=__version__,
         description="Deconfliction between parties that share a sky or a sea.",
@@ -341,6 +356,8 @@ def create_app(
     problems.install(app)
     body.install(app)
     app.add_middleware(RoleGate, auth_of=lambda: app.state.auth)
+    # storable text and bounded ids everywhere; path parameters named from the OpenAPI paths
+    app.add_middleware(TextGuard, templates_of=lambda: app.openapi()["paths"])
     # outermost: who calls, then limits, first
     app.add_middleware(
         Guard,
@@ -354,8 +371,9 @@ def create_app(
         return Health(status="ok", version=__version__)
 
     @app.get("/v1/me", response_model=Me, responses=responses(401, 403), tags=["service"])
-    def me(principal: PrincipalDep, party: PartyDep) -> Me:
-        return Me(party=party, scopes=sorted(principal.scopes))
+    def me(principal: PrincipalDep, party: PartyDep, store: StoreDep) -> Me:
+        langs, partners = store.read_tx(lambda tx: party_languages(tx, party))
+        return Me(party=party, scopes=sorted(principal.scopes), languages=langs, partners=partners)
 
     @app.post(
         "/v1/parties",
@@ -396,6 +414,8 @@ def create_app(
     app.include_router(picture.router)
     app.include_router(audit.router)
     app.include_router(screening.router)
+    app.include_router(formats.router)
+    app.include_router(ogc.router)
     app.include_router(federation.router)
     app.include_router(federation.peer_router)
     ui.install(app)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..audit import digest
+from ..audit import AuditEntry, digest
 from ..audit.export import build, log_rows
-from ..audit.signing import key_id, load_public, message, verify
+from ..audit.signing import key_id, load_public, message, public_pem, verify
 from ..auth import PARTY_ADMIN_SCOPE
-from ..errors import FieldError, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..store.base import iso
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
@@ -164,7 +164,7 @@ async def export(request: Request, party: PartyDep) -> Response:
     store = request.app.state.store
     signer = store.signer
     if signer is None:
-        raise ServiceUnavailable("this service signs no checkpoints: no export to give")
+        raise NotFound("no export here: this service signs no checkpoints")
 
     def run() -> bytes:
         store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
@@ -173,3 +173,50 @@ async def export(request: Request, party: PartyDep) -> Response:
 
     data = await run_in_threadpool(run)
     return Response(data, media_type="application/json")
+
+
+class Link(BaseModel):
+    seq: int
+    content_hash: str
+
+
+class Links(BaseModel):
+    links: list[Link]
+    service_key: dict[str, str] = Field(description="the service's audit key: key_id and PEM")
+
+
+#: Most links in one answer.
+MAX_LINKS = 10_000
+
+
+@router.get("/links", response_model=Links, responses=responses(401, 403, 422, 503))
+async def links(
+    request: Request,
+    _: PartyDep,
+    after: Annotated[int, Query(ge=0, description="the seq of an entry the caller holds")],
+    to: Annotated[int, Query(ge=1, description="the seq of a checkpoint")],
+) -> Links:
+    """The content hash of every entry after ``after`` up to ``to`` (at most 10,000): with the
+    hash of entry ``after`` that it kept, a witness recomputes the chain up to checkpoint
+    ``to`` and checks it extends what it saw (docs/audit.md). Content hashes tell nothing of
+    the entries."""
+    store = request.app.state.store
+    if store.signer is None:
+        raise NotFound("no links here: this service signs no checkpoints")
+    if to <= after or to - after > MAX_LINKS:
+        raise InvalidInput([FieldError("/query/to", f"must be after 'after', by 1 to {MAX_LINKS}")])
+
+    def run(tx: Any) -> list[Link]:
+        rows = tx.x(
+            "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
+            "WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (after, to),
+        ).fetchall()
+        return [
+            Link(seq=int(r[0]), content_hash=AuditEntry(int(r[0]), *r[1:]).content_hash())
+            for r in rows
+        ]
+
+    rows = await run_in_threadpool(store.read_tx, run)
+    key = {"key_id": store.signer.key_id, "public_key_pem": public_pem(store.signer.public)}
+    return Links(links=rows, service_key=key)

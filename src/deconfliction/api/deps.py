@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..auth import AuthConfig, Principal
-from ..errors import Forbidden, Unauthenticated
+from ..errors import Forbidden, NotFound, Unauthenticated
 from ..store import Store
 
 _bearer = HTTPBearer(auto_error=False)
@@ -31,9 +31,11 @@ StoreDep = Annotated[Store, Depends(_store)]
 
 
 def _party(request: Request, principal: PrincipalDep, store: StoreDep) -> str:
+    """The caller's party: 403 if its token names none registered, or a party another node
+    hosts; any other failure (the database out of reach: 503) is answered as what it is."""
     try:
         party = store.get_party(principal.subject).id
-    except Exception:
+    except NotFound:
         raise Forbidden(f"token subject {principal.subject!r} is not a registered party") from None
     node = getattr(request.app.state, "federation", None)
     elsewhere = None if node is None else node.hosted_elsewhere(party)

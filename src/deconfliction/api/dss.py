@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -19,7 +19,7 @@ from ..auth import AuthConfig
 from ..dss import native
 from ..dss.scd import STATES, Caller, Scd, ScdError
 from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
-from ..errors import Unauthenticated
+from ..errors import ServiceUnavailable, Unauthenticated
 from . import problems
 
 SC = "utm.strategic_coordination"
@@ -39,7 +39,14 @@ class DssError(BaseModel):
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: {"model": DssError} for c in codes}
+    """OpenAPI entries for a route's error statuses (503, the database out of reach, always)."""
+    out: dict[int | str, dict[str, Any]] = {c: {"model": DssError} for c in codes}
+    out[503] = {
+        "model": DssError,
+        "description": "the database is out of reach now",
+        "headers": problems.RETRY_AFTER_HEADER,
+    }
+    return out
 
 
 _ANY = _errors(400, 401, 403)
@@ -75,9 +82,15 @@ def _uuid(value: Any, what: str) -> str:
     return value.lower()
 
 
+#: Longest ``uss_base_url`` taken.
+MAX_URL_CHARS = 2000
+
+
 def _base_url(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest(f"{what} is required")
+    if len(value) > MAX_URL_CHARS:
+        raise BadRequest(f"{what} is longer than {MAX_URL_CHARS} characters")
     if not value.startswith("https://"):
         raise BadRequest(f"{what} must be an https URL")
     return value
@@ -85,6 +98,14 @@ def _base_url(value: Any, what: str) -> str:
 
 def _reply(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=status)
+
+
+def _render(body: Any) -> bytes:
+    """The answer's bytes, made inside the transaction: if they cannot be made, the write is
+    rolled back, so a committed write is never answered with an error."""
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
 
 
 async def _run(
@@ -95,7 +116,7 @@ async def _run(
     *,
     write: bool = False,
     body: bool = False,
-) -> JSONResponse:
+) -> Response:
     try:
         caller = _caller(request, options)
         raw = await request.body() if body else None
@@ -103,14 +124,18 @@ async def _run(
         run = store.write_tx if write else store.read_tx
         base_url = getattr(request.app.state, "public_url", "")
 
-        def serve() -> Any:
+        def serve() -> bytes:
             # parsing and checking volumes (S2 cells) is CPU work: in a worker thread, so that
-            # a large request holds up no other
+            # a large request holds up no other; the answer is made inside the transaction
             doc = _parse(raw) if body else None
             prepared = work(caller, doc)  # stateless validation; the transaction to run
-            return run(lambda tx: prepared(Scd(tx, datetime.now(UTC), base_url)))
+            out: bytes = run(lambda tx: _render(prepared(Scd(tx, datetime.now(UTC), base_url))))
+            return out
 
-        return _reply(status, await run_in_threadpool(serve))
+        content = await run_in_threadpool(serve)
+        return Response(content, status_code=status, media_type="application/json")
+    except ServiceUnavailable as exc:
+        return problems.unavailable(request, exc)
     except Unauthenticated as exc:
         await problems.record_login_failure(request, exc.user_message)
         return _reply(401, {"message": exc.user_message})
@@ -184,19 +209,19 @@ def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | No
     status_code=201,
     responses=_errors(400, 401, 403, 409),
 )
-async def create_oir(entityid: str, request: Request) -> JSONResponse:
+async def create_oir(entityid: str, request: Request) -> Response:
     return await _run(request, [{SC}, {CMSA}], 201, _put_oir(entityid, None), write=True, body=True)
 
 
 @router.put(
     "/operational_intent_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 409)
 )
-async def update_oir(entityid: str, ovn: str, request: Request) -> JSONResponse:
+async def update_oir(entityid: str, ovn: str, request: Request) -> Response:
     return await _run(request, [{SC}, {CMSA}], 200, _put_oir(entityid, ovn), write=True, body=True)
 
 
 @router.get("/operational_intent_references/{entityid}", responses=_errors(400, 401, 403, 404))
-async def get_oir(entityid: str, request: Request) -> JSONResponse:
+async def get_oir(entityid: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         oid = _uuid(entityid, "entityid")
         return lambda scd: scd.view("oir", oid, caller.manager)
@@ -207,7 +232,7 @@ async def get_oir(entityid: str, request: Request) -> JSONResponse:
 @router.delete(
     "/operational_intent_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 404, 409)
 )
-async def delete_oir(entityid: str, ovn: str, request: Request) -> JSONResponse:
+async def delete_oir(entityid: str, ovn: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         oid = _uuid(entityid, "entityid")
         return lambda scd: scd.delete_oir(caller, oid, ovn)
@@ -216,7 +241,7 @@ async def delete_oir(entityid: str, ovn: str, request: Request) -> JSONResponse:
 
 
 @router.post("/operational_intent_references/query", responses=_ANY)
-async def query_oirs(request: Request) -> JSONResponse:
+async def query_oirs(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         ext = _area(doc)
         return lambda scd: {"operational_intent_references": scd.query("oir", ext, caller.manager)}
@@ -239,17 +264,17 @@ def _put_constraint(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, An
 @router.put(
     "/constraint_references/{entityid}", status_code=201, responses=_errors(400, 401, 403, 409)
 )
-async def create_constraint(entityid: str, request: Request) -> JSONResponse:
+async def create_constraint(entityid: str, request: Request) -> Response:
     return await _run(request, [{CM}], 201, _put_constraint(entityid, None), write=True, body=True)
 
 
 @router.put("/constraint_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 409))
-async def update_constraint(entityid: str, ovn: str, request: Request) -> JSONResponse:
+async def update_constraint(entityid: str, ovn: str, request: Request) -> Response:
     return await _run(request, [{CM}], 200, _put_constraint(entityid, ovn), write=True, body=True)
 
 
 @router.get("/constraint_references/{entityid}", responses=_errors(400, 401, 403, 404))
-async def get_constraint(entityid: str, request: Request) -> JSONResponse:
+async def get_constraint(entityid: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         cid = _uuid(entityid, "entityid")
         return lambda scd: scd.view("constraint", cid, caller.manager)
@@ -260,7 +285,7 @@ async def get_constraint(entityid: str, request: Request) -> JSONResponse:
 @router.delete(
     "/constraint_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 404, 409)
 )
-async def delete_constraint(entityid: str, ovn: str, request: Request) -> JSONResponse:
+async def delete_constraint(entityid: str, ovn: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         cid = _uuid(entityid, "entityid")
         return lambda scd: scd.delete_constraint(caller, cid, ovn)
@@ -269,7 +294,7 @@ async def delete_constraint(entityid: str, ovn: str, request: Request) -> JSONRe
 
 
 @router.post("/constraint_references/query", responses=_ANY)
-async def query_constraints(request: Request) -> JSONResponse:
+async def query_constraints(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         ext = _area(doc)
         return lambda scd: {"constraint_references": scd.query("constraint", ext, caller.manager)}
@@ -296,21 +321,21 @@ def _put_sub(sid: str, version: str | None) -> Callable[[Caller, dict[str, Any] 
 
 
 @router.put("/subscriptions/{subscriptionid}", responses=_errors(400, 401, 403, 409))
-async def create_sub(subscriptionid: str, request: Request) -> JSONResponse:
+async def create_sub(subscriptionid: str, request: Request) -> Response:
     return await _run(
         request, [{SC}, {CP}], 200, _put_sub(subscriptionid, None), write=True, body=True
     )
 
 
 @router.put("/subscriptions/{subscriptionid}/{version}", responses=_errors(400, 401, 403, 409))
-async def update_sub(subscriptionid: str, version: str, request: Request) -> JSONResponse:
+async def update_sub(subscriptionid: str, version: str, request: Request) -> Response:
     return await _run(
         request, [{SC}, {CP}], 200, _put_sub(subscriptionid, version), write=True, body=True
     )
 
 
 @router.get("/subscriptions/{subscriptionid}", responses=_errors(400, 401, 403, 404))
-async def get_sub(subscriptionid: str, request: Request) -> JSONResponse:
+async def get_sub(subscriptionid: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         subid = _uuid(subscriptionid, "subscriptionid")
         return lambda scd: scd.get_sub(caller, subid)
@@ -321,7 +346,7 @@ async def get_sub(subscriptionid: str, request: Request) -> JSONResponse:
 @router.delete(
     "/subscriptions/{subscriptionid}/{version}", responses=_errors(400, 401, 403, 404, 409)
 )
-async def delete_sub(subscriptionid: str, version: str, request: Request) -> JSONResponse:
+async def delete_sub(subscriptionid: str, version: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         subid = _uuid(subscriptionid, "subscriptionid")
         return lambda scd: scd.delete_sub(caller, subid, version)
@@ -330,7 +355,7 @@ async def delete_sub(subscriptionid: str, version: str, request: Request) -> JSO
 
 
 @router.post("/subscriptions/query", responses=_ANY)
-async def query_subs(request: Request) -> JSONResponse:
+async def query_subs(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         ext = _area(doc)
         return lambda scd: {"subscriptions": scd.query_subs(caller, ext)}
@@ -339,7 +364,7 @@ async def query_subs(request: Request) -> JSONResponse:
 
 
 # --- a version or OVN left empty (a path ending in "/"): refused, not redirected ---------------
-async def _missing_version(request: Request, options: list[set[str]]) -> JSONResponse:
+async def _missing_version(request: Request, options: list[set[str]]) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         raise BadRequest("the OVN or version in the path is empty")
 
@@ -356,19 +381,19 @@ async def _missing_version(request: Request, options: list[set[str]]) -> JSONRes
     responses=_errors(400, 401, 403),
     include_in_schema=False,
 )
-async def oir_without_ovn(entityid: str, request: Request) -> JSONResponse:
+async def oir_without_ovn(entityid: str, request: Request) -> Response:
     return await _missing_version(request, [{SC}, {CMSA}])
 
 
 @router.put("/constraint_references/{entityid}/", include_in_schema=False)
 @router.delete("/constraint_references/{entityid}/", include_in_schema=False)
-async def constraint_without_ovn(entityid: str, request: Request) -> JSONResponse:
+async def constraint_without_ovn(entityid: str, request: Request) -> Response:
     return await _missing_version(request, [{CM}])
 
 
 @router.put("/subscriptions/{subscriptionid}/", include_in_schema=False)
 @router.delete("/subscriptions/{subscriptionid}/", include_in_schema=False)
-async def sub_without_version(subscriptionid: str, request: Request) -> JSONResponse:
+async def sub_without_version(subscriptionid: str, request: Request) -> Response:
     return await _missing_version(request, [{SC}, {CP}])
 
 
@@ -377,7 +402,7 @@ _AVAILABILITY = {"": "Unknown", "unknown": "Unknown", "normal": "Normal", "down"
 
 
 @router.get("/uss_availability/{uss_id}", responses=_errors(401, 403))
-async def get_availability(uss_id: str, request: Request) -> JSONResponse:
+async def get_availability(uss_id: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         def tx(scd: Scd) -> Any:
             availability, version = scd.availability(uss_id)
@@ -389,7 +414,7 @@ async def get_availability(uss_id: str, request: Request) -> JSONResponse:
 
 
 @router.put("/uss_availability/{uss_id}", responses=_errors(400, 401, 403, 409))
-async def put_availability(uss_id: str, request: Request) -> JSONResponse:
+async def put_availability(uss_id: str, request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         assert doc is not None
         raw = doc.get("availability", "")
@@ -405,7 +430,7 @@ async def put_availability(uss_id: str, request: Request) -> JSONResponse:
 
 
 @router.post("/reports", status_code=201, responses=_errors(400, 401, 403))
-async def make_report(request: Request) -> JSONResponse:
+async def make_report(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         assert doc is not None
         import uuid
@@ -421,7 +446,7 @@ uss_router = APIRouter(prefix="/uss/v1", tags=["ASTM F3548-21 USS (native intent
 
 
 @uss_router.get("/operational_intents/{entityid}", responses=_errors(400, 401, 403, 404))
-async def get_native_details(entityid: str, request: Request) -> JSONResponse:
+async def get_native_details(entityid: str, request: Request) -> Response:
     """Details of an intent a party publishes from ``/v1`` (F3548
     ``getOperationalIntentDetails``), served as its managing USS would: the published volumes
     (coarsened as its owner chose), or the exact ones when the caller's party is given them in
@@ -443,7 +468,7 @@ async def get_native_details(entityid: str, request: Request) -> JSONResponse:
 
 
 @uss_router.get("/constraints/{entityid}", responses=_errors(400, 401, 403, 404))
-async def get_native_constraint(entityid: str, request: Request) -> JSONResponse:
+async def get_native_constraint(entityid: str, request: Request) -> Response:
     """Details of an area a party publishes from ``/v1`` as a constraint (F3548
     ``getConstraintDetails``), on the same rules as intents."""
 
@@ -470,7 +495,7 @@ DAR_ID = "deconfliction-single-instance"
 
 
 @aux_router.get("/versions/{system_identity}", responses=_errors(401, 403))
-async def get_version(system_identity: str, request: Request) -> JSONResponse:
+async def get_version(system_identity: str, request: Request) -> Response:
 
     def work(caller: Caller, _: Any) -> Any:
         return lambda scd: {
@@ -482,7 +507,7 @@ async def get_version(system_identity: str, request: Request) -> JSONResponse:
 
 
 @aux_router.get("/aux/v1/pool", responses=_errors(401, 403))
-async def get_pool(request: Request) -> JSONResponse:
+async def get_pool(request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         return lambda scd: {"dar_id": DAR_ID}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from ..errors import (
     field_errors,
 )
 
+log = logging.getLogger(__name__)
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TITLES = {
     400: "Bad request",
@@ -39,6 +42,8 @@ _TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
+#: Paths of the F3548 API, whose errors are ``{"message": ...}`` (the standard's body).
+F3548_PREFIXES = ("/dss/", "/uss/", "/aux/", "/versions/")
 
 
 class ProblemFieldError(BaseModel):
@@ -96,20 +101,39 @@ async def record_login_failure(request: Request, reason: str) -> None:
     seen[host] = now
     at = datetime.now(UTC)
     detail = {"path": request.url.path, "reason": reason[:200]}
-    await run_in_threadpool(
-        store.write_tx, lambda tx: tx.audit(at, "anonymous", "auth.failed", host, digest(detail))
-    )
+    try:
+        await run_in_threadpool(
+            store.write_tx,
+            lambda tx: tx.audit(at, "anonymous", "auth.failed", host, digest(detail)),
+        )
+    except ServiceUnavailable:  # the refusal stands; only its audit entry is lost
+        log.warning("refused token from %s not audited: the database is out of reach", host)
+
+
+def retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
+    """503 with ``Retry-After``: a problem document on ``/v1``, ``{"message"}`` on F3548."""
+    headers = {"Retry-After": retry_after(exc.retry_after_s)}
+    if request.url.path.startswith(F3548_PREFIXES):
+        return JSONResponse({"message": exc.user_message}, status_code=503, headers=headers)
+    return problem(503, exc.code, exc.user_message, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DeconflictionError)
     async def _domain(request: Request, exc: DeconflictionError) -> JSONResponse:
+        if isinstance(exc, ServiceUnavailable):
+            return unavailable(request, exc)
         if isinstance(exc, Unauthenticated):
             await record_login_failure(request, exc.user_message)
         errs = exc.errors if isinstance(exc, InvalidInput) else None
         extra = None
-        if isinstance(exc, TooManyRequests | ServiceUnavailable):
-            extra = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        if isinstance(exc, TooManyRequests):
+            extra = {"Retry-After": retry_after(exc.retry_after_s)}
         return problem(exc.http_status, exc.code, exc.user_message, errs, extra)
 
     @app.exception_handler(RequestValidationError)
@@ -119,24 +143,38 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if request.url.path.startswith(
-            ("/dss/", "/uss/", "/aux/", "/versions/")
-        ):  # the F3548 API has its own error body
+        if request.url.path.startswith(F3548_PREFIXES):  # the F3548 API has its own error body
             return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
         return problem(exc.status_code, "http", str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return problem(500, "internal", "internal error; the service log has the details")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        detail = "internal error; the service log has the details"
+        if request.url.path.startswith(F3548_PREFIXES):
+            return JSONResponse({"message": detail}, status_code=500)
+        return problem(500, "internal", detail)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can return."""
-    return {
-        s: {
+    """OpenAPI entries for the error statuses a route can return (503, the database out of
+    reach, can come from every route that uses it, and is always listed)."""
+    statuses = (*statuses, 503) if 503 not in statuses else statuses
+    out: dict[int | str, dict[str, Any]] = {}
+    for s in statuses:
+        out[s] = {
             "model": Problem,
             "description": _TITLES[s],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for s in statuses
+        if s == 503:
+            out[s]["headers"] = RETRY_AFTER_HEADER
+    return out
+
+
+#: The ``Retry-After`` header of a 503, as OpenAPI describes a response header.
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
     }
+}

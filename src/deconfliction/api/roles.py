@@ -1,8 +1,9 @@
 """Who may call what on ``/v1``: the roles within a party, route by route (docs/security.md).
 
-Every ``/v1`` route has an entry; a route without one is refused to everyone (403), and the
-tests walk the OpenAPI document so that a new route without an entry fails them. The F3548
-routes (``/dss``, ``/uss``, ``/aux``, ``/versions``) are governed by their scopes instead.
+Every ``/v1`` and ``/ogc`` (OGC API - Features) route has an entry; a route without one is
+refused to everyone (403), and the tests walk the OpenAPI document so that a new route without
+an entry fails them. The F3548 routes (``/dss``, ``/uss``, ``/aux``, ``/versions``) are
+governed by their scopes instead.
 On top of the role, routes check ownership (a party changes only its own records) and, for
 agreements and keys, the party admin scope; the service admin scope manages parties.
 """
@@ -74,7 +75,17 @@ ROUTE_ROLES: dict[tuple[str, str], str | frozenset[str]] = {
     ("PUT", "/v1/audit/keys"): frozenset({D}),
     ("GET", "/v1/audit/checkpoints"): frozenset({A, D, L}),
     ("GET", "/v1/audit/export"): frozenset({A, D, L}),
+    ("GET", "/v1/audit/links"): ANY,
     ("POST", "/v1/audit/checkpoints/{seq}/countersignatures"): frozenset({A, D}),
+    ("GET", "/v1/picture/cot"): READERS,
+    ("GET", "/v1/picture/kml"): READERS,
+    ("POST", "/v1/areas/import"): frozenset({P}),
+    ("GET", "/ogc"): ANY,
+    ("GET", "/ogc/conformance"): ANY,
+    ("GET", "/ogc/collections"): READERS,
+    ("GET", "/ogc/collections/{collection_id}"): READERS,
+    ("GET", "/ogc/collections/{collection_id}/items"): READERS,
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): READERS,
     ("GET", "/v1/screening/findings"): READERS,
     ("POST", "/v1/screening/sessions"): frozenset({P, W, L}),
     ("POST", "/v1/screening/sessions/{session_id}/messages"): frozenset({P, W, L}),
@@ -115,7 +126,7 @@ class RoleGate:
         path: str = scope.get("path", "")
         if (
             scope["type"] != "http"
-            or not path.startswith("/v1/")
+            or not (path.startswith(("/v1/", "/ogc/")) or path == "/ogc")
             or path.startswith(F3548_PREFIXES)
         ):
             await self.app(scope, receive, send)

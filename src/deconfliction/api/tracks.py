@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import DeconflictionError, field_errors
+from ..errors import DeconflictionError, ServiceUnavailable, field_errors
 from ..exchange import release
 from ..model import TrackState
 from ..store.tracks import TrackTable
@@ -119,7 +119,8 @@ def get_tactical(request: Request, party: PartyDep) -> TacticalList:
 async def tracks_live(websocket: WebSocket) -> None:
     """A live feed over one WebSocket: send ``{"states": [...]}`` messages (as for
     ``POST /v1/tracks``), get ``{"accepted": N, "changed": M}`` back for each, or
-    ``{"error": ..., "errors": [{pointer, reason}]}`` for a bad one (the socket stays open).
+    ``{"error": ..., "errors": [{pointer, reason}]}`` for a bad one (the socket stays open), or
+    ``{"error": ..., "retry_after_s": N}`` when the database cannot take it now (send it again).
     The token comes in the ``Authorization`` header or, for browsers, ``?access_token=``."""
     app = websocket.app
     header = websocket.headers.get("authorization", "")
@@ -129,6 +130,10 @@ async def tracks_live(websocket: WebSocket) -> None:
     try:
         who = app.state.auth.verify(token)
         party = await run_in_threadpool(app.state.store.get_party, who.subject)
+    except ServiceUnavailable as exc:  # said once open (1013: try again later)
+        await websocket.accept()
+        await websocket.close(code=1013, reason=exc.user_message[:120])
+        return
     except DeconflictionError:
         await websocket.close(code=1008, reason="a valid token of a registered party is needed")
         return
@@ -154,7 +159,13 @@ async def tracks_live(websocket: WebSocket) -> None:
                     }
                 )
                 continue
-            changed = await run_in_threadpool(table.upsert, party.id, batch.states)
+            try:
+                changed = await run_in_threadpool(table.upsert, party.id, batch.states)
+            except ServiceUnavailable as exc:  # the batch was not taken: send it again later
+                await websocket.send_json(
+                    {"error": exc.user_message, "retry_after_s": exc.retry_after_s}
+                )
+                continue
             await websocket.send_json({"accepted": len(batch.states), "changed": changed})
     except WebSocketDisconnect:
         return

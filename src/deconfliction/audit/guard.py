@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .chain import GENESIS, AuditEntry
-from .signing import message, verify
+from .keys import message, verify
 
 HEAD_FILE = "audit-head.json"
 

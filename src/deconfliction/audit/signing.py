@@ -7,56 +7,24 @@ id: the SHA-256 (hex) of its public key in DER SubjectPublicKeyInfo form.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .chain import canonical
+from .keys import key_id, load_public, message, public_pem, verify
 
 AUDIT_KEY_FILE = "audit-signing-key.pem"
-_SIG = re.compile(r"[0-9a-f]{128}")
-
-
-def message(seq: int, entry_hash: str) -> bytes:
-    return canonical({"seq": seq, "hash": entry_hash})
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    der = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
-
-
-def public_pem(public: Ed25519PublicKey) -> str:
-    return public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-
-
-def load_public(pem: bytes | str) -> Ed25519PublicKey:
-    """An Ed25519 public key from PEM (ValueError if it is not one)."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    key = serialization.load_pem_public_key(data)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
-
-
-def verify(public: Ed25519PublicKey, msg: bytes, signature_hex: str) -> bool:
-    """Whether ``signature_hex`` (exactly 128 lowercase hex digits) signs ``msg``."""
-    if not _SIG.fullmatch(signature_hex):
-        return False
-    try:
-        public.verify(bytes.fromhex(signature_hex), msg)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+__all__ = [
+    "AUDIT_KEY_FILE",
+    "Signer",
+    "key_id",
+    "load_public",
+    "message",
+    "public_pem",
+    "verify",
+]
 
 
 class Signer:

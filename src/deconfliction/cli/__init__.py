@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (``check``: no conflict; ``screen``: no place in common), 1 ``check``
 found conflicts (``screen``: places in common), 2 bad input (one line on stderr naming what and
-why).
+why), 3 ``serve`` cannot listen on its address (the port is taken, or not ours to take): one
+line on stderr, before anything else is printed.
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run the service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="TCP port to listen on (default 8000); a port in use: exit 3, nothing started",
+    )
     serve.add_argument(
         "--data-dir",
         type=Path,
@@ -87,7 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="load the demo scenario and print a token for each demo party",
+        help="load the demo scenario and print a token for each demo party; the map's "
+        "token-less demo login is on only when --host is a loopback address",
+    )
+    serve.add_argument(
+        "--demo-login-anywhere",
+        action="store_true",
+        help="with --demo: keep the token-less demo login on although --host is not a loopback "
+        "address (anyone who reaches the service can then act as any party)",
     )
     serve.add_argument(
         "--auth-public-key",
@@ -187,8 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     feed = tsub.add_parser("feed", help="decode a live or recorded feed and send it")
-    feed.add_argument("kind", choices=["sbs", "ais"], help="ADS-B BaseStation text, or AIS NMEA")
-    feed.add_argument("source", metavar="SOURCE", help="a file, tcp://HOST:PORT or udp://HOST:PORT")
+    feed.add_argument(
+        "kind",
+        choices=["sbs", "ais", "asterix", "cot"],
+        help="ADS-B BaseStation text, AIS NMEA, ASTERIX CAT021/048/062, or Cursor on Target",
+    )
+    feed.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a file, tcp://HOST:PORT or udp://HOST:PORT (CoT also tls://HOST:PORT)",
+    )
     feed.add_argument(
         "--to", required=True, metavar="URL", help="the service, e.g. http://127.0.0.1:8000"
     )
@@ -196,6 +219,27 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument(
         "--batch-s", type=float, default=1.0, metavar="S", help="send at most every S seconds"
     )
+    feed.add_argument(
+        "--radar",
+        action="append",
+        default=[],
+        metavar="SAC/SIC=LON,LAT[,HEIGHT_M]",
+        help="ASTERIX CAT048: where a radar stands (repeatable)",
+    )
+    feed.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="ASTERIX: the UTC day of the times of day (default: a capture's own date, else "
+        "the day of reception)",
+    )
+    feed.add_argument(
+        "--retry-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="keep trying a batch the service cannot take now (503, 429, unreachable) this long",
+    )
+    _add_format_commands(sub)
 
     audit = sub.add_parser("audit", help="the audit log: a party's export, verified offline")
     asub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
@@ -292,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--audience", default="deconfliction")
     token.add_argument("--ttl-s", type=int, default=12 * 3600)
     token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    token.add_argument("--db", help="database URL (default: the data folder's SQLite file)")
     return parser
 
 
@@ -340,7 +385,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed
 
-            return run_feed(args.kind, args.source, args.to, args.token, args.batch_s)
+            return run_feed(
+                args.kind,
+                args.source,
+                args.to,
+                args.token,
+                args.batch_s,
+                args.radar,
+                args.date,
+                args.retry_s,
+            )
+        if args.command in ("cot", "kml", "notam", "navwarning", "airspace"):
+            return _run_format_command(args)
         if args.command == "tracks":
             from .tracks import run_tracks_check
 
@@ -367,6 +423,103 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _registered(party: str, data_dir: Path, db: str | None) -> None:
+    """Refuse a token for a party the service does not know (it would be refused anyway)."""
+    from ..errors import NotFound
+    from ..store import open_store
+
+    if db is None:
+        path = data_dir / "deconfliction.db"
+        if not path.is_file():
+            raise UsageError(
+                f"--party {party}: no database in {data_dir} to look the party up in "
+                "(give the --data-dir or --db that serve uses)"
+            )
+        db = f"sqlite:///{path}"
+    store = open_store(db)
+    try:
+        store.get_party(party)
+    except NotFound:
+        known = ", ".join(p.id for p in store.list_parties()) or "none"
+        raise UsageError(
+            f"--party {party}: not a registered party (registered: {known}); "
+            "an admin registers parties with POST /v1/parties"
+        ) from None
+    finally:
+        store.close()
+
+
+def _add_format_commands(sub: Any) -> None:
+    """``cot out``, ``kml``, ``notam``, ``navwarning``, ``airspace import`` (docs/formats.md)."""
+    cot = sub.add_parser("cot", help="Cursor on Target (TAK): the released picture out")
+    csub = cot.add_subparsers(dest="cot_command", required=True, parser_class=_Parser)
+    out = csub.add_parser("out", help="serve or push your released picture as CoT")
+    out.add_argument("--from", dest="from_", required=True, metavar="URL", help="the service")
+    out.add_argument("--token", required=True, help="a bearer token of the party")
+    out.add_argument("--listen", metavar="tcp://HOST:PORT", help="serve TAK clients here")
+    out.add_argument("--push", metavar="URL", help="push to a TAK server: tcp://, tls://, udp://")
+    out.add_argument("--every-s", type=float, default=5.0, metavar="S", help="refresh period")
+    out.add_argument("--once", action="store_true", help="send the picture once, then stop")
+
+    kml = sub.add_parser("kml", help="KML/KMZ of plan files or of your released picture")
+    ksub = kml.add_subparsers(dest="kml_command", required=True, parser_class=_Parser)
+    kp = ksub.add_parser("plans", help="plan files (GeoJSON) as KML, offline")
+    kp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    kp.add_argument("--out", required=True, type=Path, metavar="FILE", help=".kml or .kmz")
+    kpic = ksub.add_parser("picture", help="your released picture, from the service")
+    kpic.add_argument("--from", dest="from_", required=True, metavar="URL", help="the service")
+    kpic.add_argument("--token", required=True, help="a bearer token of the party")
+    kpic.add_argument("--out", required=True, type=Path, metavar="FILE", help=".kml or .kmz")
+
+    for name, what in (("notam", "ICAO NOTAM"), ("navwarning", "NAVAREA or NAVTEX warning")):
+        p = sub.add_parser(name, help=f"the text of an {what} for an area")
+        p.add_argument("area_id", nargs="?", metavar="AREA_ID", help="the area's id")
+        p.add_argument("--from", dest="from_", metavar="URL", help="the service")
+        p.add_argument("--token", help="a bearer token of the party")
+        p.add_argument("--plan", type=Path, metavar="FILE", help="or: a plan file's record")
+        p.add_argument("--lang", choices=["en", "fr", "ru"], default="en", help="language")
+        p.add_argument("--number", type=int, default=1, metavar="N", help="message number")
+        if name == "notam":
+            p.add_argument("--fir", default="XXXX", metavar="ICAO", help="FIR (Q and A items)")
+            p.add_argument("--series", default="A", metavar="L", help="NOTAM series letter")
+        else:
+            p.add_argument("--navarea", default="III", metavar="ROMAN", help="NAVAREA number")
+            p.add_argument("--region", default="", help="the region line (e.g. 'Eastern Med')")
+            p.add_argument("--navtex", metavar="B1", help="wrap as NAVTEX from this station")
+
+    air = sub.add_parser("airspace", help="import restricted, danger and prohibited areas")
+    asub = air.add_subparsers(dest="airspace_command", required=True, parser_class=_Parser)
+    imp = asub.add_parser("import", help="OpenAir, AIXM 5.1, NOTAM or warnings as your areas")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument(
+        "--format", choices=["openair", "aixm", "notam", "navwarning"], help="default: guessed"
+    )
+    imp.add_argument("--to", metavar="URL", help="the service")
+    imp.add_argument("--token", help="a bearer token of the importing party (planner)")
+    imp.add_argument("--prefix", default="", help="put before every imported id")
+    imp.add_argument("--days", type=int, default=28, help="OpenAir/AIXM window (default 28)")
+    imp.add_argument("--agl-m", type=float, metavar="M", help="highest ground under AGL limits")
+    imp.add_argument("--dry-run", action="store_true", help="read and list, write nothing")
+
+
+def _run_format_command(args: argparse.Namespace) -> int:
+    from . import formats
+
+    if args.command == "cot":
+        return formats.run_cot_out(
+            args.from_, args.token, args.listen, args.push, args.every_s, args.once
+        )
+    if args.command == "kml":
+        if args.kml_command == "plans":
+            return formats.run_kml_plans(args.files, args.out)
+        return formats.run_kml_picture(args.from_, args.token, args.out)
+    if args.command == "notam":
+        return formats.run_notam(args)
+    if args.command == "navwarning":
+        return formats.run_navwarning(args)
+    return formats.run_airspace_import(args)
+
+
 def _token(args: argparse.Namespace) -> int:
     from ..auth import ADMIN_SCOPE, dev_private_key, mint_token
     from ..model.records import _check_id
@@ -378,6 +531,8 @@ def _token(args: argparse.Namespace) -> int:
     if args.ttl_s <= 0:
         raise UsageError("--ttl-s must be > 0")
     scopes = list(args.scope) + ([ADMIN_SCOPE] if args.admin else [])
+    if not args.admin:  # a service admin acts for no party; anyone else must be one
+        _registered(args.party, args.data_dir, args.db)
     key = dev_private_key(args.data_dir)
     print(mint_token(key, args.party, audience=args.audience, scopes=scopes, ttl_s=args.ttl_s))
     return 0

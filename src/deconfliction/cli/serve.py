@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import logging
 import os
+import socket
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +31,38 @@ from ..model import SeparationPolicy
 #: The environment variable that carries the service's settings to worker processes.
 CONFIG_ENV = "DECONFLICTION_SERVE_CONFIG"
 
+#: Exit code when the service cannot listen on its address (documented in docs/cli.md).
+EXIT_CANNOT_LISTEN = 3
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches only this machine."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening (as uvicorn would make it), or OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
-    import uvicorn
 
     from ..store import open_store
     from . import UsageError
@@ -52,10 +84,49 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
     if not args.rate_limit > 0:
         raise UsageError(f"--rate-limit must be > 0, got {args.rate_limit}")
+    if not args.peer_ping_s > 0:
+        raise UsageError(f"--peer-ping-s must be > 0, got {args.peer_ping_s}")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not db.startswith(("postgresql://", "postgres://")):
         raise UsageError("--workers > 1 needs a database server (--db postgresql://...)")
+    if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        open_store(db, policy)  # refuses it, naming the schemes it takes (before any port)
+    demo = bool(args.demo or args.demo_party)
+    demo_login = demo and (is_loopback(args.host) or args.demo_login_anywhere)
+    # the address first: nothing is printed (no "serving", no token) when it cannot be had
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = "; pick another with --port" if exc.errno == 98 else ""
+        print(
+            f"deconfliction: cannot listen on {args.host}:{args.port}: {reason}{hint}",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_LISTEN
+    if args.workers > 1:  # uvicorn's worker processes bind it themselves
+        sock.close()
+    try:
+        return _serve(args, policy, db, data_dir, audiences, public_url, demo_login, sock)
+    finally:
+        sock.close()
+
+
+def _serve(
+    args: argparse.Namespace,
+    policy: SeparationPolicy,
+    db: str,
+    data_dir: Path,
+    audiences: list[str],
+    public_url: str,
+    demo_login: bool,
+    sock: socket.socket,
+) -> int:
+    import uvicorn
+
+    from ..store import open_store
+
     config = {
         "db": db,
         "data_dir": str(data_dir),
@@ -67,11 +138,10 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         "policy": policy.model_dump(),
         "demo": bool(args.demo or args.demo_party),
         "demo_parties": list(args.demo_party),
+        "demo_login": demo_login,
         "workers": args.workers,
         "peer_ping_s": args.peer_ping_s,
     }
-    if not args.peer_ping_s > 0:
-        raise UsageError(f"--peer-ping-s must be > 0, got {args.peer_ping_s}")
     dev_key = None
     if not args.auth_public_key and not args.auth_jwks_url:
         dev_key = dev_private_key(data_dir)
@@ -80,13 +150,15 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         + (f", {args.workers} worker processes)" if args.workers > 1 else ")"),
         f"  API docs: http://{args.host}:{args.port}/docs",
         f"  map: http://{args.host}:{args.port}/ui/  "
-        + (
-            "(demo login: pick a party)"
-            if (args.demo or args.demo_party) and dev_key
-            else "(log in with a token)"
-        ),
+        + ("(demo login: pick a party)" if demo_login and dev_key else "(log in with a token)"),
     ]
-    if args.demo or args.demo_party:
+    demo = bool(config["demo"])
+    if demo and not demo_login:
+        lines.append(
+            f"  demo login off: {args.host} is not a loopback address "
+            "(--demo-login-anywhere turns it on for anyone who reaches the service)"
+        )
+    if demo:
         from ..demo import load_demo
 
         store = open_store(db, policy)
@@ -103,7 +175,7 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
             "send as 'Authorization: Bearer TOKEN'):"
         )
         shown = [p.id for p in PARTIES if not args.demo_party or p.id in args.demo_party]
-        for sub in shown if args.demo or args.demo_party else []:
+        for sub in shown if demo else []:
             lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
         admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
         lines.append(f"    admin: {admin}")
@@ -126,7 +198,8 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         return 0
     service = build_service(config)
     try:
-        uvicorn.run(service.app, **opts)
+        server = uvicorn.Server(uvicorn.Config(service.app, **opts))
+        server.run(sockets=[sock])
     finally:
         service.stop()
     return 0
@@ -195,7 +268,9 @@ def build_service(config: dict[str, Any]) -> Service:
         shared_tracks=bool(config.get("workers", 1) > 1),
         node=node,
     )
-    if config["demo"] and dev_key is not None:
+    # the token-less demo login: only where the service listens on loopback (or where the
+    # operator said --demo-login-anywhere)
+    if config.get("demo_login", config["demo"]) and dev_key is not None:
         key, audience = dev_key, audiences[0]
         app.state.dev_token = lambda party: mint_token(
             key, party, audience=audience, scopes=[PARTY_ADMIN_SCOPE]

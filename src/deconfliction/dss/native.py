@@ -50,6 +50,7 @@ from ..geo.distance import Shape, horizontal_gap_m
 from ..model import OperationalIntent, RecordKind, Volume4D
 from ..model.footprint import _Strict
 from ..store.base import StoredRecord, Tx, iso, record_key
+from . import storage
 from .volumes import format_time
 
 Level = Literal["none", "extent", "full"]
@@ -363,9 +364,6 @@ def _notify(
 ) -> None:
     if tx.x("SELECT 1 FROM scd_cells WHERE kind = 'sub' LIMIT 1").fetchone() is None:
         return  # no subscription anywhere
-    from .scd import Scd  # the DSS's own storage of subscriptions
-
-    scd = Scd(tx, at)
     flag = "notify_for_operational_intents" if kind == "oir" else "notify_for_constraints"
     sub_ids: set[str] = set()
     vols = [*before, *after]
@@ -375,13 +373,13 @@ def _notify(
     start = min(v.time_start for v in vols)
     end = max(v.time_end for v in vols)
     for sid in sorted(sub_ids):
-        sub = scd.get("sub", sid)
+        sub = storage.get(tx, "sub", sid)
         if sub is None or not sub[flag]:
             continue
         if sub["time_start"] > end or sub["time_end"] < start:
             continue
         sub["notification_index"] += 1
-        scd.save("sub", sub, sub)
+        storage.save(tx, "sub", sub, sub)
         tx.event(
             sub["manager"],
             "dss.notification",

@@ -7,12 +7,11 @@ cells indexed in ``scd_cells``.
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
 from ..store.base import Tx, record_key
-from . import native
+from . import native, storage
 from .volumes import BadRequest, Extent, format_time
 
 HIDDEN_OVN = "Available from USS"
@@ -48,14 +47,6 @@ def new_version() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).isoformat()
-
-
-def _dt(s: str | None) -> datetime | None:
-    return None if s is None else datetime.fromisoformat(s)
-
-
 class Scd:
     """DSS operations over one DB-API cursor (``?`` placeholders)."""
 
@@ -66,37 +57,15 @@ class Scd:
         #: ``uss_base_url`` of native intents: this service, which serves their details
         self.native_base_url = native_base_url
 
-    # --- storage ---------------------------------------------------------------------------
+    # --- storage (dss/storage.py) ---------------------------------------------------------
     def get(self, kind: str, eid: str) -> dict[str, Any] | None:
-        row = self.tx.x(
-            "SELECT body FROM scd_entities WHERE kind = ? AND id = ?", (kind, eid)
-        ).fetchone()
-        return None if row is None else _load(row[0])
+        return storage.get(self.tx, kind, eid)
 
     def save(self, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if old is not None:
-            self._drop_cells(kind, ent["id"], old["cells"])
-        ref = ent.get("subscription_id") if kind == "oir" else None
-        self.tx.x(
-            "INSERT INTO scd_entities (kind, id, manager, ref, body) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, id) DO UPDATE SET manager = excluded.manager, "
-            "ref = excluded.ref, body = excluded.body",
-            (kind, ent["id"], ent["manager"], ref, _dump(ent)),
-        )
-        self.tx.xm(
-            "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)",
-            [(kind, to_sql(c), ent["id"]) for c in ent["cells"]],
-        )
+        storage.save(self.tx, kind, ent, old)
 
     def delete(self, kind: str, ent: dict[str, Any]) -> None:
-        self._drop_cells(kind, ent["id"], ent["cells"])
-        self.tx.x("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
-
-    def _drop_cells(self, kind: str, eid: str, cells: Iterable[int]) -> None:
-        self.tx.xm(
-            "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
-            [(kind, to_sql(c), eid) for c in cells],
-        )
+        storage.delete(self.tx, kind, ent)
 
     def search(self, kind: str, cells: Iterable[int]) -> list[dict[str, Any]]:
         """Entities of a kind sharing at least one cell, by id."""
@@ -627,16 +596,4 @@ def _meets(e: dict[str, Any], ext: Extent, *, altitude: bool) -> bool:
     return True
 
 
-_TIMES = ("time_start", "time_end")
 _NAMES = {"oir": "operational intent", "constraint": "constraint", "sub": "subscription"}
-
-
-def _dump(ent: dict[str, Any]) -> str:
-    return json.dumps({k: (_iso(v) if k in _TIMES else v) for k, v in ent.items()})
-
-
-def _load(body: str) -> dict[str, Any]:
-    ent: dict[str, Any] = json.loads(body)
-    for k in _TIMES:
-        ent[k] = _dt(ent.get(k))
-    return ent

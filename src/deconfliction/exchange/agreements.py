@@ -21,9 +21,9 @@ from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound, VersionConflict
 from ..model import IntentCategory, RecordId, SeparationPolicy
 from ..model.footprint import _Strict
-from ..screening.terms import ScreeningTerms
 from ..store.base import Tx, iso
 from .phrasebook import LANGUAGES
+from .screening_terms import ScreeningTerms
 
 
 class Release(StrEnum):
@@ -193,6 +193,21 @@ def active(tx: Tx, a: str, b: str) -> Agreement | None:
 def all_active(tx: Tx) -> list[Agreement]:
     rows = tx.x(f"SELECT {_COLS} FROM agreements WHERE status = 'active'").fetchall()
     return [_row(r) for r in rows]
+
+
+def party_languages(tx: Tx, party: str) -> tuple[list[str], list[str]]:
+    """The languages ``party`` reads as its agreements in force say (each agreement's order
+    kept, earlier partners first), and those partners."""
+    langs: list[str] = []
+    partners: list[str] = []
+    for ag in sorted(all_active(tx), key=lambda a: a.parties):
+        if party not in ag.parties:
+            continue
+        partners.append(next(p for p in ag.parties if p != party))
+        for lang in ag.terms.languages.get(party, []):
+            if lang not in langs:
+                langs.append(lang)
+    return langs, sorted(partners)
 
 
 def history(tx: Tx, party: str) -> list[Agreement]:

@@ -628,7 +628,10 @@ def view_alert(tx: Tx, alert: dict[str, Any], viewer: str) -> dict[str, Any] | N
             return None
         if level is Release.FULL:
             return alert
-        out = _on_grid(alert, coarsening(terms))
+        # the track's owner: its times and distances come from its own track and the area's
+        # released extent (the monitor computes them so), no finer than what it may know;
+        # the area's owner: they come from the other party's exact track, put on the grid
+        out = dict(alert) if viewer == track_owner else _on_grid(alert, coarsening(terms))
         if level is not Release.EXTENT:
             out[hide] = None
             out["key"] = _hidden_key(alert)

@@ -67,6 +67,8 @@ class AreaKind(StrEnum):
     RESERVED = "reserved"
     EXERCISE = "exercise"
     NAVAL_EXERCISE = "naval-exercise"
+    DANGER = "danger"
+    PROHIBITED = "prohibited"
 
 
 class Party(_Strict):

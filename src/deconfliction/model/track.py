@@ -31,6 +31,17 @@ class TrackState(_Strict):
     track_deg: float = Field(default=0.0, ge=0.0, le=360.0, description="track angle, true")
     vs_mps: float = Field(default=0.0, ge=-500.0, le=500.0, description="vertical rate, m/s")
     intent_id: RecordId | None = Field(default=None, description="the intent it flies, if any")
+    source: str | None = Field(
+        default=None,
+        max_length=200,
+        description="where the state comes from (sensor, system, feed), as the feed says it",
+    )
+    accuracy_m: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=100_000.0,
+        description="horizontal position accuracy (95 %), metres, where the source gives one",
+    )
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True

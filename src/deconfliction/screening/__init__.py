@@ -10,8 +10,8 @@ notices and hotline threads on it. docs/screening.md states what each side learn
 conflict the exact engine would find is ever missed.
 """
 
+from ..exchange.screening_terms import Grain, ScreeningBudget, ScreeningTerms
 from .session import PROTOCOL, Role, ScreeningRefused, Session, SessionParams
-from .terms import Grain, ScreeningBudget, ScreeningTerms
 from .tokens import Cover, Growth, Token, intersect, volume_tokens
 
 __all__ = [

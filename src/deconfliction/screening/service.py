@@ -39,10 +39,10 @@ from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound, VersionConflict
 from ..exchange import agreements as ag
 from ..exchange import hotline
+from ..exchange.screening_terms import ScreeningTerms
 from ..model import RecordKind, SeparationPolicy, Volume4D
 from ..store.base import Store, StoredRecord, StoreHooks, Tx, iso, record_key, split_key
 from .session import ScreeningRefused, Session, SessionParams
-from .terms import ScreeningTerms
 from .tokens import Cover, Growth, Token, parent, volume_tokens, window
 
 #: How long a session with a remote side may run.

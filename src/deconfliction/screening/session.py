@@ -38,9 +38,9 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import DeconflictionError, FieldError, InvalidInput
+from ..exchange.screening_terms import Grain
 from ..model import SeparationPolicy, Volume4D
 from . import psi
-from .terms import Grain
 from .tokens import Cover, Growth, Token, token_digest
 
 PROTOCOL = "deconfliction-screening/1"

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from ..exchange.screening_terms import Grain
 from ..geo import DISTANCE_RESOLUTION_M
 from ..geo.cells import cell_bounds, cell_parent, cell_token, covering_at_level
 from ..model import SeparationPolicy, Volume4D
-from .terms import Grain
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)

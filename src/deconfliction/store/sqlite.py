@@ -4,10 +4,16 @@ Writes are queued to a single thread, which runs a batch of them in one transact
 own savepoint, so a refused write rolls back alone) and commits with ``synchronous=FULL`` before
 any caller is answered: write transactions are serial, and an acknowledged write survives a crash
 of the process or of the machine.
+
+When the database cannot be used now (another process holds its lock past ``BUSY_TIMEOUT_S``,
+the disk is full or failing, the file cannot be opened) an operation fails with
+``ServiceUnavailable`` (503 with ``Retry-After`` on the API) rather than hanging; a write that
+waited ``WAIT_S`` in the queue without being started is taken out of it and answered so too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..audit.signing import Signer
+from ..errors import ServiceUnavailable
 from ..model import SeparationPolicy
 from . import migrate
 from .base import RecordCache, StoreHooks, Tx
@@ -24,6 +31,30 @@ from .txstore import TxStore
 
 T = TypeVar("T")
 _BATCH = 64
+#: How long a connection waits for another process's lock on the file before giving up.
+BUSY_TIMEOUT_S = 3.0
+#: How long a write waits in the queue before it is given up (if it has not started).
+WAIT_S = 10.0
+#: What ``Retry-After`` says when the database cannot be used now.
+RETRY_S = 1
+#: SQLite's words for a database that cannot be used now (rather than a bug in a statement).
+_AWAY_WORDS = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database file",
+    "attempt to write a readonly database",
+)
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for a SQLite error that means the database cannot be used now, else None."""
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        w in str(exc).lower() for w in _AWAY_WORDS
+    ):
+        return ServiceUnavailable(f"the database cannot be used now ({exc}); try again", RETRY_S)
+    return None
 
 
 class SqliteStore(TxStore):
@@ -52,7 +83,7 @@ class SqliteStore(TxStore):
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -70,7 +101,7 @@ class SqliteStore(TxStore):
             item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
+            batch = [item] if item[1].set_running_or_notify_cancel() else []
             while len(batch) < _BATCH:
                 try:
                     nxt = self._queue.get_nowait()
@@ -79,7 +110,10 @@ class SqliteStore(TxStore):
                 if nxt is None:
                     self._queue.put(None)
                     break
-                batch.append(nxt)
+                if nxt[1].set_running_or_notify_cancel():  # else given up by its caller
+                    batch.append(nxt)
+            if not batch:
+                continue
             results: list[tuple[Future[Any], bool, Any]] = []
             done: list[Tx] = []
             try:
@@ -95,14 +129,16 @@ class SqliteStore(TxStore):
                     except Exception as exc:  # refused or failed: roll back this write alone
                         cur.execute("ROLLBACK TO w")
                         cur.execute("RELEASE w")
-                        results.append((fut, False, exc))
+                        results.append((fut, False, unavailable(exc) or exc))
                 cur.execute("COMMIT")
             except Exception as exc:  # the commit itself failed: nothing of the batch holds
                 if conn.in_transaction:
-                    conn.rollback()
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.rollback()
+                failed = unavailable(exc) or exc
                 for _, fut in batch:
                     if not fut.done():
-                        fut.set_exception(exc)
+                        fut.set_exception(failed)
                 continue
             for tx in done:
                 tx.committed()
@@ -117,19 +153,29 @@ class SqliteStore(TxStore):
             raise RuntimeError("the store is closed")
         fut: Future[T] = Future()
         self._queue.put((fn, fut))
-        return fut.result()
+        try:
+            return fut.result(timeout=WAIT_S)
+        except TimeoutError:
+            if fut.cancel():  # not started: it never will be
+                raise ServiceUnavailable(
+                    "the database is too busy to take this write now; try again", RETRY_S
+                ) from None
+            return fut.result()  # started: its outcome is coming
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
-        cur = conn.cursor()
-        cur.execute("BEGIN")
         try:
-            return fn(self.make_tx(cur))
-        finally:
-            cur.execute("COMMIT")
+            cur = conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                return fn(self.make_tx(cur))
+            finally:
+                cur.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise (unavailable(exc) or exc) from exc
 
     def write_tx(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn(tx)`` as one write transaction, serial with every other write."""

@@ -1,57 +1,17 @@
 // The common operational picture: what one party may see, live, on a map.
-import { MapView, circlePoints, unwrap } from "./map.js";
+import { LANGS, pickLanguage, translator } from "./i18n.js";
+import {
+  affiliation, alertTimes, altitudeText, circlePoints, degMin, destination, duration, hhmm, sidc,
+  speedText, unwrap, utcStamp, NM_M,
+} from "./geo.js";
+import { CONFLICT_RED, CopMap, DRAFT, GROUPS, LINES_MINZOOM, SELECTED, symbolImage } from "./map.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "deconfliction.token";
-const LANG_KEY = "deconfliction.lang";
-
-const WORDS = {
-  en: {
-    title: "Common operational picture", language: "Language", logout: "Log out",
-    login: "Log in as a party", loginHelp: "Paste a bearer token for your party.",
-    useToken: "Use this token", demoLogin: "Demo: log in as", time: "Time", now: "Now",
-    allTimes: "all times", conflicts: "Conflicts", hotline: "Hotline", message: "Message",
-    freeText: "or free text", needsAck: "ask for acknowledgement within 5 min", send: "Send",
-    newIntent: "New intent", drawHelp: "Draw on the map (click the corners, then Check) or paste GeoJSON.",
-    draw: "Draw", clear: "Clear", from: "from", to: "to", check: "Check", submit: "Submit",
-    links: "Links", tracks: "Tracks", noConflicts: "No conflicts.", acknowledge: "Acknowledge",
-    acknowledged: "acknowledged", escalated: "escalated to", untranslated: "untranslated",
-    own: "own", full: "released in full", extent: "released as extent", overlap: "overlap",
-    apart: "apart", draftConflicts: "conflicts before submit", draftClear: "No conflict: you can submit.",
-    submitted: "Submitted.", freeOption: "— free text —", you: "you", notice: "(notice only: no geometry released)",
-    lost: "separation lost", inS: "in", outside: "outside its intent",
-  },
-  fr: {
-    title: "Situation opérationnelle commune", language: "Langue", logout: "Se déconnecter",
-    login: "Se connecter comme partie", loginHelp: "Collez un jeton d'accès de votre partie.",
-    useToken: "Utiliser ce jeton", demoLogin: "Démo : se connecter comme", time: "Heure", now: "Maintenant",
-    allTimes: "toutes les heures", conflicts: "Conflits", hotline: "Ligne directe", message: "Message",
-    freeText: "ou texte libre", needsAck: "demander un accusé de réception sous 5 min", send: "Envoyer",
-    newIntent: "Nouvelle intention", drawHelp: "Dessinez sur la carte (cliquez les sommets, puis Vérifier) ou collez du GeoJSON.",
-    draw: "Dessiner", clear: "Effacer", from: "de", to: "à", check: "Vérifier", submit: "Soumettre",
-    links: "Liaisons", tracks: "Pistes", noConflicts: "Aucun conflit.", acknowledge: "Accuser réception",
-    acknowledged: "reçu", escalated: "escaladé à", untranslated: "non traduit",
-    own: "propre", full: "communiqué en entier", extent: "communiqué en emprise", overlap: "chevauchement",
-    apart: "d'écart", draftConflicts: "conflits avant soumission", draftClear: "Aucun conflit : vous pouvez soumettre.",
-    submitted: "Soumis.", freeOption: "— texte libre —", you: "vous", notice: "(avis seulement : aucune géométrie communiquée)",
-    lost: "séparation perdue", inS: "dans", outside: "hors de son intention",
-  },
-  ru: {
-    title: "Общая оперативная обстановка", language: "Язык", logout: "Выйти",
-    login: "Войти как сторона", loginHelp: "Вставьте токен доступа вашей стороны.",
-    useToken: "Использовать токен", demoLogin: "Демо: войти как", time: "Время", now: "Сейчас",
-    allTimes: "всё время", conflicts: "Конфликты", hotline: "Прямая линия", message: "Сообщение",
-    freeText: "или свободный текст", needsAck: "запросить подтверждение в течение 5 мин", send: "Отправить",
-    newIntent: "Новое намерение", drawHelp: "Нарисуйте на карте (щёлкните вершины, затем Проверить) или вставьте GeoJSON.",
-    draw: "Рисовать", clear: "Очистить", from: "с", to: "по", check: "Проверить", submit: "Отправить план",
-    links: "Связь", tracks: "Треки", noConflicts: "Конфликтов нет.", acknowledge: "Подтвердить",
-    acknowledged: "подтверждено", escalated: "передано на уровень", untranslated: "без перевода",
-    own: "своё", full: "передано полностью", extent: "передан контур", overlap: "пересечение",
-    apart: "интервал", draftConflicts: "конфликты до отправки", draftClear: "Конфликтов нет: можно отправлять.",
-    submitted: "Отправлено.", freeOption: "— свободный текст —", you: "вы", notice: "(только уведомление: геометрия не передана)",
-    lost: "интервал нарушен", inS: "через", outside: "вне своего намерения",
-  },
-};
+const LANG_KEY = "deconfliction.lang"; // a language picked by hand, for this tab's session
+const TRAIL_POINTS = 12; // positions kept per track for its history trail
+const TRACK_LIST_MAX = 150; // the side list shows this many; the map shows them all
+const LEADER_S = 60; // the course/speed leader: where the track will be in a minute
 
 const COLORS = { FR: "#2b6cb0", RU: "#c53030", UK: "#2f855a" };
 function colorOf(party) {
@@ -63,20 +23,23 @@ function colorOf(party) {
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
-  lang: localStorage.getItem(LANG_KEY) || (navigator.language || "en").slice(0, 2),
+  lang: pickLanguage([], [sessionStorage.getItem(LANG_KEY), ...(navigator.languages || [navigator.language])].filter(Boolean)),
   party: null,
-  picture: { records: [], conflicts: [], links: [] },
+  partners: [],
+  picture: { records: [], conflicts: [], links: [], tactical: [] },
   tracks: [],
-  phrasebook: [],
+  trails: new Map(), // party/id -> [[lon, lat], ...]
   selected: null, // conflict id
   thread: null,
   draft: null, // {volumes}
   draftConflicts: [],
   lastEventId: 0,
   day0: null,
+  playing: null, // interval id
+  demoLogin: false,
 };
-if (!WORDS[state.lang]) state.lang = "en";
-const t = (k) => WORDS[state.lang][k] || WORDS.en[k] || k;
+let t = translator(state.lang);
+let cop = null;
 
 async function api(path, opts = {}) {
   const headers = { ...(opts.headers || {}) };
@@ -85,7 +48,13 @@ async function api(path, opts = {}) {
     headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(opts.json);
   }
-  const r = await fetch(path, { ...opts, headers });
+  let r = await fetch(path, { ...opts, headers });
+  // 503: the database is failing over or restarting; try again as Retry-After says, a few times
+  for (let i = 0; r.status === 503 && i < 5; i++) {
+    const wait = Math.min(10, Number(r.headers.get("Retry-After")) || 1);
+    await new Promise((done) => setTimeout(done, wait * 1000));
+    r = await fetch(path, { ...opts, headers });
+  }
   const type = r.headers.get("content-type") || "";
   const body = type.includes("json") ? await r.json() : await r.text();
   if (!r.ok) {
@@ -96,6 +65,10 @@ async function api(path, opts = {}) {
     throw err;
   }
   return body;
+}
+
+function problemText(e) {
+  return e.body && e.body.errors ? e.body.errors.map((x) => `${x.pointer}: ${x.reason}`).join("; ") : e.message;
 }
 
 // --- server-sent events over fetch (EventSource cannot send an Authorization header) --------
@@ -134,156 +107,318 @@ async function streamEvents(path, onEvent, getLastId) {
   }
 }
 
-// --- i18n ------------------------------------------------------------------------------------
+// --- language ----------------------------------------------------------------------------------
 function applyWords() {
   document.documentElement.lang = state.lang;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").value = state.lang;
+  $("play").textContent = state.playing ? t("pause") : t("play");
 }
 
-// --- login -----------------------------------------------------------------------------------
+async function setLanguage(lang) {
+  state.lang = LANGS.includes(lang) ? lang : "en";
+  t = translator(state.lang);
+  applyWords();
+  if (!state.party) return;
+  cop.setLanguage(state.lang, t);
+  renderLayerSwitches();
+  renderLegend();
+  renderConflicts();
+  renderLinks();
+  renderTracksList();
+  setTimeLabel();
+  await loadPhrasebook();
+  await loadThread();
+}
+
+// --- login -------------------------------------------------------------------------------------
+async function demoParties() {
+  try {
+    const r = await fetch("/v1/dev/parties");
+    return r.ok ? (await r.json()).parties : null;
+  } catch {
+    return null;
+  }
+}
+
 async function showLogin(message) {
   $("login").hidden = false;
   $("app").hidden = true;
   $("logout").hidden = true;
   $("login-error").textContent = message || "";
-  try {
-    const dev = await fetch("/v1/dev/parties").then((r) => (r.ok ? r.json() : null));
-    if (dev && dev.parties.length) {
-      $("dev-login").hidden = false;
-      const box = $("dev-parties");
-      box.textContent = "";
-      for (const p of dev.parties) {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = `${p.id} (${p.name})`;
-        b.dataset.party = p.id;
-        b.addEventListener("click", async () => {
-          const tok = await fetch(`/v1/dev/token?party=${encodeURIComponent(p.id)}`).then((r) => r.json());
-          login(tok.token);
-        });
-        box.append(b, " ");
-      }
+  const parties = await demoParties();
+  state.demoLogin = parties !== null;
+  $("demo-banner").hidden = !state.demoLogin;
+  if (parties && parties.length) {
+    $("dev-login").hidden = false;
+    const box = $("dev-parties");
+    box.textContent = "";
+    for (const p of parties) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = `${p.id} (${p.name})`;
+      b.dataset.party = p.id;
+      b.addEventListener("click", async () => {
+        const r = await fetch(`/v1/dev/token?party=${encodeURIComponent(p.id)}`);
+        if (!r.ok) { $("login-error").textContent = `HTTP ${r.status}`; return; }
+        login((await r.json()).token);
+      });
+      box.append(b, " ");
     }
-  } catch { /* not in demo mode */ }
+  }
 }
 
 async function login(token) {
   state.token = token.trim();
+  let me;
   try {
-    const me = await api("/v1/me");
-    sessionStorage.setItem(TOKEN_KEY, state.token);
-    state.party = me.party;
-    start();
+    me = await api("/v1/me");
   } catch (e) {
     state.token = null;
     sessionStorage.removeItem(TOKEN_KEY);
-    showLogin(e.message);
+    return showLogin(e.message);
   }
+  sessionStorage.setItem(TOKEN_KEY, state.token);
+  state.party = me.party;
+  state.partners = me.partners || [];
+  // the picture opens in the party's languages (its agreements), unless one was picked here
+  const picked = sessionStorage.getItem(LANG_KEY);
+  state.lang = picked || pickLanguage(me.languages, navigator.languages || [navigator.language]);
+  t = translator(state.lang);
+  applyWords();
+  if (!state.demoLogin) {
+    state.demoLogin = (await demoParties()) !== null;
+    $("demo-banner").hidden = !state.demoLogin;
+  }
+  start();
 }
 
-// --- the picture -----------------------------------------------------------------------------
-let map;
-let basemapLoaded = false;
-
+// --- the picture: plans and areas ----------------------------------------------------------------
 function volumeRings(v) {
   const fp = v.footprint;
   if (fp.type === "Circle") return [circlePoints(fp.center[0], fp.center[1], fp.radius_m)];
-  return [unwrap(fp.coordinates[0])];
+  return fp.coordinates.map((r) => unwrap(r));
 }
 
-function activeAt(v, when) {
-  if (when === null) return true;
-  return Date.parse(v.time_start) <= when && when <= Date.parse(v.time_end);
-}
-
-function selectedTime() {
-  if ($("all-times").checked) return null;
-  return state.day0 + Number($("time").value) * 60000;
-}
+// a record is known by its owner and its id (ids are per owner); a notice names no id
+function sideKey(side) { return side.id == null ? null : `${side.owner}/${side.id}`; }
 
 function inConflict() {
   const ids = new Map();
   for (const c of state.picture.conflicts) {
-    for (const side of [c.a, c.b]) ids.set(side.id, c.id);
+    for (const side of [c.a, c.b]) if (sideKey(side)) ids.set(sideKey(side), c.id);
   }
   return ids;
 }
 
-function fmtAlt(lo, hi) { return `${Math.round(lo)}–${Math.round(hi)} m`; }
-function fmtTime(s) { return new Date(s).toISOString().slice(11, 16) + " UTC"; }
+function fmtAlt(lo, hi) { return `${Math.round(lo)}–${Math.round(hi)} ${t("m")}`; }
 
-function buildLayers() {
-  const when = selectedTime();
-  const conflicted = inConflict();
-  const recs = [];
-  for (const item of state.picture.records) {
-    const rec = item.record;
-    for (const v of rec.volumes) {
-      if (!activeAt(v, when)) continue;
-      const owner = rec.owner;
-      const hot = conflicted.has(rec.id);
-      const sel = state.selected && conflicted.get(rec.id) === state.selected;
-      recs.push({
-        type: "area",
-        rings: volumeRings(v),
-        fill: item.kind === "area" ? "rgba(120,120,120,0.25)" : colorOf(owner) + "40",
-        stroke: hot ? "#d7191c" : colorOf(owner),
-        width: sel ? 4 : hot ? 2.5 : 1.5,
-        dash: item.level === "extent" ? [6, 4] : item.kind === "area" ? [2, 3] : [],
-        info: { id: rec.id, owner, kind: item.kind, level: item.level, name: rec.name,
-                state: rec.state, category: rec.category,
-                alt: fmtAlt(v.alt_lower_m, v.alt_upper_m),
-                window: `${fmtTime(v.time_start)} – ${fmtTime(v.time_end)}` },
-      });
-    }
-  }
-  const draft = [];
-  if (state.draft) {
-    for (const v of state.draft.volumes) {
-      draft.push({ type: "area", rings: volumeRings(v), fill: "rgba(123,50,148,0.2)",
-                   stroke: state.draftConflicts.length ? "#d7191c" : "#7b3294", width: 2.5, dash: [4, 2],
-                   info: { id: "draft", owner: state.party, kind: "draft" } });
-    }
-  }
-  const tracks = state.tracks.map((tr) => {
-    const vec = tr.gs_mps !== undefined ? ahead(tr, 120) : null;
-    return { type: "track", lon: tr.lon, lat: tr.lat, heading: tr.track_deg || 0, cls: tr.class,
-             color: colorOf(tr.party), vector: vec, label: tr.id,
-             info: { id: tr.id, owner: tr.party, kind: tr.class, alt: `${Math.round(tr.alt_m || 0)} m`,
-                     level: tr.level } };
-  });
-  map.setLayers([{ features: recs }, { features: draft }, { features: tracks }]);
-  const c = $("map");
-  c.dataset.features = String(recs.length);
-  c.dataset.tracks = String(tracks.length);
-  renderLegend();
+function groupOf(item) {
+  if (item.kind === "area") return "areas";
+  return item.record.owner === state.party ? "own" : "others";
 }
 
-function ahead(tr, seconds) {
-  const d = (tr.gs_mps || 0) * seconds;
-  const b = ((tr.track_deg || 0) * Math.PI) / 180;
-  const dlat = (d * Math.cos(b)) / 111320;
-  const dlon = (d * Math.sin(b)) / (111320 * Math.max(0.01, Math.cos((tr.lat * Math.PI) / 180)));
-  return [tr.lon + dlon, tr.lat + dlat];
+function buildRecords() {
+  const conflicted = inConflict();
+  const features = [];
+  const labels = [];
+  const selected = [];
+  const pair = new Set();
+  if (state.selected) {
+    const c = state.picture.conflicts.find((x) => x.id === state.selected);
+    if (c) for (const side of [c.a, c.b]) if (sideKey(side)) pair.add(sideKey(side));
+  }
+  for (const item of state.picture.records) {
+    const rec = item.record;
+    const group = groupOf(item);
+    const color = colorOf(rec.owner);
+    for (const v of rec.volumes) {
+      const rings = volumeRings(v);
+      const props = {
+        id: rec.id, owner: rec.owner, kind: item.kind, level: item.level, group, color,
+        dash: item.level === "extent" || item.kind === "area",
+        conflict: conflicted.has(sideKey(rec)),
+        t0: Date.parse(v.time_start), t1: Date.parse(v.time_end),
+        name: rec.name || "", state: rec.state || "", category: rec.category || "",
+        alt: fmtAlt(v.alt_lower_m, v.alt_upper_m),
+        window: `${hhmm(Date.parse(v.time_start))}–${hhmm(Date.parse(v.time_end))}`,
+      };
+      const geometry = { type: "Polygon", coordinates: rings };
+      features.push({ type: "Feature", properties: props, geometry });
+      if (pair.has(sideKey(rec))) selected.push({ type: "Feature", properties: { t0: props.t0, t1: props.t1 }, geometry });
+      const top = rings[0].reduce((a, b) => (b[1] > a[1] ? b : a));
+      labels.push({ type: "Feature", properties: { ...props, label: rec.name ? `${rec.id}\n${rec.name}` : rec.id },
+                    geometry: { type: "Point", coordinates: top } });
+    }
+  }
+  cop.setRecords(features, labels, selected);
+  $("map").dataset.selectedPair = [...pair].sort().join(" ");
+}
+
+function buildDraft() {
+  const feats = [];
+  if (state.draft) {
+    for (const v of state.draft.volumes) {
+      feats.push({ type: "Feature", properties: { conflict: state.draftConflicts.length > 0 },
+                   geometry: { type: "Polygon", coordinates: volumeRings(v) } });
+    }
+  } else if (cop.drawing) {
+    const pts = cop.drawing.points;
+    for (const p of pts) feats.push({ type: "Feature", properties: { conflict: false }, geometry: { type: "Point", coordinates: p } });
+    if (pts.length >= 2) feats.push({ type: "Feature", properties: { conflict: false }, geometry: { type: "LineString", coordinates: unwrap(pts) } });
+  }
+  cop.setDraft(feats);
+}
+
+// --- the picture: live tracks ---------------------------------------------------------------------
+function trackKey(tr) { return `${tr.party}/${tr.id}`; }
+
+function applyTracks(tracks) {
+  state.tracks = tracks;
+  const alerted = new Set();
+  for (const a of state.picture.tactical || []) for (const k of a.tracks || [a.track]) alerted.add(k);
+  const pts = new Array(tracks.length);
+  const leaders = [];
+  const trails = [];
+  const seen = new Set();
+  const codes = new Set();
+  // leaders and trails: only where they are drawn (zoomed in, in view)
+  const lines = cop.map.getZoom() >= LINES_MINZOOM;
+  state.linesShown = lines;
+  const [w, s, e, n] = cop.viewBox();
+  const units = { FL: t("FL"), m: t("m"), kt: t("kt") };
+  for (let i = 0; i < tracks.length; i++) {
+    const tr = tracks[i];
+    const key = trackKey(tr);
+    seen.add(key);
+    const aff = affiliation(tr.party, state.party, state.partners);
+    const code = sidc(tr.class, aff);
+    tr.sidc = code;
+    codes.add(code);
+    const second = [altitudeText(tr.alt_m, tr.class, units), speedText(tr.gs_mps, units)].filter(Boolean).join(" ");
+    pts[i] = {
+      type: "Feature",
+      properties: {
+        key, icon: `ms:${code}`, aff,
+        label: second ? `${tr.id}\n${second}` : tr.id,
+        h8: (((Math.round((tr.track_deg || 0) / 45) * 45) % 360) + 360) % 360,
+        alert: alerted.has(key),
+      },
+      geometry: { type: "Point", coordinates: [tr.lon, tr.lat] },
+    };
+    let trail = state.trails.get(key);
+    if (!trail) { trail = []; state.trails.set(key, trail); }
+    const last = trail[trail.length - 1];
+    if (!last || last[0] !== tr.lon || last[1] !== tr.lat) {
+      trail.push([tr.lon, tr.lat]);
+      if (trail.length > TRAIL_POINTS) trail.shift();
+    }
+    if (!lines || tr.lon < w || tr.lon > e || tr.lat < s || tr.lat > n) continue;
+    if (tr.gs_mps !== undefined && tr.gs_mps > 0) {
+      const end = destination(tr.lon, tr.lat, tr.track_deg || 0, tr.gs_mps * LEADER_S);
+      leaders.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: unwrap([[tr.lon, tr.lat], end]) } });
+    }
+    if (trail.length >= 2) {
+      trails.push({ type: "Feature", properties: { color: colorOf(tr.party) }, geometry: { type: "LineString", coordinates: unwrap(trail) } });
+    }
+  }
+  if (state.trails.size > seen.size) for (const k of state.trails.keys()) if (!seen.has(k)) state.trails.delete(k);
+  cop.setTracks(pts, leaders, trails, [...codes]);
+  renderTracksList();
+}
+
+function renderTracksList() {
+  const ul = $("tracks");
+  ul.textContent = "";
+  const n = state.tracks.length;
+  $("track-count").textContent = t("countTracks", { n });
+  for (const tr of state.tracks.slice(0, TRACK_LIST_MAX)) {
+    const li = document.createElement("li");
+    li.dataset.id = tr.id;
+    li.dataset.party = tr.party;
+    li.dataset.lon = String(tr.lon);
+    li.dataset.lat = String(tr.lat);
+    li.dataset.sidc = tr.sidc || "";
+    const alt = altitudeText(tr.alt_m, tr.class, t);
+    const spd = speedText(tr.gs_mps, t);
+    li.textContent = [`${tr.party} ${tr.id}`, degMin(tr.lon, tr.lat, 1), alt, spd].filter(Boolean).join(" · ");
+    ul.append(li);
+  }
+  if (n > TRACK_LIST_MAX) {
+    const li = document.createElement("li");
+    li.textContent = `… ${n - TRACK_LIST_MAX} ${t("more")}`;
+    ul.append(li);
+  }
+}
+
+// --- controls: layer switches, legend ------------------------------------------------------------
+const GROUP_WORDS = { own: "layerOwn", others: "layerOthers", areas: "layerAreas", tracks: "layerTracks",
+                      conflicts: "layerConflicts", labels: "layerLabels" };
+
+function renderLayerSwitches() {
+  const box = $("layers");
+  box.textContent = "";
+  for (const g of Object.keys(GROUPS)) {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.checked = cop.visible[g];
+    input.dataset.group = g;
+    input.addEventListener("change", () => cop.setGroup(g, input.checked));
+    label.append(input, " ", t(GROUP_WORDS[g]));
+    box.append(label);
+  }
+}
+
+function symbolDataUrl(code) {
+  const img = symbolImage(code, 16);
+  const c = document.createElement("canvas");
+  c.width = img.width;
+  c.height = img.height;
+  c.getContext("2d").putImageData(img, 0, 0);
+  return c.toDataURL();
 }
 
 function renderLegend() {
-  const parties = new Set(state.picture.records.map((r) => r.record.owner));
-  for (const tr of state.tracks) parties.add(tr.party);
   const box = $("legend");
   box.textContent = "";
-  for (const p of [...parties].sort()) {
-    const row = document.createElement("div");
-    const sw = document.createElement("span");
-    sw.className = "swatch";
-    sw.style.background = colorOf(p);
-    row.append(sw, p === state.party ? `${p} (${t("you")})` : p);
-    box.append(row);
+  const row = (sw, text) => {
+    const div = document.createElement("div");
+    div.append(sw, text);
+    box.append(div);
+  };
+  const line = (color, style, width = 2, fill = "transparent") => {
+    const s = document.createElement("span");
+    s.className = "sw";
+    s.style.border = `${width}px ${style} ${color}`;
+    s.style.background = fill;
+    return s;
+  };
+  const me = colorOf(state.party);
+  const other = colorOf(state.partners[0] || "RU");
+  row(line(me, "solid", 2, "rgba(43,108,176,0.08)"), t("lgOwnFull"));
+  row(line(other, "solid"), t("lgOtherFull"));
+  row(line(other, "dashed"), t("lgOtherExtent"));
+  const hatch = line("#5a4646", "dotted");
+  hatch.style.backgroundImage = "repeating-linear-gradient(-45deg, rgba(90,70,70,0.5) 0 1px, transparent 1px 5px)";
+  row(hatch, t("lgArea"));
+  row(line(CONFLICT_RED, "solid", 3), t("lgConflict"));
+  row(line(SELECTED, "solid", 5), t("lgSelected"));
+  row(line(DRAFT, "dashed"), t("lgDraft"));
+  for (const [aff, key] of [["F", "lgFriend"], ["N", "lgNeutral"], ["U", "lgUnknown"]]) {
+    const img = document.createElement("img");
+    img.alt = "";
+    img.src = symbolDataUrl(sidc("fixed-wing", aff));
+    img.dataset.sidc = sidc("fixed-wing", aff);
+    row(img, t(key));
   }
+  row(line("#1b2430", "solid"), t("lgLeader"));
+  row(line("#2b6cb0", "dotted"), t("lgTrail"));
 }
 
+// --- conflicts and tactical alerts ----------------------------------------------------------------
 function renderConflicts() {
+  renderAlerts();
   const ul = $("conflicts");
   ul.textContent = "";
   if (!state.picture.conflicts.length && !(state.picture.tactical || []).length) {
@@ -291,7 +426,6 @@ function renderConflicts() {
     li.textContent = t("noConflicts");
     ul.append(li);
   }
-  renderTactical(ul);
   for (const c of state.picture.conflicts) {
     const li = document.createElement("li");
     li.dataset.id = c.id;
@@ -299,11 +433,13 @@ function renderConflicts() {
     const b = document.createElement("button");
     const other = c.a.owner === state.party ? c.b : c.a;
     const mine = c.a.owner === state.party ? c.a : c.b;
-    const overlap = c.gaps.horizontal_m === 0 && c.gaps.vertical_m === 0 && c.gaps.time_s === 0;
+    // a notice gives no closeness (gaps null) and no id of the other side
+    const g = c.gaps;
+    const overlap = g && g.horizontal_m === 0 && g.vertical_m === 0 && g.time_s === 0;
     const sev = document.createElement("span");
-    sev.className = overlap ? "sev-overlap" : "sev-near";
-    sev.textContent = overlap ? t("overlap") : `${(c.gaps.horizontal_m / 1852).toFixed(1)} NM ${t("apart")}`;
-    b.append(`${mine.id} × ${other.id} (${other.owner}) · ${fmtTime(c.time_start)}–${fmtTime(c.time_end)} · `, sev);
+    sev.className = overlap || !g ? "sev-overlap" : "sev-near";
+    sev.textContent = !g ? "" : overlap ? t("overlap") : `${(g.horizontal_m / NM_M).toFixed(1)} ${t("nm")} ${t("apart")}`;
+    b.append(`${mine.id} × ${other.id ?? "—"} (${other.owner}) · ${hhmm(Date.parse(c.time_start))}–${hhmm(Date.parse(c.time_end))} · `, sev);
     if (!other.volumes.length) b.append(" ", t("notice"));
     b.addEventListener("click", () => selectConflict(c.id));
     li.append(b);
@@ -311,23 +447,61 @@ function renderConflicts() {
   }
 }
 
-function renderTactical(ul) {
+function alertText(a, now) {
+  const when = alertTimes(a);
+  if (a.kind === "tactical") {
+    let s = `⚠ ${a.tracks.map((r) => r ?? `${a.with || "?"}/—`).join(" × ")} · `;
+    if (when.cpa === null) s += `${t("cpa")}: ${t("timeUnknown")}`;
+    else if (when.cpa > now) s += `${t("cpaIn")} ${duration((when.cpa - now) / 1000, t)}`;
+    else s += t("cpaPassed");
+    if (typeof a.d_cpa_m === "number") s += ` · ${t("cpa")} ${(a.d_cpa_m / NM_M).toFixed(1)} ${t("nm")} / ${Math.round(a.dz_cpa_m || 0)} ${t("m")}`;
+    if (a.lost) s += ` · ${t("lost")}`;
+    return s;
+  }
+  if (a.kind === "area") {
+    // below what the agreement releases, the other side's track or area comes unnamed
+    const head = `⚠ ${a.track ?? `${a.with || "?"}/—`}`;
+    const area = a.area ?? `${a.with || "?"}/—`;
+    if (when.enter === null) return `${head} → ${area} · ${t("entryUnknown")}`;
+    if (when.enter > now) return `${head} ${t("entersIn", { area, d: duration((when.enter - now) / 1000, t) })}`;
+    if (when.exit !== null && when.exit > now) return `${head} ${t("leavesIn", { area, d: duration((when.exit - now) / 1000, t) })}`;
+    if (when.exit !== null) return `${head} ${t("leftAgo", { area, d: duration((now - when.exit) / 1000, t) })}`;
+    return `${head} ${t("insideArea", { area })}`;
+  }
+  return `⚠ ${a.track} ${t("outside")} ${a.intent}`;
+}
+
+function renderAlerts() {
+  const ul = $("alerts");
+  ul.textContent = "";
+  const now = Date.now();
   for (const a of state.picture.tactical || []) {
     const li = document.createElement("li");
     li.dataset.kind = a.kind;
     li.className = "tactical";
-    let text;
-    if (a.kind === "tactical") {
-      text = `⚠ ${a.tracks.join(" × ")} · CPA ${Math.round(a.t_cpa_s)} s · ${(a.d_cpa_m / 1852).toFixed(1)} NM / ${Math.round(a.dz_cpa_m)} m`;
-      if (a.lost) text += ` · ${t("lost")}`;
-    } else if (a.kind === "area") {
-      text = `⚠ ${a.track} → ${a.area} ${t("inS")} ${Math.round(a.t_enter_s)} s`;
-    } else {
-      text = `⚠ ${a.track} ${t("outside")} ${a.intent}`;
-    }
-    li.textContent = text;
+    const when = alertTimes(a);
+    const at = a.kind === "tactical" ? when.cpa : when.enter;
+    if (at !== null) li.dataset.at = String(at);
+    li._alert = a;
+    li.textContent = alertText(a, now);
+    li.addEventListener("click", () => focusTracks(a.tracks || [a.track]));
     ul.append(li);
   }
+}
+
+// counted down on this machine's clock, every second, from the alert's absolute times
+function tickAlerts() {
+  const now = Date.now();
+  for (const li of $("alerts").children) if (li._alert) li.textContent = alertText(li._alert, now);
+  $("clock").textContent = new Date(now).toISOString().slice(11, 19) + "Z";
+}
+
+function focusTracks(keys) {
+  const pts = state.tracks.filter((tr) => keys.includes(trackKey(tr))).map((tr) => [tr.lon, tr.lat]);
+  if (!pts.length) return;
+  const lons = pts.map((p) => p[0]);
+  const lats = pts.map((p) => p[1]);
+  cop.fit(Math.min(...lons) - 0.3, Math.min(...lats) - 0.3, Math.max(...lons) + 0.3, Math.max(...lats) + 0.3);
 }
 
 function renderLinks() {
@@ -337,20 +511,7 @@ function renderLinks() {
     const li = document.createElement("li");
     li.className = `link-${l.state}`;
     li.dataset.party = l.party;
-    li.textContent = `${l.party}: ${l.state}${l.failures ? ` (${l.failures})` : ""}`;
-    ul.append(li);
-  }
-}
-
-function renderTracks() {
-  const ul = $("tracks");
-  ul.textContent = "";
-  for (const tr of state.tracks) {
-    const li = document.createElement("li");
-    li.dataset.id = tr.id;
-    li.dataset.lon = String(tr.lon);
-    li.dataset.lat = String(tr.lat);
-    li.textContent = `${tr.party} ${tr.id} · ${tr.class} · ${tr.lat.toFixed(3)}, ${tr.lon.toFixed(3)} · ${Math.round(tr.alt_m || 0)} m`;
+    li.textContent = `${l.party}: ${t(`link.${l.state}`)}${l.failures ? ` (${l.failures})` : ""}`;
     ul.append(li);
   }
 }
@@ -368,7 +529,7 @@ async function refresh() {
     if (e.status === 401) return showLogin(e.message);
     throw e;
   }
-  buildLayers();
+  buildRecords();
   renderConflicts();
   renderLinks();
   if (state.selected) await loadThread();
@@ -395,20 +556,17 @@ async function selectConflict(id) {
   state.selected = id;
   const c = state.picture.conflicts.find((x) => x.id === id);
   const box = c && bbox([c.a, c.b]);
-  if (box) map.fit(...box, 60);
-  updateMapData();
+  if (box) cop.fit(...box, 80);
+  if (c && !$("all-times").checked) { // the map moves to the conflict's time
+    play(false);
+    const m = Math.floor((Date.parse(c.time_start) - state.day0) / 60000);
+    $("time").value = String(Math.max(0, Math.min(1440, m)));
+    applyTime();
+  }
   renderConflicts();
-  buildLayers();
+  buildRecords();
   await loadThread();
   $("thread-panel").hidden = false;
-}
-
-function updateMapData() {
-  const c = $("map");
-  const [lon, lat] = map.toLonLat(map.width / 2, map.height / 2);
-  c.dataset.zoom = map.zoom.toFixed(2);
-  c.dataset.centerLon = lon.toFixed(4);
-  c.dataset.centerLat = lat.toFixed(4);
 }
 
 async function loadThread() {
@@ -426,7 +584,7 @@ async function loadThread() {
     text.textContent = m.text + (m.untranslated ? ` [${t("untranslated")}: ${m.lang || "?"}]` : "");
     const meta = document.createElement("div");
     meta.className = "meta";
-    meta.textContent = `${m.from} · ${fmtTime(m.at)}${m.category_label ? " · " + m.category_label : ""}`;
+    meta.textContent = `${m.from} · ${hhmm(Date.parse(m.at))}${m.category_label ? " · " + m.category_label : ""}`;
     li.append(text, meta);
     if (m.requires_ack) {
       const acked = Object.keys(m.acknowledged_by);
@@ -467,7 +625,7 @@ async function loadPhrasebook() {
   for (const p of pb.phrases) {
     const o = document.createElement("option");
     o.value = p.code;
-    o.textContent = `${p.category}: ${p.text}`;
+    o.textContent = `${t(`cat.${p.category}`)}: ${p.text}`;
     sel.append(o);
   }
   sel.value = current;
@@ -477,19 +635,25 @@ async function loadPhrasebook() {
 function renderParams() {
   const box = $("params");
   box.textContent = "";
-  const p = state.phrasebook.find((x) => x.code === $("code").value);
+  const p = (state.phrasebook || []).find((x) => x.code === $("code").value);
   if (!p) return;
   for (const name of p.params) {
     const label = document.createElement("label");
-    label.textContent = `${name} `;
+    label.textContent = `${t(`param.${name}`)} `;
     const input = document.createElement("input");
     input.name = name;
     input.dataset.param = name;
-    input.type = name === "time" ? "datetime-local" : ["altitude", "heading", "distance"].includes(name) ? "number" : "text";
+    input.type = ["altitude", "heading", "distance"].includes(name) ? "number" : "text";
     if (name === "position") input.placeholder = "lon, lat";
+    if (name === "time") input.placeholder = "YYYY-MM-DD HH:MM (UTC)";
     label.append(input);
     box.append(label, " ");
   }
+}
+
+function resetSendForm() {
+  $("send-form").reset(); // the code back to free text, the box empty, no acknowledgement asked
+  renderParams();
 }
 
 async function sendMessage(ev) {
@@ -497,12 +661,18 @@ async function sendMessage(ev) {
   if (!state.thread) return;
   const code = $("code").value;
   const body = {};
+  const status = $("send-status");
   if (code) {
     body.code = code;
     body.params = {};
     for (const input of $("params").querySelectorAll("input")) {
       const name = input.dataset.param;
-      if (name === "time") body.params[name] = new Date(input.value + "Z").toISOString();
+      if (name === "time" && !/^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}\s*$/.test(input.value)) {
+        status.className = "error";
+        status.textContent = t("errTimes");
+        return;
+      }
+      if (name === "time") body.params[name] = toIso(input.value);
       else if (name === "position") body.params[name] = input.value.split(",").map(Number);
       else if (["altitude", "heading", "distance"].includes(name)) body.params[name] = Number(input.value);
       else body.params[name] = input.value;
@@ -514,45 +684,89 @@ async function sendMessage(ev) {
   if ($("needs-ack").checked) body.ack_within_s = 300;
   try {
     await api(`/v1/threads/${state.thread.id}/messages?lang=${state.lang}`, { method: "POST", json: body });
-    $("free-text").value = "";
+    resetSendForm();
+    status.className = "";
+    status.textContent = t("sent");
     await loadThread();
   } catch (e) {
-    alert(e.body && e.body.errors ? e.body.errors.map((x) => `${x.pointer}: ${x.reason}`).join("\n") : e.message);
+    status.className = "error";
+    status.textContent = problemText(e);
   }
 }
 
 // --- drafting a new intent ---------------------------------------------------------------------
-function toIso(localValue) {
-  return new Date(localValue + ":00Z").toISOString();
+class DraftError extends Error {}
+
+// "2026-11-29 14:05" (24-hour, UTC) -> ISO
+function toIso(text) {
+  const m = /^\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})\s*$/.exec(text || "");
+  const ms = m ? Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]) : NaN;
+  if (!Number.isFinite(ms)) throw new DraftError(t("errTimes"));
+  return new Date(ms).toISOString();
+}
+
+function describe(g) {
+  if (g === null) return "null";
+  if (Array.isArray(g)) return "an array";
+  if (typeof g !== "object") return typeof g;
+  return g.type ? `"${g.type}"` : "an object without \"type\"";
+}
+
+function draftGeometry() {
+  const text = $("geojson").value.trim();
+  if (text) {
+    let g;
+    try {
+      g = JSON.parse(text);
+    } catch (e) {
+      const at = /position (\d+)/.exec(String(e.message));
+      throw new DraftError(t("errJson", { detail: at ? ` (${t("atChar")} ${Number(at[1]) + 1})` : "" }));
+    }
+    if (g && g.type === "FeatureCollection") g = Array.isArray(g.features) ? g.features[0] : undefined;
+    if (g && g.type === "Feature") g = g.geometry;
+    if (!g || typeof g !== "object" || g.type !== "Polygon" || !Array.isArray(g.coordinates)) {
+      throw new DraftError(t("errGeometry", { detail: describe(g ?? null) }));
+    }
+    return g;
+  }
+  if (cop.drawing && cop.drawing.points.length >= 3) {
+    const ring = cop.drawing.points.map(([lon, lat]) => [Number(lon.toFixed(5)), Number(lat.toFixed(5))]);
+    ring.push(ring[0]);
+    return { type: "Polygon", coordinates: [ring] };
+  }
+  throw new DraftError(t("errCorners"));
 }
 
 function draftVolumes() {
-  let geometry = null;
-  const text = $("geojson").value.trim();
-  if (text) {
-    let g = JSON.parse(text);
-    if (g.type === "FeatureCollection") g = g.features[0];
-    if (g.type === "Feature") g = g.geometry;
-    geometry = g;
-  } else if (map.drawing && map.drawing.points.length >= 3) {
-    const ring = map.drawing.points.map(([lon, lat]) => [Number(lon.toFixed(5)), Number(lat.toFixed(5))]);
-    ring.push(ring[0]);
-    geometry = { type: "Polygon", coordinates: [ring] };
-  }
-  if (!geometry) throw new Error("draw at least 3 corners, or paste a GeoJSON Polygon");
+  const footprint = draftGeometry();
+  const num = (id, field) => {
+    const v = $(id).value;
+    if (v === "" || !Number.isFinite(Number(v))) throw new DraftError(t("errNumber", { field }));
+    return Number(v);
+  };
   return [{
-    footprint: geometry,
-    alt_lower_m: Number($("alt-lo").value),
-    alt_upper_m: Number($("alt-hi").value),
+    footprint,
+    alt_lower_m: num("alt-lo", "alt_lower_m"),
+    alt_upper_m: num("alt-hi", "alt_upper_m"),
     time_start: toIso($("t-start").value),
     time_end: toIso($("t-end").value),
   }];
 }
 
 async function checkDraft() {
-  $("draft-status").textContent = "";
+  const status = $("draft-status");
+  status.textContent = "";
+  status.className = "";
+  let volumes;
   try {
-    const volumes = draftVolumes();
+    volumes = draftVolumes();
+  } catch (e) {
+    if (!(e instanceof DraftError)) throw e;
+    status.className = "error";
+    status.textContent = e.message;
+    return;
+  }
+  try {
     const res = await api("/v1/intents/preview", { method: "POST", json: { volumes } });
     state.draft = { volumes };
     state.draftConflicts = res.conflicts;
@@ -561,18 +775,16 @@ async function checkDraft() {
     for (const c of res.conflicts) {
       const other = c.a.owner === state.party ? c.b : c.a;
       const li = document.createElement("li");
-      li.textContent = `${other.id} (${other.owner}) · ${fmtTime(c.time_start)}–${fmtTime(c.time_end)}`;
+      li.textContent = `${other.id ?? "—"} (${other.owner}) · ${hhmm(Date.parse(c.time_start))}–${hhmm(Date.parse(c.time_end))}`;
       ul.append(li);
     }
-    $("draft-status").textContent = res.conflicts.length
-      ? `${res.conflicts.length} ${t("draftConflicts")}`
-      : t("draftClear");
+    const n = res.conflicts.length;
+    status.textContent = n ? t("countDraftConflicts", { n }) : t("draftClear");
     $("submit").disabled = false;
-    buildLayers();
+    buildDraft();
   } catch (e) {
-    $("draft-status").textContent = e.body && e.body.errors
-      ? e.body.errors.map((x) => `${x.pointer}: ${x.reason}`).join("; ")
-      : e.message;
+    status.className = "error";
+    status.textContent = problemText(e);
   }
 }
 
@@ -580,35 +792,96 @@ async function submitDraft() {
   if (!state.draft) return;
   try {
     await api("/v1/intents", { method: "POST", json: { volumes: state.draft.volumes } });
+    clearDraft();
     $("draft-status").textContent = t("submitted");
-    clearDraft(false);
     refresh();
   } catch (e) {
-    $("draft-status").textContent = e.message;
+    $("draft-status").className = "error";
+    $("draft-status").textContent = problemText(e);
   }
 }
 
-function clearDraft(clearStatus = true) {
+function clearDraft() {
   state.draft = null;
   state.draftConflicts = [];
-  map.drawing = null;
+  cop.drawing = null;
   $("geojson").value = "";
   $("draft-conflicts").textContent = "";
-  if (clearStatus) $("draft-status").textContent = "";
+  $("draft-status").textContent = "";
   $("submit").disabled = true;
-  buildLayers();
+  buildDraft();
 }
 
-// --- start -------------------------------------------------------------------------------------
+// --- time: the slider, playback of the day --------------------------------------------------------
+function selectedTime() {
+  if ($("all-times").checked) return null;
+  return state.day0 + Number($("time").value) * 60000;
+}
+
 function setTimeLabel() {
   const when = selectedTime();
-  $("time-label").textContent = when === null ? "—" : new Date(when).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  $("time-label").textContent = when === null ? "—" : utcStamp(when);
+  $("map").dataset.time = when === null ? "" : String(when);
+}
+
+function applyTime() {
+  setTimeLabel();
+  cop.setTime(selectedTime());
 }
 
 function nowSlider() {
   const m = Math.floor((Date.now() - state.day0) / 60000);
   $("time").value = String(Math.max(0, Math.min(1440, m)));
-  setTimeLabel();
+}
+
+function play(on) {
+  clearInterval(state.playing);
+  state.playing = null;
+  if (on) {
+    $("all-times").checked = false;
+    state.playing = setInterval(() => {
+      const stepMin = (Number($("play-speed").value) * 0.25) / 60;
+      const next = Number($("time").value) + stepMin;
+      $("time").value = String(next >= 1440 ? 0 : next);
+      applyTime();
+    }, 250);
+  }
+  $("play").setAttribute("aria-pressed", String(on));
+  $("play").textContent = on ? t("pause") : t("play");
+}
+
+// --- start -------------------------------------------------------------------------------------
+function showTooltip(hits, point) {
+  const tip = $("tooltip");
+  const f = hits[0];
+  if (!f || !point) { tip.hidden = true; return; }
+  const p = f.properties;
+  let lines;
+  if (f.layer.id === "clusters") {
+    lines = [t("countTracks", { n: p.point_count })];
+  } else if (f.layer.id === "tracks") {
+    const tr = state.tracks.find((x) => trackKey(x) === p.key);
+    if (!tr) { tip.hidden = true; return; }
+    lines = [
+      `${tr.id} · ${tr.party} · ${t(`cls.${tr.class}`)}`,
+      degMin(tr.lon, tr.lat),
+      [altitudeText(tr.alt_m, tr.class, t), speedText(tr.gs_mps, t),
+       tr.track_deg !== undefined ? `${String(Math.round(tr.track_deg) % 360).padStart(3, "0")}°` : ""].filter(Boolean).join(" · "),
+      tr.time ? `${new Date(tr.time).toISOString().slice(11, 19)}Z` : null,
+    ];
+  } else {
+    lines = [
+      `${p.id} · ${p.owner}${p.level ? " · " + t(p.level) : ""}`,
+      p.name || null,
+      [p.category && t(`cat.${p.category}`), p.state && t(`state.${p.state}`)].filter(Boolean).join(" · ") || null,
+      `${t("altitude")} ${p.alt}`,
+      p.window,
+    ];
+  }
+  tip.textContent = lines.filter(Boolean).join("\n");
+  tip.style.left = `${point.x + 14}px`;
+  tip.style.top = `${point.y + 14}px`;
+  tip.hidden = false;
 }
 
 async function start() {
@@ -620,78 +893,75 @@ async function start() {
   state.day0 = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   nowSlider();
   const pad = (n) => String(n).padStart(2, "0");
-  const local = (ms) => { const x = new Date(ms); return `${x.getUTCFullYear()}-${pad(x.getUTCMonth() + 1)}-${pad(x.getUTCDate())}T${pad(x.getUTCHours())}:${pad(x.getUTCMinutes())}`; };
+  const local = (ms) => { const x = new Date(ms); return `${x.getUTCFullYear()}-${pad(x.getUTCMonth() + 1)}-${pad(x.getUTCDate())} ${pad(x.getUTCHours())}:${pad(x.getUTCMinutes())}`; };
   $("t-start").value = local(Date.now() + 3600e3);
   $("t-end").value = local(Date.now() + 3 * 3600e3);
-  map = new MapView($("map"));
-  window.deconflictionMap = map;
-  map.onhover = (hits, e) => {
-    const tip = $("tooltip");
-    const f = hits[0];
-    if (!f) { tip.hidden = true; return; }
-    const i = f.info;
-    tip.textContent = [
-      `${i.id} · ${i.owner}${i.level ? " · " + t(i.level) : ""}`,
-      i.name ? i.name : null,
-      [i.category, i.state].filter(Boolean).join(" · ") || null,
-      i.alt ? `alt ${i.alt}` : null,
-      i.window || null,
-    ].filter(Boolean).join("\n");
-    tip.style.whiteSpace = "pre-line";
-    tip.style.left = `${e.offsetX + 14}px`;
-    tip.style.top = `${e.offsetY + 14}px`;
-    tip.hidden = false;
-  };
-  map.onclick = (hits) => {
-    const f = hits.find((h) => h.info && h.info.id);
-    if (!f) return;
-    const cid = inConflict().get(f.info.id);
-    if (cid) selectConflict(cid);
-  };
-  if (!basemapLoaded) {
-    map.basemap = await fetch("basemap.json").then((r) => r.json());
-    basemapLoaded = true;
-  }
-  map.fit(20, 30, 40, 40);
-  updateMapData();
+  cop = new CopMap($("map"), {
+    lang: state.lang, t,
+    onHover: showTooltip,
+    onClick: (hits) => {
+      const f = hits.find((h) => h.properties && h.properties.id);
+      if (!f) return;
+      const cid = inConflict().get(f.properties.id);
+      if (cid) selectConflict(cid);
+    },
+  });
+  // for tests and bench/ui.py: the map, the state, and what the track stream calls
+  window.cop = { map: cop.map, view: cop, state, applyTracks, onTracks: applyTracks };
+  await cop.ready;
+  // leaders and trails are built for the view: rebuilt once the view has settled, and only
+  // where they are drawn (or were, to take them away)
+  let settle = null;
+  cop.map.on("moveend", () => {
+    clearTimeout(settle);
+    settle = setTimeout(() => {
+      if (state.tracks.length && (state.linesShown || cop.map.getZoom() >= LINES_MINZOOM)) applyTracks(state.tracks);
+    }, 300);
+  });
+  renderLayerSwitches();
+  cop.setGroup("labels", true);
+  renderLegend();
+  applyTime();
   await loadPhrasebook();
   await refresh();
   state.lastEventId = state.picture.last_event_id || 0;
   const box = bbox(state.picture.records.map((r) => r.record));
-  if (box) { map.fit(...box, 60); updateMapData(); }
+  if (box) cop.fit(...box, 60);
+  setInterval(tickAlerts, 1000);
+  tickAlerts();
   streamEvents("/v1/events", (ev) => {
     if (ev.id) state.lastEventId = Number(ev.id);
     scheduleRefresh();
   }, () => state.lastEventId || null);
-  streamEvents("/v1/tracks/stream", (ev) => {
-    state.tracks = JSON.parse(ev.data).tracks;
-    renderTracks();
-    buildLayers();
-  });
+  streamEvents("/v1/tracks/stream", (ev) => window.cop.onTracks(JSON.parse(ev.data).tracks));
 }
 
 function wire() {
   applyWords();
-  $("lang").addEventListener("change", async () => {
-    state.lang = $("lang").value;
-    localStorage.setItem(LANG_KEY, state.lang);
-    applyWords();
-    if (state.party) {
-      await loadPhrasebook();
-      renderConflicts();
-      await loadThread();
-    }
+  $("lang").addEventListener("change", () => {
+    sessionStorage.setItem(LANG_KEY, $("lang").value);
+    setLanguage($("lang").value);
   });
   $("use-token").addEventListener("click", () => login($("token").value));
   $("logout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); location.reload(); });
-  $("time").addEventListener("input", () => { setTimeLabel(); buildLayers(); });
-  $("all-times").addEventListener("change", () => { setTimeLabel(); buildLayers(); });
-  $("now").addEventListener("click", () => { $("all-times").checked = false; nowSlider(); buildLayers(); });
+  $("time").addEventListener("input", () => { $("all-times").checked = false; applyTime(); });
+  $("all-times").addEventListener("change", () => { if ($("all-times").checked) play(false); applyTime(); });
+  $("now").addEventListener("click", () => { play(false); $("all-times").checked = false; nowSlider(); applyTime(); });
+  $("play").addEventListener("click", () => play(!state.playing));
   $("code").addEventListener("change", renderParams);
   $("send-form").addEventListener("submit", sendMessage);
+  $("rb").addEventListener("click", () => {
+    const on = $("rb").getAttribute("aria-pressed") !== "true";
+    $("rb").setAttribute("aria-pressed", String(on));
+    if (on) { cop.drawing = null; buildDraft(); }
+    cop.setTool(on);
+  });
   $("draw").addEventListener("click", () => {
-    map.drawing = { points: [], onchange: () => { $("submit").disabled = true; } };
-    $("map").focus();
+    $("rb").setAttribute("aria-pressed", "false");
+    cop.setTool(false);
+    state.draft = null;
+    cop.drawing = { points: [], onchange: () => { $("submit").disabled = true; buildDraft(); } };
+    buildDraft();
   });
   $("clear-draw").addEventListener("click", () => clearDraft());
   $("check").addEventListener("click", checkDraft);

@@ -1,348 +1,508 @@
-// A small Web Mercator map on a <canvas>: pan, zoom, layers of shapes, hit testing.
-// No tiles and no network: the basemap is Natural Earth land and borders shipped with the
-// service. The world is drawn as many times as the view needs, side by side, so shapes near
-// the antimeridian show whole whichever way one pans.
+// The map: MapLibre GL JS (vendored) over an offline Natural Earth basemap, with the picture's
+// plans, areas, live tracks as APP-6 symbols (milsymbol, vendored), and the controls a watch
+// officer expects (zoom, scale in NM and km, cursor position in degrees-minutes and MGRS, range
+// and bearing, layer switches). Labels are MapLibre symbols: it places them without overlap.
+import { degMin, destination, metresPerPixel, mgrs, niceLength, rangeBearing, unwrap, NM_M } from "./geo.js";
 
-const R = 6378137;
-const MAX_LAT = 85.05112878;
+const maplibregl = window.maplibregl;
+const ms = window.ms;
+const here = (path) => new URL(path, import.meta.url).href;
+maplibregl.setWorkerUrl(here("vendor/maplibre-gl/maplibre-gl-csp-worker.js"));
 
-export function project(lon, lat) {
-  const y = Math.max(-MAX_LAT, Math.min(MAX_LAT, lat));
+const FONT = ["DejaVuSans"];
+// course/speed leaders and history trails show from this zoom (under it: a few pixels long)
+export const LINES_MINZOOM = 6.5;
+const EMPTY = { type: "FeatureCollection", features: [] };
+export const CONFLICT_RED = "#d7191c";
+export const SELECTED = "#ffb000";
+export const DRAFT = "#7b3294";
+
+// the layer switches: group -> the map layers it shows or hides
+export const GROUPS = {
+  own: ["own-fill", "own-line", "own-line-dash", "own-label"],
+  others: ["others-fill", "others-line", "others-line-dash", "others-label"],
+  areas: ["areas-fill", "areas-line", "areas-line-dash", "areas-label"],
+  tracks: ["trails", "leaders", "tracks", "track-label", "clusters", "cluster-count"],
+  conflicts: ["selected-casing", "conflict-line"],
+  labels: ["place-country", "place-capital", "place-capital-dot", "own-label", "others-label",
+           "areas-label", "track-label"],
+};
+
+function graticule(step, maxLat = 80) {
+  const lines = [];
+  for (let lon = -180; lon <= 180; lon += step) {
+    const pts = [];
+    for (let lat = -maxLat; lat <= maxLat; lat += Math.min(step, 5)) pts.push([lon, lat]);
+    lines.push(pts);
+  }
+  for (let lat = -maxLat; lat <= maxLat; lat += step) {
+    const pts = [];
+    for (let lon = -180; lon <= 180; lon += 5) pts.push([lon, lat]);
+    lines.push(pts);
+  }
+  return { type: "FeatureCollection", features: [{ type: "Feature", properties: {}, geometry: { type: "MultiLineString", coordinates: lines } }] };
+}
+
+function recordLayers(group) {
+  const f = ["all", ["==", ["get", "group"], group]];
+  const color = ["get", "color"];
   return [
-    (lon + 180) / 360,
-    (1 - Math.log(Math.tan(Math.PI / 4 + (y * Math.PI) / 360)) / Math.PI) / 2,
+    group === "areas"
+      ? { id: `${group}-fill`, type: "fill", source: "records", filter: f,
+          paint: { "fill-pattern": "hatch", "fill-opacity": 0.55 } }
+      : { id: `${group}-fill`, type: "fill", source: "records", filter: f,
+          paint: { "fill-color": color, "fill-opacity": 0.07 } },
+    { id: `${group}-line`, type: "line", source: "records", filter: [...f, ["==", ["get", "dash"], false]],
+      paint: { "line-color": color, "line-width": 1.6 } },
+    { id: `${group}-line-dash`, type: "line", source: "records", filter: [...f, ["==", ["get", "dash"], true]],
+      paint: { "line-color": color, "line-width": 1.6, "line-dasharray": group === "areas" ? [1, 1.5] : [4, 3] } },
   ];
 }
 
-export function unproject(x, y) {
-  const lon = x * 360 - 180;
-  const lat = (Math.atan(Math.sinh(Math.PI * (1 - 2 * y))) * 180) / Math.PI;
-  return [lon, lat];
+function labelLayer(group) {
+  return {
+    id: `${group}-label`, type: "symbol", source: "record-labels",
+    filter: ["==", ["get", "group"], group],
+    layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 11,
+              "text-max-width": 12, "symbol-sort-key": 2 },
+    paint: { "text-color": ["get", "color"], "text-halo-color": "#ffffff", "text-halo-width": 1.4 },
+  };
 }
 
-// points of a geodesic circle (spherical approximation, for drawing)
-export function circlePoints(lon, lat, radiusM, n = 64) {
-  const d = radiusM / R;
-  const la = (lat * Math.PI) / 180;
-  const lo = (lon * Math.PI) / 180;
-  const pts = [];
-  for (let i = 0; i <= n; i++) {
-    const b = (2 * Math.PI * i) / n;
-    const la2 = Math.asin(Math.sin(la) * Math.cos(d) + Math.cos(la) * Math.sin(d) * Math.cos(b));
-    const lo2 = lo + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(la),
-                                Math.cos(d) - Math.sin(la) * Math.sin(la2));
-    pts.push([(lo2 * 180) / Math.PI, (la2 * 180) / Math.PI]);
+// where a track's label may go, best first: away from its course/speed leader (by the course
+// rounded to 45 degrees, the feature's "h8")
+function anchorsByCourse() {
+  const expr = ["match", ["get", "h8"]];
+  for (let h = 0; h < 360; h += 45) {
+    const r = (h * Math.PI) / 180;
+    const east = [["right", [-1.8, 0]], ["left", [1.8, 0]]];
+    const side = Math.sin(r) >= -1e-9 ? east : [east[1], east[0]];
+    const north = [["top", [0, 1.5]], ["bottom", [0, -1.5]]];
+    const updown = Math.cos(r) >= 0 ? north : [north[1], north[0]];
+    expr.push(h, ["literal", [side[0], updown[0], side[1], updown[1]].flat()]);
+  }
+  expr.push(["literal", ["left", [1.8, 0], "right", [-1.8, 0]]]);
+  return expr;
+}
+
+export function baseStyle(lang) {
+  return {
+    version: 8,
+    glyphs: `${location.origin}/ui/glyphs/{fontstack}/{range}.pbf`,
+    sources: {
+      land110: { type: "geojson", data: here("basemap/land-110m.json") },
+      land50: { type: "geojson", data: here("basemap/land-50m.json") },
+      borders110: { type: "geojson", data: here("basemap/borders-110m.json") },
+      borders50: { type: "geojson", data: here("basemap/borders-50m.json") },
+      places: { type: "geojson", data: here("basemap/places.json") },
+      grat10: { type: "geojson", data: graticule(10) },
+      grat1: { type: "geojson", data: graticule(1) },
+      records: { type: "geojson", data: EMPTY },
+      "record-labels": { type: "geojson", data: EMPTY },
+      selected: { type: "geojson", data: EMPTY },
+      draft: { type: "geojson", data: EMPTY },
+      // many tracks close together on the screen (five or more within ~40 px) are drawn as one
+      // aggregate with their count, by affiliation, red-ringed when one of them is in an alert;
+      // zooming in (or clicking it) separates them
+      tracks: {
+        type: "geojson", data: EMPTY, cluster: true, clusterRadius: 40, clusterMinPoints: 5,
+        clusterMaxZoom: 10,
+        clusterProperties: {
+          alert: ["max", ["case", ["get", "alert"], 1, 0]],
+          friend: ["+", ["case", ["==", ["get", "aff"], "F"], 1, 0]],
+          neutral: ["+", ["case", ["==", ["get", "aff"], "N"], 1, 0]],
+        },
+      },
+      leaders: { type: "geojson", data: EMPTY },
+      trails: { type: "geojson", data: EMPTY },
+      tool: { type: "geojson", data: EMPTY },
+    },
+    layers: [
+      { id: "sea", type: "background", paint: { "background-color": "#cfe0ee" } },
+      { id: "land-110", type: "fill", source: "land110", maxzoom: 3.5, paint: { "fill-color": "#f1efe7" } },
+      { id: "land-50", type: "fill", source: "land50", minzoom: 3.5, paint: { "fill-color": "#f1efe7" } },
+      { id: "coast-110", type: "line", source: "land110", maxzoom: 3.5, paint: { "line-color": "#8c9aa6", "line-width": 0.7 } },
+      { id: "coast-50", type: "line", source: "land50", minzoom: 3.5, paint: { "line-color": "#8c9aa6", "line-width": 0.9 } },
+      { id: "borders-110", type: "line", source: "borders110", maxzoom: 3.5,
+        paint: { "line-color": "#a39c8c", "line-width": 0.7, "line-dasharray": [3, 2] } },
+      { id: "borders-50", type: "line", source: "borders50", minzoom: 3.5,
+        paint: { "line-color": "#a39c8c", "line-width": 0.9, "line-dasharray": [3, 2] } },
+      { id: "graticule-10", type: "line", source: "grat10", maxzoom: 5, paint: { "line-color": "rgba(50,70,90,0.2)", "line-width": 0.7 } },
+      { id: "graticule-1", type: "line", source: "grat1", minzoom: 5, paint: { "line-color": "rgba(50,70,90,0.2)", "line-width": 0.7 } },
+      { id: "place-country", type: "symbol", source: "places",
+        filter: ["all", ["==", ["get", "kind"], "country"], [">=", ["zoom"], ["-", 3.2, ["get", "rank"]]]],
+        layout: { "text-field": ["get", `name_${lang}`], "text-font": FONT, "text-size": 11,
+                  "text-transform": "uppercase", "text-letter-spacing": 0.12, "text-max-width": 8,
+                  "symbol-sort-key": ["-", 0, ["get", "rank"]] },
+        paint: { "text-color": "#7a7263", "text-halo-color": "#f1efe7", "text-halo-width": 1.2 } },
+      { id: "place-capital-dot", type: "circle", source: "places", minzoom: 3,
+        filter: ["==", ["get", "kind"], "capital"],
+        paint: { "circle-radius": 2.5, "circle-color": "#5b5548", "circle-stroke-color": "#fff", "circle-stroke-width": 1 } },
+      { id: "place-capital", type: "symbol", source: "places", minzoom: 3,
+        filter: ["==", ["get", "kind"], "capital"],
+        layout: { "text-field": ["get", `name_${lang}`], "text-font": FONT, "text-size": 11,
+                  "text-anchor": "left", "text-offset": [0.5, 0], "symbol-sort-key": 1 },
+        paint: { "text-color": "#4a4538", "text-halo-color": "#ffffff", "text-halo-width": 1.2 } },
+      { id: "selected-casing", type: "line", source: "selected",
+        paint: { "line-color": SELECTED, "line-width": 9, "line-opacity": 0.75, "line-blur": 1 } },
+      ...recordLayers("areas"),
+      ...recordLayers("others"),
+      ...recordLayers("own"),
+      // in conflict: a red line beside the owner's (both colours read)
+      { id: "conflict-line", type: "line", source: "records", filter: ["==", ["get", "conflict"], true],
+        paint: { "line-color": CONFLICT_RED, "line-width": 2.2, "line-offset": 2.2 } },
+      { id: "draft-fill", type: "fill", source: "draft", paint: { "fill-color": DRAFT, "fill-opacity": 0.12 } },
+      { id: "draft-line", type: "line", source: "draft",
+        paint: { "line-color": ["case", ["get", "conflict"], CONFLICT_RED, DRAFT], "line-width": 2.4, "line-dasharray": [2, 1] } },
+      { id: "draft-vertex", type: "circle", source: "draft", filter: ["==", ["geometry-type"], "Point"],
+        paint: { "circle-radius": 4, "circle-color": DRAFT } },
+      labelLayer("areas"),
+      labelLayer("others"),
+      labelLayer("own"),
+      { id: "trails", type: "line", source: "trails", minzoom: LINES_MINZOOM,
+        paint: { "line-color": ["get", "color"], "line-width": 1.5, "line-opacity": 0.55, "line-dasharray": [1, 1] } },
+      { id: "leaders", type: "line", source: "leaders", minzoom: LINES_MINZOOM, paint: { "line-color": "#1b2430", "line-width": 1.6 } },
+      // one label a track (callsign; flight level or altitude, speed), on the side its course
+      // leaves free when it can, else wherever MapLibre finds room; never over another label
+      { id: "clusters", type: "circle", source: "tracks", filter: ["has", "point_count"],
+        paint: {
+          "circle-radius": ["step", ["get", "point_count"], 12, 20, 15, 100, 19, 1000, 24],
+          "circle-color": ["case", [">=", ["*", 2, ["get", "friend"]], ["get", "point_count"]], "#80e0ff",
+                           [">=", ["*", 2, ["get", "neutral"]], ["get", "point_count"]], "#aaffaa", "#ffff80"],
+          "circle-stroke-color": ["case", [">", ["get", "alert"], 0], CONFLICT_RED, "#1b2430"],
+          "circle-stroke-width": ["case", [">", ["get", "alert"], 0], 3, 1.2],
+        } },
+      { id: "cluster-count", type: "symbol", source: "tracks", filter: ["has", "point_count"],
+        layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": FONT, "text-size": 11,
+                  "text-allow-overlap": true },
+        paint: { "text-color": "#1b2430" } },
+      { id: "track-label", type: "symbol", source: "tracks", filter: ["!", ["has", "point_count"]],
+        layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 11,
+                  "text-variable-anchor-offset": anchorsByCourse(), "text-justify": "auto",
+                  "text-optional": true, "symbol-sort-key": ["case", ["get", "alert"], 0, 1] },
+        paint: { "text-color": "#1b2430", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } },
+      // symbols always show (a track is never hidden by a label); labels make way for them
+      { id: "tracks", type: "symbol", source: "tracks", filter: ["!", ["has", "point_count"]],
+        layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true, "icon-ignore-placement": false,
+                  "icon-anchor": "top-left", "icon-offset": [0, 0], "icon-padding": 0 } },
+      { id: "tool-line", type: "line", source: "tool",
+        paint: { "line-color": "#111111", "line-width": 2, "line-dasharray": [3, 2] } },
+      { id: "tool-point", type: "circle", source: "tool", filter: ["==", ["geometry-type"], "Point"],
+        paint: { "circle-radius": 4, "circle-color": "#ffffff", "circle-stroke-color": "#111111", "circle-stroke-width": 2 } },
+      { id: "tool-label", type: "symbol", source: "tool", filter: ["has", "label"],
+        layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 12, "text-max-width": 40,
+                  "text-allow-overlap": true, "text-anchor": "bottom", "text-offset": [0, -0.6] },
+        paint: { "text-color": "#111111", "text-halo-color": "#ffffff", "text-halo-width": 2 } },
+    ],
+  };
+}
+
+// a diagonal hatch for restricted areas (drawn once; colour shows on the outline)
+function hatch() {
+  const n = 12;
+  const c = document.createElement("canvas");
+  c.width = c.height = n;
+  const g = c.getContext("2d");
+  g.strokeStyle = "rgba(90, 70, 70, 0.55)";
+  g.lineWidth = 1.2;
+  g.beginPath();
+  g.moveTo(0, n); g.lineTo(n, 0);
+  g.moveTo(-n / 2, n / 2); g.lineTo(n / 2, -n / 2);
+  g.moveTo(n / 2, n * 1.5); g.lineTo(n * 1.5, n / 2);
+  g.stroke();
+  return g.getImageData(0, 0, n, n);
+}
+
+// an APP-6 symbol as an image (twice the display size) and where its anchor, the centre of the
+// frame, lies in it (display pixels)
+const SYMBOLS = new Map();
+export function symbol(sidc, size = 20) {
+  const key = `${sidc}/${size}`;
+  if (!SYMBOLS.has(key)) {
+    const sym = new ms.Symbol(sidc, { size, standard: "APP6", simpleStatusModifier: true });
+    const c = sym.asCanvas(2);
+    const a = sym.getAnchor();
+    const image = c.getContext("2d").getImageData(0, 0, c.width, c.height);
+    SYMBOLS.set(key, { image, anchor: [a.x, a.y], width: c.width / 2, height: c.height / 2 });
+  }
+  return SYMBOLS.get(key);
+}
+
+export function symbolImage(sidc, size = 20) {
+  return symbol(sidc, size).image;
+}
+
+export class CopMap {
+  constructor(container, { lang, t, onHover, onClick }) {
+    this.t = t;
+    this.lang = lang;
+    this.container = container;
+    this.tool = null; // range and bearing: {a: [lon, lat], b: [lon, lat] | null}
+    this.drawing = null; // {points: [[lon, lat]], onchange}
+    this.onClick = onClick;
+    this.onHover = onHover;
+    this.visible = Object.fromEntries(Object.keys(GROUPS).map((g) => [g, true]));
+    this.map = new maplibregl.Map({
+      container,
+      style: baseStyle(lang),
+      center: [30, 35],
+      zoom: 3,
+      maxZoom: 17,
+      attributionControl: false,
+      dragRotate: false,
+      pitchWithRotate: false,
+      canvasContextAttributes: { preserveDrawingBuffer: true },
+      fadeDuration: 0, // labels appear at once: fewer frames on a machine without a GPU
+      locale: this._locale(),
+    });
+    this.nav = new maplibregl.NavigationControl({ showCompass: false });
+    this.map.addControl(this.nav, "top-right");
+    this.map.on("styleimagemissing", (e) => this._addSymbol(e.id));
+    this.map.on("move", () => this._moved());
+    this.map.on("mousemove", (e) => this._pointer(e));
+    this.map.getCanvas().addEventListener("mouseleave", () => this._leave());
+    this.map.on("dragstart", () => this._leave());
+    this.map.on("click", (e) => this._click(e));
+    this.map.on("idle", () => { container.dataset.idle = String(Date.now()); });
+    this.ready = new Promise((res) => this.map.once("load", () => {
+      this.map.addImage("hatch", hatch());
+      this._moved();
+      res();
+    }));
+  }
+
+  _locale() {
+    const t = this.t;
+    return { "NavigationControl.ZoomIn": t("zoomIn"), "NavigationControl.ZoomOut": t("zoomOut"),
+             "NavigationControl.ResetBearing": t("resetNorth") };
+  }
+
+  setLanguage(lang, t) {
+    this.lang = lang;
+    this.t = t;
+    for (const id of ["place-country", "place-capital"]) this.map.setLayoutProperty(id, "text-field", ["get", `name_${lang}`]);
+    const loc = this._locale();
+    for (const [cls, key] of [["zoom-in", "NavigationControl.ZoomIn"], ["zoom-out", "NavigationControl.ZoomOut"]]) {
+      const b = this.container.querySelector(`.maplibregl-ctrl-${cls}`);
+      if (b) { b.title = loc[key]; b.setAttribute("aria-label", loc[key]); }
+    }
+    this._moved();
+    this._drawTool();
+  }
+
+  _addSymbol(id) {
+    if (!id.startsWith("ms:") || this.map.hasImage(id)) return;
+    this.map.addImage(id, symbolImage(id.slice(3)), { pixelRatio: 2 });
+  }
+
+  // each symbol's frame centre on its point: the image's top-left corner moved by its anchor
+  _offsets(codes) {
+    this._known = this._known || new Set();
+    const fresh = codes.filter((c) => !this._known.has(c));
+    if (!fresh.length) return;
+    for (const c of fresh) this._known.add(c);
+    const expr = ["match", ["get", "icon"]];
+    for (const c of this._known) {
+      const a = symbol(c).anchor;
+      expr.push(`ms:${c}`, ["literal", [-a[0], -a[1]]]);
+    }
+    expr.push(["literal", [0, 0]]);
+    this.map.setLayoutProperty("tracks", "icon-offset", expr);
+  }
+
+  // --- data -------------------------------------------------------------------------------------
+  setRecords(features, labels, selected) {
+    this.map.getSource("records").setData({ type: "FeatureCollection", features });
+    this.map.getSource("record-labels").setData({ type: "FeatureCollection", features: labels });
+    this.map.getSource("selected").setData({ type: "FeatureCollection", features: selected });
+    this.container.dataset.features = String(features.length);
+  }
+
+  setDraft(features) {
+    this.map.getSource("draft").setData({ type: "FeatureCollection", features });
+  }
+
+  setTracks(tracks, leaders, trails, codes = []) {
+    this._offsets(codes);
+    this._bulk("tracks", tracks);
+    this._bulk("leaders", leaders);
+    this._bulk("trails", trails);
+    this.container.dataset.tracks = String(tracks.length);
+  }
+
+  _bulk(id, features) {
+    this.map.getSource(id).setData({ type: "FeatureCollection", features });
+  }
+
+  // only what is active at ``when`` (ms; null: everything)
+  setTime(when) {
+    const tf = when === null ? true : ["all", ["<=", ["get", "t0"], when], [">=", ["get", "t1"], when]];
+    for (const g of ["own", "others", "areas"]) {
+      const base = ["==", ["get", "group"], g];
+      this.map.setFilter(`${g}-fill`, ["all", base, tf]);
+      this.map.setFilter(`${g}-line`, ["all", base, ["==", ["get", "dash"], false], tf]);
+      this.map.setFilter(`${g}-line-dash`, ["all", base, ["==", ["get", "dash"], true], tf]);
+      this.map.setFilter(`${g}-label`, ["all", base, tf]);
+    }
+    this.map.setFilter("conflict-line", ["all", ["==", ["get", "conflict"], true], tf]);
+    this.map.setFilter("selected-casing", tf);
+  }
+
+  setGroup(group, on) {
+    this.visible[group] = on;
+    const shown = new Set();
+    for (const [g, ids] of Object.entries(GROUPS)) if (this.visible[g]) for (const id of ids) shown.add(id);
+    // a label shows only when its group and "labels" are both on
+    for (const ids of Object.values(GROUPS)) {
+      for (const id of ids) {
+        const groupsOf = Object.entries(GROUPS).filter(([, l]) => l.includes(id)).map(([g]) => g);
+        const on2 = groupsOf.every((g) => this.visible[g]);
+        this.map.setLayoutProperty(id, "visibility", on2 ? "visible" : "none");
+      }
+    }
+    this.container.dataset.layers = Object.entries(this.visible).filter(([, v]) => v).map(([g]) => g).join(" ");
+  }
+
+  fit(lonMin, latMin, lonMax, latMax, pad = 60) {
+    this.map.fitBounds([[lonMin, latMin], [lonMax, latMax]], { padding: pad, duration: 0, maxZoom: 12 });
+  }
+
+  // --- view and pointer ---------------------------------------------------------------------------
+  _moved() {
+    const c = this.map.getCenter();
+    const z = this.map.getZoom();
+    const d = this.container.dataset;
+    d.zoom = z.toFixed(2);
+    d.centerLon = c.lng.toFixed(4);
+    d.centerLat = c.lat.toFixed(4);
+    this._scale(z, c.lat);
+  }
+
+  _scale(zoom, lat) {
+    const el = document.getElementById("scale");
+    if (!el) return;
+    const mpp = metresPerPixel(zoom, lat);
+    el.dataset.mpp = String(mpp);
+    const t = this.t;
+    for (const [unit, m, label] of [["nm", NM_M, t("nm")], ["km", 1000, t("km")]]) {
+      let { value, px } = niceLength(m, mpp, 120);
+      let metres = value * m;
+      let shown = `${value} ${label}`;
+      if (unit === "km" && value < 1) { // under a kilometre: metres
+        ({ value, px } = niceLength(1, mpp, 120));
+        metres = value;
+        shown = `${value} ${t("m")}`;
+      }
+      const bar = el.querySelector(`[data-unit=${unit}]`);
+      bar.style.width = `${Math.round(px)}px`;
+      bar.dataset.px = String(px);
+      bar.dataset.metres = String(metres);
+      bar.querySelector("span").textContent = shown;
+    }
+  }
+
+  _pointer(e) {
+    const { lng, lat } = e.lngLat;
+    const el = document.getElementById("cursor");
+    if (el) {
+      el.dataset.lon = String(lng);
+      el.dataset.lat = String(lat);
+      el.querySelector("[data-f=dm]").textContent = degMin(lng, lat);
+      el.querySelector("[data-f=mgrs]").textContent = mgrs(lng, lat) ?? "—";
+    }
+    if (this.tool && this.tool.a && !this.tool.fixed) {
+      this.tool.b = [lng, lat];
+      this._drawTool();
+    }
+    if (this.drawing) return;
+    const hits = this.map.queryRenderedFeatures(e.point, { layers: this._hoverable() });
+    this.onHover?.(hits, e.point);
+    this.map.getCanvas().style.cursor = hits.length ? "pointer" : "";
+  }
+
+  _hoverable() {
+    return ["tracks", "clusters", "own-fill", "others-fill", "areas-fill"].filter(
+      (id) => this.map.getLayoutProperty(id, "visibility") !== "none");
+  }
+
+  _leave() {
+    this.onHover?.([], null);
+  }
+
+  _click(e) {
+    const p = [e.lngLat.lng, e.lngLat.lat];
+    if (this.tool) {
+      if (!this.tool.a || this.tool.fixed) this.tool = { a: p, b: null, fixed: false };
+      else { this.tool.b = p; this.tool.fixed = true; }
+      this._drawTool();
+      return;
+    }
+    if (this.drawing) {
+      this.drawing.points.push(p);
+      this.drawing.onchange?.();
+      return;
+    }
+    const hits = this.map.queryRenderedFeatures(e.point, { layers: this._hoverable() });
+    const cluster = hits.find((h) => h.layer.id === "clusters");
+    if (cluster) { // open it up
+      this.map.getSource("tracks").getClusterExpansionZoom(cluster.properties.cluster_id)
+        .then((z) => this.map.easeTo({ center: cluster.geometry.coordinates, zoom: z }));
+      return;
+    }
+    this.onClick?.(hits);
+  }
+
+  // the part of the world in view, with a margin (for what is worth drawing only there)
+  viewBox(margin = 0.5) {
+    const b = this.map.getBounds();
+    const w = b.getEast() - b.getWest(), h = b.getNorth() - b.getSouth();
+    return [b.getWest() - margin * w, b.getSouth() - margin * h, b.getEast() + margin * w, b.getNorth() + margin * h];
+  }
+
+  // --- range and bearing --------------------------------------------------------------------------
+  setTool(on) {
+    this.tool = on ? { a: null, b: null, fixed: false } : null;
+    this.map.getCanvas().style.cursor = on ? "crosshair" : "";
+    this._drawTool();
+  }
+
+  _drawTool() {
+    const out = document.getElementById("rb-readout");
+    const src = this.map.getSource("tool");
+    if (!src) return;
+    if (!this.tool || !this.tool.a) {
+      src.setData(EMPTY);
+      if (out) { out.textContent = ""; delete out.dataset.distanceM; delete out.dataset.bearingDeg; }
+      return;
+    }
+    const { a, b } = this.tool;
+    const feats = [{ type: "Feature", properties: {}, geometry: { type: "Point", coordinates: a } }];
+    if (b) {
+      const { distance_m, bearing_deg } = rangeBearing(a, b);
+      const t = this.t;
+      const brg = String(Math.round(bearing_deg) % 360).padStart(3, "0");
+      const label = `${(distance_m / NM_M).toFixed(1)} ${t("nm")} · ${(distance_m / 1000).toFixed(1)} ${t("km")} · ${brg}° ${t("true")}`;
+      // the great circle, drawn as such (it bends on the Mercator map)
+      const pts = greatCircle(a, b, 32);
+      feats.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: pts } });
+      feats.push({ type: "Feature", properties: { label }, geometry: { type: "Point", coordinates: b } });
+      if (out) {
+        out.textContent = label;
+        out.dataset.distanceM = String(distance_m);
+        out.dataset.bearingDeg = String(bearing_deg);
+      }
+    }
+    src.setData({ type: "FeatureCollection", features: feats });
+  }
+}
+
+function greatCircle(a, b, n) {
+  const pts = [a];
+  let cur = a;
+  for (let i = 0; i < n; i++) {
+    const { distance_m, bearing_deg } = rangeBearing(cur, b);
+    cur = destination(cur[0], cur[1], bearing_deg, distance_m / (n - i));
+    pts.push(cur);
   }
   return unwrap(pts);
-}
-
-// make each step take the short way across the antimeridian
-export function unwrap(pts) {
-  const out = [];
-  let prev = null;
-  for (const [lon, lat] of pts) {
-    let l = lon;
-    if (prev !== null) {
-      while (l - prev > 180) l -= 360;
-      while (l - prev < -180) l += 360;
-    }
-    out.push([l, lat]);
-    prev = l;
-  }
-  return out;
-}
-
-export class MapView {
-  constructor(canvas) {
-    this.canvas = canvas;
-    this.ctx = canvas.getContext("2d");
-    this.center = [0.5, 0.5]; // mercator units
-    this.zoom = 2; // world width in CSS pixels = 256 * 2^zoom
-    this.layers = [];
-    this.basemap = null;
-    this.onclick = null;
-    this.onhover = null;
-    this.drawing = null; // {points: [[lon, lat]], onchange}
-    this._drag = null;
-    this._bind();
-    new ResizeObserver(() => this.resize()).observe(canvas);
-    this.resize();
-  }
-
-  get scale() {
-    return 256 * 2 ** this.zoom;
-  }
-
-  resize() {
-    const r = this.canvas.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    this.width = r.width;
-    this.height = r.height;
-    this.canvas.width = Math.max(1, Math.round(r.width * dpr));
-    this.canvas.height = Math.max(1, Math.round(r.height * dpr));
-    this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    this.render();
-  }
-
-  toScreen(mx, my) {
-    return [(mx - this.center[0]) * this.scale + this.width / 2,
-            (my - this.center[1]) * this.scale + this.height / 2];
-  }
-
-  toLonLat(sx, sy) {
-    const mx = this.center[0] + (sx - this.width / 2) / this.scale;
-    const my = this.center[1] + (sy - this.height / 2) / this.scale;
-    const [lon, lat] = unproject(mx, my);
-    return [((((lon + 180) % 360) + 360) % 360) - 180, lat];
-  }
-
-  fit(lonMin, latMin, lonMax, latMax, pad = 40) {
-    const [x0, y1] = project(lonMin, latMin);
-    const [x1, y0] = project(lonMax, latMax);
-    const w = Math.max(x1 - x0, 1e-6);
-    const h = Math.max(y1 - y0, 1e-6);
-    const z = Math.log2(Math.min((this.width - 2 * pad) / (w * 256), (this.height - 2 * pad) / (h * 256)));
-    this.zoom = Math.max(1, Math.min(14, z));
-    this.center = [(x0 + x1) / 2, (y0 + y1) / 2];
-    this.render();
-  }
-
-  setLayers(layers) {
-    this.layers = layers;
-    this.render();
-  }
-
-  // the x offsets (in world widths) at which the world must be drawn to fill the view
-  _copies() {
-    const half = this.width / 2 / this.scale;
-    const from = Math.floor(this.center[0] - half - 0.5);
-    const to = Math.ceil(this.center[0] + half + 0.5);
-    const out = [];
-    for (let k = from; k <= to; k++) out.push(k);
-    return out;
-  }
-
-  _path(ctx, ring, k) {
-    let first = true;
-    for (const [lon, lat] of ring) {
-      const [mx, my] = project(lon, lat);
-      const [sx, sy] = this.toScreen(mx + k, my);
-      if (first) { ctx.moveTo(sx, sy); first = false; } else ctx.lineTo(sx, sy);
-    }
-  }
-
-  render() {
-    const ctx = this.ctx;
-    if (!ctx || !this.width) return;
-    ctx.fillStyle = "#cfe0ee";
-    ctx.fillRect(0, 0, this.width, this.height);
-    const copies = this._copies();
-    if (this.basemap) {
-      ctx.fillStyle = "#f1efe7";
-      ctx.strokeStyle = "#b9b4a5";
-      ctx.lineWidth = 0.6;
-      for (const k of copies) {
-        ctx.beginPath();
-        for (const ring of this.basemap.land) this._path(ctx, ring, k);
-        ctx.fill("evenodd");
-        ctx.stroke();
-        ctx.beginPath();
-        ctx.setLineDash([3, 3]);
-        for (const line of this.basemap.borders) this._path(ctx, line, k);
-        ctx.stroke();
-        ctx.setLineDash([]);
-      }
-    }
-    this._graticule(ctx);
-    for (const layer of this.layers) {
-      for (const f of layer.features) this._drawFeature(ctx, f, copies);
-    }
-    if (this.drawing) this._drawDrawing(ctx, copies);
-  }
-
-  _graticule(ctx) {
-    const step = this.zoom > 6 ? 1 : this.zoom > 4 ? 5 : 10;
-    ctx.strokeStyle = "rgba(60, 80, 100, 0.15)";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    const left = this.center[0] - this.width / 2 / this.scale;
-    const right = this.center[0] + this.width / 2 / this.scale;
-    for (let lon = Math.floor((left * 360 - 180) / step) * step; lon <= right * 360 - 180; lon += step) {
-      const sx = this.toScreen((lon + 180) / 360, 0)[0];
-      ctx.moveTo(sx, 0);
-      ctx.lineTo(sx, this.height);
-    }
-    const [, latBottom] = this.toLonLat(0, this.height);
-    const [, latTop] = this.toLonLat(0, 0);
-    for (let lat = Math.floor(latBottom / step) * step; lat <= latTop; lat += step) {
-      const sy = this.toScreen(0, project(0, lat)[1])[1];
-      ctx.moveTo(0, sy);
-      ctx.lineTo(this.width, sy);
-    }
-    ctx.stroke();
-  }
-
-  _drawFeature(ctx, f, copies) {
-    ctx.save();
-    ctx.globalAlpha = f.alpha ?? 1;
-    if (f.type === "area") {
-      for (const k of copies) {
-        ctx.beginPath();
-        for (const ring of f.rings) this._path(ctx, ring, k);
-        ctx.closePath();
-        if (f.fill) { ctx.fillStyle = f.fill; ctx.fill(); }
-        ctx.strokeStyle = f.stroke || "#333";
-        ctx.lineWidth = f.width || 1.5;
-        ctx.setLineDash(f.dash || []);
-        ctx.stroke();
-      }
-    } else if (f.type === "track") {
-      for (const k of copies) {
-        const [mx, my] = project(f.lon, f.lat);
-        const [sx, sy] = this.toScreen(mx + k, my);
-        if (sx < -50 || sy < -50 || sx > this.width + 50 || sy > this.height + 50) continue;
-        if (f.vector) {
-          const [vx, vy] = project(f.vector[0], f.vector[1]);
-          const [ex, ey] = this.toScreen(vx + k, vy);
-          ctx.strokeStyle = f.color;
-          ctx.lineWidth = 1.5;
-          ctx.beginPath(); ctx.moveTo(sx, sy); ctx.lineTo(ex, ey); ctx.stroke();
-        }
-        const a = ((f.heading || 0) * Math.PI) / 180;
-        ctx.save();
-        ctx.translate(sx, sy);
-        ctx.rotate(a);
-        ctx.beginPath();
-        if (f.cls === "ship") {
-          ctx.rect(-4, -7, 8, 14);
-        } else {
-          ctx.moveTo(0, -8); ctx.lineTo(5, 6); ctx.lineTo(0, 3); ctx.lineTo(-5, 6); ctx.closePath();
-        }
-        ctx.fillStyle = f.color;
-        ctx.fill();
-        ctx.strokeStyle = f.alert ? "#d7191c" : "#222";
-        ctx.lineWidth = f.alert ? 2.5 : 0.8;
-        ctx.stroke();
-        ctx.restore();
-        if (f.label) {
-          ctx.font = "11px system-ui, sans-serif";
-          ctx.fillStyle = "#111";
-          ctx.fillText(f.label, sx + 9, sy - 6);
-        }
-      }
-    }
-    ctx.restore();
-  }
-
-  _drawDrawing(ctx, copies) {
-    const pts = this.drawing.points;
-    if (!pts.length) return;
-    for (const k of copies) {
-      ctx.beginPath();
-      this._path(ctx, unwrap(pts), k);
-      ctx.strokeStyle = "#7b3294";
-      ctx.lineWidth = 2;
-      ctx.setLineDash([6, 4]);
-      ctx.stroke();
-      ctx.setLineDash([]);
-      for (const [lon, lat] of pts) {
-        const [mx, my] = project(lon, lat);
-        const [sx, sy] = this.toScreen(mx + k, my);
-        ctx.fillStyle = "#7b3294";
-        ctx.fillRect(sx - 3, sy - 3, 6, 6);
-      }
-    }
-  }
-
-  // the features under a screen point, topmost first
-  hit(sx, sy) {
-    const out = [];
-    const copies = this._copies();
-    for (let li = this.layers.length - 1; li >= 0; li--) {
-      const layer = this.layers[li];
-      for (let fi = layer.features.length - 1; fi >= 0; fi--) {
-        const f = layer.features[fi];
-        if (!f.info) continue;
-        for (const k of copies) {
-          if (f.type === "track") {
-            const [mx, my] = project(f.lon, f.lat);
-            const [tx, ty] = this.toScreen(mx + k, my);
-            if (Math.hypot(tx - sx, ty - sy) < 10) { out.push(f); break; }
-          } else {
-            const path = new Path2D();
-            for (const ring of f.rings) {
-              let first = true;
-              for (const [lon, lat] of ring) {
-                const [mx, my] = project(lon, lat);
-                const [px, py] = this.toScreen(mx + k, my);
-                if (first) { path.moveTo(px, py); first = false; } else path.lineTo(px, py);
-              }
-              path.closePath();
-            }
-            if (this.ctx.isPointInPath(path, sx * (window.devicePixelRatio || 1), sy * (window.devicePixelRatio || 1))) {
-              out.push(f);
-              break;
-            }
-          }
-        }
-      }
-    }
-    return out;
-  }
-
-  _bind() {
-    const c = this.canvas;
-    c.addEventListener("pointerdown", (e) => {
-      c.setPointerCapture(e.pointerId);
-      this._drag = { x: e.offsetX, y: e.offsetY, cx: this.center[0], cy: this.center[1], moved: false };
-    });
-    c.addEventListener("pointermove", (e) => {
-      if (this._drag) {
-        const dx = e.offsetX - this._drag.x;
-        const dy = e.offsetY - this._drag.y;
-        if (Math.abs(dx) + Math.abs(dy) > 3) this._drag.moved = true;
-        if (this._drag.moved) {
-          this.center = [this._drag.cx - dx / this.scale, Math.max(0, Math.min(1, this._drag.cy - dy / this.scale))];
-          this.render();
-        }
-      } else if (this.onhover) {
-        this.onhover(this.hit(e.offsetX, e.offsetY), e);
-      }
-    });
-    c.addEventListener("pointerup", (e) => {
-      const d = this._drag;
-      this._drag = null;
-      if (d && !d.moved) {
-        const lonlat = this.toLonLat(e.offsetX, e.offsetY);
-        if (this.drawing) {
-          this.drawing.points.push(lonlat);
-          this.drawing.onchange?.();
-          this.render();
-        } else if (this.onclick) {
-          this.onclick(this.hit(e.offsetX, e.offsetY), lonlat, e);
-        }
-      }
-    });
-    c.addEventListener("wheel", (e) => {
-      e.preventDefault();
-      this.zoomAt(e.offsetX, e.offsetY, e.deltaY < 0 ? 0.5 : -0.5);
-    }, { passive: false });
-    c.addEventListener("keydown", (e) => {
-      const step = 60 / this.scale;
-      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
-      if (moves[e.key]) {
-        this.center = [this.center[0] + moves[e.key][0], this.center[1] + moves[e.key][1]];
-        this.render();
-        e.preventDefault();
-      } else if (e.key === "+" || e.key === "=") { this.zoomAt(this.width / 2, this.height / 2, 1); }
-      else if (e.key === "-") { this.zoomAt(this.width / 2, this.height / 2, -1); }
-    });
-  }
-
-  zoomAt(sx, sy, dz) {
-    const before = [this.center[0] + (sx - this.width / 2) / this.scale, this.center[1] + (sy - this.height / 2) / this.scale];
-    this.zoom = Math.max(1, Math.min(16, this.zoom + dz));
-    this.center = [before[0] - (sx - this.width / 2) / this.scale, before[1] - (sy - this.height / 2) / this.scale];
-    this.render();
-  }
 }

@@ -1,0 +1,188 @@
+"""The map with 10,000 live tracks, in headless Chromium: one update, and frames while panning.
+
+    .venv/bin/python bench/ui.py [--tracks 10000] [--updates 15] [--pan-s 4]
+
+Starts ``deconfliction serve --demo`` on a loopback port (a fresh data folder), logs in as France,
+takes the track stream over (the demo's own traffic is set aside), and in the page:
+
+- **one update**: a ``tracks`` message as the stream delivers it (JSON text of N tracks, a third
+  of them France's, the rest Russia's; each one moved since the last message), from the text to
+  the map having drawn it: ``JSON.parse``, symbols, labels, course/speed leaders and trails
+  built, the three map sources updated, then MapLibre's worker done and the next frame drawn
+  with the new data. Median and 90th percentile over ``--updates`` messages.
+- **frames while panning**: the map panned by 4 pixels a frame for ``--pan-s`` seconds with every
+  track in view; the time between frames (median, 95th percentile) and frames per second.
+
+Tracks: uniform in 30..38 E, 32..37 N (all in view at zoom 6, the worst case: every symbol and
+label placed), classes mixed, speeds 5..260 m/s. WebGL runs on SwiftShader (the CPU): a
+machine with a GPU draws faster. Prints the figures and the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+    "--disable-background-networking",
+]
+
+#: runs in the page: N tracks, moved a little each call, as the stream's JSON text
+MAKE = """(n) => {
+  const classes = ['fixed-wing', 'fixed-wing', 'rotary', 'drone', 'ship'];
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  window.benchTracks = Array.from({length: n}, (_, i) => {
+    const cls = classes[i % classes.length];
+    return {party: i % 3 === 0 ? 'FR' : 'RU', level: 'full', id: `T${i}`, class: cls,
+            time: new Date().toISOString(), lon: 30 + 8 * rnd(), lat: 32 + 5 * rnd(),
+            alt_m: cls === 'ship' ? 0 : 300 + 11000 * rnd(),
+            gs_mps: cls === 'ship' ? 5 + 10 * rnd() : 40 + 220 * rnd(),
+            track_deg: 360 * rnd(), vs_mps: 0};
+  });
+  window.cop.onTracks = () => {};  // the demo's stream no longer draws
+  return n;
+}"""
+
+UPDATE = """async () => {
+  const m = window.cop.map;
+  for (const tr of window.benchTracks) {  // each track a few seconds further on
+    const r = tr.track_deg * Math.PI / 180;
+    tr.lon += Math.sin(r) * tr.gs_mps * 2 / 90000;
+    tr.lat += Math.cos(r) * tr.gs_mps * 2 / 111000;
+    tr.time = new Date().toISOString();
+  }
+  const text = JSON.stringify({tracks: window.benchTracks});
+  await new Promise((r) => setTimeout(r, 50));  // the page quiet before the message comes
+  const t0 = performance.now();
+  const drawn = new Promise((done) => {
+    const onData = (e) => {
+      if (e.sourceId !== 'tracks' || !m.isSourceLoaded('tracks')) return;
+      m.off('sourcedata', onData);
+      m.once('render', () => done(performance.now()));
+      m.triggerRepaint();
+    };
+    m.on('sourcedata', onData);
+  });
+  window.cop.applyTracks(JSON.parse(text).tracks);
+  const t1 = await drawn;
+  return {ms: t1 - t0, bytes: text.length};
+}"""
+
+PAN = """async (seconds) => {
+  const m = window.cop.map;
+  const stamps = [];
+  const onRender = () => stamps.push(performance.now());
+  m.on('render', onRender);
+  const end = performance.now() + seconds * 1000;
+  let dir = 1, steps = 0;
+  await new Promise((done) => {
+    const step = () => {
+      if (performance.now() > end) return done();
+      if (++steps % 60 === 0) dir = -dir;
+      m.panBy([4 * dir, 2 * dir], {duration: 0});
+      requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  });
+  m.off('render', onRender);
+  const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
+  const q = (p) => gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))];
+  return {frames: stamps.length, median: q(0.5), p95: q(0.95),
+          fps: (stamps.length - 1) / ((stamps[stamps.length - 1] - stamps[0]) / 1000)};
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tracks", type=int, default=10_000)
+    ap.add_argument("--updates", type=int, default=15)
+    ap.add_argument("--pan-s", type=float, default=4.0)
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    args = ap.parse_args()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as data:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deconfliction",
+                "serve",
+                "--demo",
+                "--port",
+                str(port),
+                "--data-dir",
+                data,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base}/v1/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 760})
+                page.goto(f"{base}/ui/")
+                page.click("button[data-party=FR]")
+                page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+                page.evaluate("() => window.cop.map.jumpTo({center: [34, 34.5], zoom: 6})")
+                page.evaluate(MAKE, args.tracks)
+                page.evaluate(UPDATE)  # the first draws every symbol image once
+                runs = [page.evaluate(UPDATE) for _ in range(args.updates)]
+                pan = page.evaluate(PAN, args.pan_s)
+                rendered = page.evaluate(
+                    "() => window.cop.map.queryRenderedFeatures({layers: ['tracks']}).length"
+                )
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    ms = sorted(r["ms"] for r in runs)
+    med = ms[len(ms) // 2]
+    p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
+    print(
+        f"tracks: {args.tracks} ({runs[0]['bytes'] / 1e6:.1f} MB of JSON a message); "
+        f"symbols drawn in view: {rendered}"
+    )
+    print(
+        f"one update, text to drawn: median {med:.0f} ms, p90 {p90:.0f} ms ({args.updates} updates)"
+    )
+    print(
+        f"panning: frame time median {pan['median']:.0f} ms, p95 {pan['p95']:.0f} ms, "
+        f"{pan['fps']:.1f} frames/s ({pan['frames']} frames in {args.pan_s:g} s)"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        "WebGL on SwiftShader"
+    )
+
+
+if __name__ == "__main__":
+    main()

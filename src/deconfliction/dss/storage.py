@@ -1,0 +1,67 @@
+"""The DSS's own tables: entities (operational intent references, constraint references,
+subscriptions) kept as JSON, with the level-13 cells each covers in ``scd_cells``. Every module
+of the DSS reads and writes them through here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..geo.cells import to_sql
+from ..store.base import Tx
+
+_TIMES = ("time_start", "time_end")
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat()
+
+
+def _dt(s: str | None) -> datetime | None:
+    return None if s is None else datetime.fromisoformat(s)
+
+
+def dump(ent: dict[str, Any]) -> str:
+    return json.dumps({k: (_iso(v) if k in _TIMES else v) for k, v in ent.items()})
+
+
+def load(body: str) -> dict[str, Any]:
+    ent: dict[str, Any] = json.loads(body)
+    for k in _TIMES:
+        ent[k] = _dt(ent.get(k))
+    return ent
+
+
+def get(tx: Tx, kind: str, eid: str) -> dict[str, Any] | None:
+    row = tx.x("SELECT body FROM scd_entities WHERE kind = ? AND id = ?", (kind, eid)).fetchone()
+    return None if row is None else load(row[0])
+
+
+def save(tx: Tx, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> None:
+    if old is not None:
+        drop_cells(tx, kind, ent["id"], old["cells"])
+    ref = ent.get("subscription_id") if kind == "oir" else None
+    tx.x(
+        "INSERT INTO scd_entities (kind, id, manager, ref, body) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (kind, id) DO UPDATE SET manager = excluded.manager, "
+        "ref = excluded.ref, body = excluded.body",
+        (kind, ent["id"], ent["manager"], ref, dump(ent)),
+    )
+    tx.xm(
+        "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)",
+        [(kind, to_sql(c), ent["id"]) for c in ent["cells"]],
+    )
+
+
+def delete(tx: Tx, kind: str, ent: dict[str, Any]) -> None:
+    drop_cells(tx, kind, ent["id"], ent["cells"])
+    tx.x("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
+
+
+def drop_cells(tx: Tx, kind: str, eid: str, cells: Iterable[int]) -> None:
+    tx.xm(
+        "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
+        [(kind, to_sql(c), eid) for c in cells],
+    )
