@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from ..errors import DeconflictionError
 from ..federation import NodeKey, peers
+from ..federation.service import remove_peer
 from . import UsageError
 
 T = TypeVar("T")
@@ -91,7 +92,7 @@ def run_remove(db: str, name: str) -> int:
     try:
         _with_store(
             db,
-            lambda store: store.write_tx(lambda tx: peers.remove(tx, name, "cli:peer-remove", now)),
+            lambda store: store.write_tx(lambda tx: remove_peer(tx, name, "cli:peer-remove", now)),
         )
     except DeconflictionError as exc:
         raise UsageError(exc.user_message) from None

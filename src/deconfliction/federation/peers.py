@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..audit import digest
-from ..errors import FieldError, InvalidInput, NotFound, VersionConflict
+from ..errors import FieldError, InvalidInput, VersionConflict
 from ..model import Party
 from ..model.records import _check_id
 from ..store.base import Tx, iso
@@ -187,18 +187,9 @@ def add(
     return found
 
 
-def remove(tx: Tx, name: str, actor: str, at: datetime) -> None:
-    """Remove a peer, and everything its parties released here (views, their index, tracks);
-    the conflicts found with them are resolved."""
-    peer = get(tx, name)
-    if peer is None:
-        raise NotFound(f"no peer {name!r}")
-    from . import conflicts, relay, views
-
-    for party in peer.parties:
-        views.drop_party(tx, party, at)
-        conflicts.drop_party(tx, party, at)
-        relay.drop_tracks(tx, party)
+def forget(tx: Tx, name: str, actor: str, at: datetime) -> None:
+    """Remove a peer's rows (its parties, its outbox, what was sent to it), audited; what its
+    parties released here is dropped first by ``service.remove_peer``."""
     tx.x("DELETE FROM fed_peer_parties WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_outbox WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_sent WHERE peer = ?", (name,))

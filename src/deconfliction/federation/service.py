@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
 from ..model import Conflict, RecordKind
 from ..model.track import Track
 from ..store import Store
@@ -17,6 +17,19 @@ from ..store.base import StoredRecord, StoreHooks, Tx, record_key
 from . import conflicts, inbox, peers, relay, views
 from .dispatcher import Dispatcher
 from .keys import NodeKey
+
+
+def remove_peer(tx: Tx, name: str, actor: str, at: datetime) -> None:
+    """Remove a peer, and everything its parties released here (views, their index, tracks);
+    the conflicts found with them are resolved."""
+    peer = peers.get(tx, name)
+    if peer is None:
+        raise NotFound(f"no peer {name!r}")
+    for party in peer.parties:
+        views.drop_party(tx, party, at)
+        conflicts.drop_party(tx, party, at)
+        relay.drop_tracks(tx, party)
+    peers.forget(tx, name, actor, at)
 
 
 class Federation:
