@@ -17,13 +17,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import _Client
 from deconfliction import exchange
+from deconfliction.alerts import leases
+from deconfliction.alerts.webhooks import LeaseLost
+from deconfliction.api import create_app
 from deconfliction.audit.signing import Signer, message, public_pem, verify
+from deconfliction.auth import AuthConfig
 from deconfliction.cli import main
 from deconfliction.engine import check_pair
+from deconfliction.errors import ServiceUnavailable
 from deconfliction.exchange import agreements as ag
 from deconfliction.exchange import hotline
 from deconfliction.federation import Federation, NodeKey, conflicts, outbox, peers, relay, views
+from deconfliction.federation.dispatcher import LEASE as FED_LEASE
 from deconfliction.federation.dispatcher import Dispatcher
 from deconfliction.federation.signatures import (
     SignatureError,
@@ -475,3 +482,191 @@ def test_the_peer_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert (row["name"], row["url"], row["parties"]) == ("ru", "https://ru.example:8443", ["RU"])
     assert main(["peer", "remove", "ru", "--data-dir", str(data)]) == 0
     assert main(["peer", "remove", "ru", "--data-dir", str(data)]) == 2
+
+
+# --- the lease, the database away, strings at the door -------------------------------------
+def _delivered(store: Store, peer: str) -> int:
+    found = store.read_tx(lambda tx: peers.get(tx, peer))
+    assert found is not None
+    return found.delivered_seq
+
+
+def test_a_deliverer_that_lost_its_lease_queues_nothing_posts_nothing_moves_no_cursor(
+    mesh: Mesh,
+) -> None:
+    """Two processes of France's node share one deliverer through the fenced lease: one that
+    stalled past its lease and lost it neither posts, nor queues, nor moves a cursor; it
+    delivers again once it holds the lease; a clean stop releases it at once."""
+    _agree(mesh)
+    fr = mesh.store("fr")
+    first = mesh.dispatchers["fr"]
+    fr.write_tx(lambda tx: leases.release(tx, FED_LEASE, first.holder))
+    now = [time.time()]
+    posted: list[bytes] = []
+
+    def post(url: str, path: str, body: bytes, headers: dict[str, str], t: float) -> Any:
+        posted.append(body)
+        return mesh.post(url, path, body, headers, t)
+
+    key = mesh.nodes["fr"][1]
+    a = Dispatcher(fr, key, post=post, clock=lambda: now[0], lease_s=10, timeout_s=5,
+                   ping_s=3600.0, base_delay_s=0.0, max_delay_s=0.0)  # fmt: skip
+    fr.create(RecordKind.INTENT, "S1", "FR", _intent(30, 30), actor="t")
+    assert a.run_once() > 0 and posted
+    fr.create(RecordKind.INTENT, "S2", "FR", _intent(31, 30), actor="t")
+    cursor = _delivered(fr, "ru")
+    queued = fr.read_tx(lambda tx: tx.x("SELECT COUNT(*) FROM fed_outbox").fetchone()[0])
+    now[0] += 11  # a stalls past its lease; another process takes it
+    assert fr.write_tx(lambda tx: leases.take(tx, FED_LEASE, "other", now[0], 10)) is not None
+    posted.clear()
+    ru_peer = fr.read_tx(lambda tx: peers.get(tx, "ru"))
+    assert ru_peer is not None and ru_peer.next_seq > cursor
+    assert a._deliver_fenced(ru_peer) == 0 and posted == []  # it stops before posting
+    with pytest.raises(LeaseLost):  # and a write under the lost lease is rolled back
+        a._write(lambda tx: a._advance(tx, "ru", 10**6))
+    with pytest.raises(LeaseLost):
+        a._write(a._queue_pings)
+    assert _delivered(fr, "ru") == cursor
+    assert a.run_once() == 0 and posted == []  # until the other's lease runs out
+    assert fr.read_tx(lambda tx: tx.x("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]) == queued
+    now[0] += 11
+    assert a.run_once() > 0 and _delivered(fr, "ru") > cursor  # its turn again
+    a.stop()  # a clean stop releases the lease: another takes it at once
+    assert fr.write_tx(lambda tx: leases.take(tx, FED_LEASE, "next", now[0], 10)) is not None
+
+
+class _Node:
+    """A node served by the real app (in process), and a peer's key to sign requests with."""
+
+    def __init__(self, tmp_path: Path, auth: AuthConfig) -> None:
+        self.peer_key = NodeKey.of(Ed25519PrivateKey.generate())
+        self.key = NodeKey.of(Ed25519PrivateKey.generate())
+        self.store = SqliteStore(tmp_path / "ru.db")
+        self.client = _Client(create_app(self.store, auth, node=Federation(self.store, self.key)))
+        self.store.put_party(Party(id="RU", name="RU"), actor="test")
+        self.store.write_tx(
+            lambda tx: peers.add(
+                tx,
+                "fr",
+                "http://fr",
+                self.peer_key.public_pem,
+                [("FR", "FR")],
+                self.key.key_id,
+                "t",
+                NOW,
+            )
+        )
+
+    def post(self, body: bytes, now: float | None = None) -> Any:
+        headers = sign_request(
+            self.peer_key.private, self.peer_key.key_id, method="POST",
+            path="/federation/v1/inbox", body=body, to_key_id=self.key.key_id,
+            now=time.time() if now is None else now,
+        )  # fmt: skip
+        return self.client.post("/federation/v1/inbox", content=body, headers=headers)
+
+
+def _batch(node: _Node, text: str, ensure_ascii: bool = True) -> bytes:
+    message = {
+        "thread": {"id": "t1", "subject_kind": "conflict", "subject_id": "c1",
+                   "parties": ["FR", "RU"], "opened_by": "FR", "created_at": NOW.isoformat()},
+        "message": {"id": str(uuid.uuid4()), "from": "FR", "author": "fr-watch", "code": None,
+                    "params": None, "text": text, "lang": "en", "ack_within_s": None,
+                    "at": NOW.isoformat()},
+    }  # fmt: skip
+    doc = {
+        "from": node.peer_key.key_id,
+        "to": node.key.key_id,
+        "messages": [{"seq": 1, "id": str(uuid.uuid4()), "type": "hotline.message",
+                      "created_at": NOW.isoformat(), "body": message}],
+    }  # fmt: skip
+    return json.dumps(doc, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass")
+
+
+def test_the_inbox_refuses_unstorable_strings_naming_the_field(
+    tmp_path: Path, auth: AuthConfig
+) -> None:
+    """A signed batch from a peer is held to the rules of every route at the door: a string
+    with NUL or a lone surrogate is refused with 422 naming it, and nothing is applied."""
+    node = _Node(tmp_path, auth)
+    try:
+        for text, ascii_ in (("a\x00b", True), ("a\ud800b", True), ("a\ud800b", False)):
+            r = node.post(_batch(node, text, ascii_))
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            [err] = r.json()["errors"]
+            assert err["pointer"] == "/messages/0/body/message/text", err
+            assert "NUL" in err["reason"] or "surrogate" in err["reason"]
+        assert _inbox(node.store, "fr") == []
+        assert _delivered_here(node.store) == 0
+        r = node.post(_batch(node, "a\u202eb"))  # storable (bidi controls are writing)
+        assert r.status_code == 200, r.text
+        assert _delivered_here(node.store) == 1
+    finally:
+        node.store.close()
+
+
+def _delivered_here(store: Store) -> int:
+    found = store.read_tx(lambda tx: peers.get(tx, "fr"))
+    assert found is not None
+    return found.received_seq
+
+
+def test_a_node_whose_database_is_away_answers_503_and_is_waited_for(
+    tmp_path: Path, auth: AuthConfig
+) -> None:
+    """The inbox answers 503 with Retry-After at once while the database is away (never a 500,
+    never a refusal as if the peer were unknown); the sender waits that long, then delivers."""
+    node = _Node(tmp_path, auth)
+    sender = SqliteStore(tmp_path / "fr.db")
+    try:
+        exchange.install(sender.hooks)
+        Federation(sender, node.peer_key).install(sender.hooks)
+        sender.put_party(Party(id="FR", name="FR"), actor="test")
+        sender.write_tx(
+            lambda tx: peers.add(
+                tx,
+                "ru",
+                "http://ru",
+                node.key.public_pem,
+                [("RU", "RU")],
+                node.peer_key.key_id,
+                "t",
+                NOW,
+            )
+        )
+        answers: list[Any] = []
+
+        def post(url: str, path: str, body: bytes, headers: dict[str, str], t: float) -> Any:
+            r = node.client.post(path, content=body, headers=headers)
+            answers.append(r)
+            return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content
+
+        now = [time.time()]
+        d = Dispatcher(sender, node.peer_key, post=post, clock=lambda: now[0], ping_s=3600.0,
+                       base_delay_s=0.0, max_delay_s=0.0)  # fmt: skip
+
+        def away(fn: Any) -> Any:
+            raise ServiceUnavailable("the database cannot be reached now; try again", 7)
+
+        real = node.store.read_tx, node.store.write_tx
+        node.store.read_tx = node.store.write_tx = away  # type: ignore[method-assign]
+        try:
+            assert d.run_once() == 0
+        finally:
+            node.store.read_tx, node.store.write_tx = real  # type: ignore[method-assign]
+        [r] = answers
+        assert r.status_code == 503 and r.headers["retry-after"] == "7", r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        ru = sender.read_tx(lambda tx: peers.get(tx, "ru"))
+        assert ru is not None and ru.delivered_seq == 0 and "HTTP 503" in (ru.last_error or "")
+        assert ru.next_attempt_at == pytest.approx(now[0] + 7)
+        now[0] += 6
+        assert d.run_once() == 0 and len(answers) == 1  # not before the time it asked for
+        now[0] += 1.5
+        assert d.run_once() > 0 and answers[-1].status_code == 200
+        assert _delivered(sender, "ru") == _delivered_here(node.store) > 0
+        d.stop()
+    finally:
+        sender.close()
+        node.store.close()

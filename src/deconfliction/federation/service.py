@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, NotFound, ServiceUnavailable
 from ..model import Conflict, RecordKind
 from ..model.track import Track
 from ..store import Store
@@ -106,8 +106,12 @@ class Federation:
     def _peer_by_key(self, kid: str) -> peers.Peer | None:
         at, cached = self._peer_cache
         if time.monotonic() - at > 2.0:
-            cached = {p.key_id: p for p in self.store.read_tx(peers.all_peers)}
-            self._peer_cache = (time.monotonic(), cached)
+            try:
+                cached = {p.key_id: p for p in self.store.read_tx(peers.all_peers)}
+            except ServiceUnavailable:
+                pass  # the database is away: the keys known before; the route answers 503
+            else:
+                self._peer_cache = (time.monotonic(), cached)
         return cached.get(kid)
 
     def caller(self, method: str, path: str, headers: Mapping[str, str]) -> str | None:
