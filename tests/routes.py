@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from conftest import Api, _Client
 from deconfliction.api import create_app
 from deconfliction.auth import ADMIN_SCOPE, PARTY_ADMIN_SCOPE, AuthConfig, mint_token
+from deconfliction.federation import Federation, NodeKey, peers
 from deconfliction.store import Store
 from helpers import agree
 
@@ -268,10 +271,22 @@ def send(scene: Scene, req: Request, slot: Slot | None, value: str, raw_bytes: b
 
 def make_scene(store: Store, auth: AuthConfig, tokens: dict[str, str], signing_key: Any) -> Scene:
     """An app on ``store`` with one of everything the baselines name, and a caller (FR) whose
-    token holds every scope and role."""
-    api = Api(_Client(create_app(store, auth)), tokens)
+    token holds every scope and role. The app is a federation node with one peer (hosting GB,
+    to whom France has proposed an agreement across the nodes), so that the federation routes
+    read what they would."""
+    node = Federation(store, NodeKey.of(Ed25519PrivateKey.generate()))
+    api = Api(_Client(create_app(store, auth, node=node)), tokens)
     token = mint_token(signing_key, "FR", scopes=[PARTY_ADMIN_SCOPE, ADMIN_SCOPE, *DSS_SCOPES])
     scene = Scene(api, token, {})
+    peer_key = NodeKey.of(Ed25519PrivateKey.generate())
+    store.write_tx(
+        lambda tx: peers.add(
+            tx, "gb", "http://127.0.0.1:9", peer_key.public_pem, [("GB", "Britain")],
+            node.key.key_id, "test", datetime.now(UTC),
+        )
+    )  # fmt: skip
+    gb = scene.call("PUT", "/v1/agreements/GB", json={"releases": {"FR": {"default": "extent"}}})
+    assert gb.status_code in (200, 201), gb.text
     agree(api, "FR", "RU", {"releases": {"FR": {"default": "full"}, "RU": {"default": "full"}}})
     rng = random.Random(7)
     vol = _native_volume(rng)

@@ -36,6 +36,7 @@ from . import (
     body,
     dss,
     events,
+    federation,
     formats,
     hotline,
     liveness,
@@ -324,9 +325,11 @@ def create_app(
     public_url: str = "http://localhost",
     guard: GuardConfig | None = None,
     shared_tracks: bool = False,
+    node: Any | None = None,
 ) -> FastAPI:
     """The service. ``public_url``: where DSS clients reach it (the ``uss_base_url`` of native
-    intents in the DSS view)."""
+    intents in the DSS view). ``node``: this service's ``federation.Federation``, when it is a
+    node of a federation."""
     app = FastAPI(
         redirect_slashes=False,
         # the API docs (/docs, /redoc) are served from local assets by ui.install
@@ -345,6 +348,10 @@ def create_app(
     # several processes share live tracks through the database; one keeps them in memory
     app.state.tracks = SharedTrackTable(store) if shared_tracks else TrackTable()
     app.state.tactical = TacticalMonitor(store, app.state.tracks)
+    app.state.federation = node
+    if node is not None:
+        node.install(store.hooks)
+        node.tracks = app.state.tracks.snapshot
     #: demo mode: party -> token (None: no development login)
     app.state.dev_token = None
     problems.install(app)
@@ -353,7 +360,12 @@ def create_app(
     # storable text and bounded ids everywhere; path parameters named from the OpenAPI paths
     app.add_middleware(TextGuard, templates_of=lambda: app.openapi()["paths"])
     # outermost: who calls, then limits, first
-    app.add_middleware(Guard, config=guard or GuardConfig(), auth_of=lambda: app.state.auth)
+    app.add_middleware(
+        Guard,
+        config=guard or GuardConfig(),
+        auth_of=lambda: app.state.auth,
+        peers_of=lambda: app.state.federation,
+    )
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -405,6 +417,8 @@ def create_app(
     app.include_router(screening.router)
     app.include_router(formats.router)
     app.include_router(ogc.router)
+    app.include_router(federation.router)
+    app.include_router(federation.peer_router)
     ui.install(app)
 
     @app.get("/v1/dev/parties", include_in_schema=False)
@@ -412,7 +426,14 @@ def create_app(
         """Demo mode only: the parties one may log in as without a token."""
         if app.state.dev_token is None:
             raise NotFound("no development login here")
-        return PartyList(parties=store.list_parties())
+        node = app.state.federation  # a party another node hosts logs in there
+        return PartyList(
+            parties=[
+                p
+                for p in store.list_parties()
+                if node is None or node.hosted_elsewhere(p.id) is None
+            ]
+        )
 
     @app.get("/v1/dev/token", include_in_schema=False)
     def dev_token(party: Annotated[RecordId, Query()], store: StoreDep) -> dict[str, str]:

@@ -30,13 +30,18 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def _party(principal: PrincipalDep, store: StoreDep) -> str:
-    """The caller's party: 403 if its token names none registered; any other failure (the
-    database out of reach: 503) is answered as what it is."""
+def _party(request: Request, principal: PrincipalDep, store: StoreDep) -> str:
+    """The caller's party: 403 if its token names none registered, or a party another node
+    hosts; any other failure (the database out of reach: 503) is answered as what it is."""
     try:
-        return store.get_party(principal.subject).id
+        party = store.get_party(principal.subject).id
     except NotFound:
         raise Forbidden(f"token subject {principal.subject!r} is not a registered party") from None
+    node = getattr(request.app.state, "federation", None)
+    elsewhere = None if node is None else node.hosted_elsewhere(party)
+    if elsewhere is not None:  # its users act on their own node; here it only releases
+        raise Forbidden(f"party {party!r} is hosted by node {elsewhere!r}: use that node")
+    return party
 
 
 PartyDep = Annotated[str, Depends(_party)]

@@ -117,6 +117,7 @@ class Guard:
         app: ASGIApp,
         config: GuardConfig | None = None,
         auth_of: Callable[[], Any] | None = None,
+        peers_of: Callable[[], Any] | None = None,
     ) -> None:
         self.app = app
         self.config = config or GuardConfig()
@@ -128,6 +129,8 @@ class Guard:
         )
         #: the service's AuthConfig (to know who calls before anything else)
         self.auth_of = auth_of
+        #: the federation node, whose ``caller`` names a peer that signed a request's headers
+        self.peers_of = peers_of
         #: per caller: heavy requests being served, and those waiting their turn
         self._heavy: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
@@ -151,6 +154,16 @@ class Guard:
         costs nothing; checking a new one counts against its address's bucket first, so a
         flood of junk tokens is limited like requests without one."""
         address = f"address:{(scope.get('client') or ('?',))[0]}"
+        node = self.peers_of() if self.peers_of is not None else None
+        path: str = scope.get("path", "")
+        if node is not None and path.startswith("/federation/"):
+            wait = self.limiter.take(address)  # checking a signature costs as a new token does
+            if wait > 0:
+                return None, wait
+            peer = node.caller(scope["method"], path, headers)
+            if peer is not None:
+                return f"peer:{peer}", self.limiter.take(f"peer:{peer}")
+            return None, 0.0
         auth = self.auth_of() if self.auth_of is not None else None
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip()

@@ -19,10 +19,12 @@ def picture(request: Request, party: PartyDep) -> dict[str, Any]:
     """Your intents and areas, others' as your agreements release them (``level``: own, full
     or extent), your conflicts as released, the tactical alerts that concern you and the link
     liveness of you and your partners. Every release is recorded as for any other read."""
+    node = getattr(request.app.state, "federation", None)
     shown = released_picture(
         request.app.state.store,
         party,
         datetime.now(UTC),
         tactical=request.app.state.tactical.active(party),
+        remote=None if node is None else node.picture,
     )
     return shown.as_json(with_tracks=False)

@@ -90,6 +90,12 @@ ROUTE_ROLES: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/v1/screening/sessions"): frozenset({P, W, L}),
     ("POST", "/v1/screening/sessions/{session_id}/messages"): frozenset({P, W, L}),
     ("GET", "/v1/screening/sessions"): frozenset({P, W, L, A, D}),
+    ("GET", "/v1/federation/conflicts"): READERS,
+    ("GET", "/v1/federation/views"): READERS,
+    ("GET", "/v1/federation/tracks"): READERS,
+    ("GET", "/v1/federation/agreements"): frozenset({L, A, D}),
+    ("GET", "/v1/federation/peers"): frozenset({L, A, D}),
+    ("GET", "/v1/federation/checkpoints"): frozenset({A, D, L}),
     ("GET", "/v1/dev/parties"): PUBLIC,
     ("GET", "/v1/dev/token"): PUBLIC,
 }

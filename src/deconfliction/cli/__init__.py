@@ -147,6 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="where DSS clients reach this service: the uss_base_url of native intents "
         "(default http://HOST:PORT)",
     )
+    serve.add_argument(
+        "--demo-party",
+        action="append",
+        default=[],
+        metavar="PARTY",
+        help="a federation node's demo: load only this party's demo records (repeatable; "
+        "implies --demo; the agreement is made across nodes)",
+    )
+    serve.add_argument(
+        "--peer-ping-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how often each peer node's link is proven and its health recorded (default 10)",
+    )
     _add_buffers(serve, "between records of different parties")
 
     check = sub.add_parser("check", help="check plan files for conflicts, offline")
@@ -288,6 +303,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     screen.add_argument("--json", action="store_true", help="print JSON")
 
+    peer = sub.add_parser("peer", help="federation: this node's key and its peer nodes")
+    psub = peer.add_subparsers(dest="peer_command", required=True, parser_class=_Parser)
+    pkey = psub.add_parser("key", help="print this node's public key (made on first use)")
+    pkey.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    padd = psub.add_parser("add", help="add a peer node: its URL, its key, the parties it hosts")
+    padd.add_argument("name", metavar="NAME", help="a name for the peer (e.g. ru-node)")
+    padd.add_argument("--url", required=True, help="its base URL, e.g. https://ru.example:8443")
+    padd.add_argument("--key", required=True, type=Path, metavar="PEM", help="its public key")
+    padd.add_argument(
+        "--party",
+        action="append",
+        required=True,
+        metavar="ID[=NAME]",
+        help="a party it hosts (repeatable)",
+    )
+    padd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    padd.add_argument("--db", help="database URL (default: the data folder's SQLite file)")
+    plist = psub.add_parser("list", help="the peers, and how delivery to each stands")
+    plist.add_argument("--json", action="store_true", help="print JSON")
+    plist.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    plist.add_argument("--db", help="database URL (default: the data folder's SQLite file)")
+    prem = psub.add_parser("remove", help="remove a peer and what its parties released here")
+    prem.add_argument("name", metavar="NAME")
+    prem.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    prem.add_argument("--db", help="database URL (default: the data folder's SQLite file)")
+
     token = sub.add_parser("token", help="mint a development token (data folder's key)")
     token.add_argument("--party", required=True, help="the party the token acts for (sub)")
     token.add_argument("--admin", action="store_true", help="add the admin scope")
@@ -328,6 +369,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.audit_command == "party-key":
                 return run_party_key(args.out)
             return run_key(args.data_dir)
+        if args.command == "peer":
+            from . import peer as peer_cli
+
+            if args.peer_command == "key":
+                return peer_cli.run_key(args.data_dir)
+            db = args.db or f"sqlite:///{args.data_dir / 'deconfliction.db'}"
+            if args.peer_command == "add":
+                return peer_cli.run_add(
+                    db, args.data_dir, args.name, args.url, args.key, args.party
+                )
+            if args.peer_command == "list":
+                return peer_cli.run_list(db, args.json)
+            return peer_cli.run_remove(db, args.name)
         if args.command == "tracks" and args.tracks_command == "feed":
             from .feed import run_feed
 

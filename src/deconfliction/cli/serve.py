@@ -85,13 +85,16 @@ def run_serve(args: argparse.Namespace, policy: SeparationPolicy) -> int:
         raise UsageError(f"--public-url must start with http:// or https://, got {public_url!r}")
     if not args.rate_limit > 0:
         raise UsageError(f"--rate-limit must be > 0, got {args.rate_limit}")
+    if not args.peer_ping_s > 0:
+        raise UsageError(f"--peer-ping-s must be > 0, got {args.peer_ping_s}")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not db.startswith(("postgresql://", "postgres://")):
         raise UsageError("--workers > 1 needs a database server (--db postgresql://...)")
     if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
         open_store(db, policy)  # refuses it, naming the schemes it takes (before any port)
-    demo_login = bool(args.demo) and (is_loopback(args.host) or args.demo_login_anywhere)
+    demo = bool(args.demo or args.demo_party)
+    demo_login = demo and (is_loopback(args.host) or args.demo_login_anywhere)
     # the address first: nothing is printed (no "serving", no token) when it cannot be had
     try:
         sock = listen(args.host, args.port)
@@ -134,9 +137,11 @@ def _serve(
         "public_url": public_url,
         "rate_limit": args.rate_limit,
         "policy": policy.model_dump(),
-        "demo": bool(args.demo),
+        "demo": bool(args.demo or args.demo_party),
+        "demo_parties": list(args.demo_party),
         "demo_login": demo_login,
         "workers": args.workers,
+        "peer_ping_s": args.peer_ping_s,
     }
     dev_key = None
     if not args.auth_public_key and not args.auth_jwks_url:
@@ -148,17 +153,18 @@ def _serve(
         f"  map: http://{args.host}:{args.port}/ui/  "
         + ("(demo login: pick a party)" if demo_login and dev_key else "(log in with a token)"),
     ]
-    if args.demo and not demo_login:
+    demo = bool(config["demo"])
+    if demo and not demo_login:
         lines.append(
             f"  demo login off: {args.host} is not a loopback address "
             "(--demo-login-anywhere turns it on for anyone who reaches the service)"
         )
-    if args.demo:
+    if demo:
         from ..demo import load_demo
 
         store = open_store(db, policy)
         try:
-            n = load_demo(store)
+            n = load_demo(store, parties=args.demo_party or None)
         finally:
             store.close()
         lines.append(f"  demo scenario loaded ({n} new records)")
@@ -169,7 +175,8 @@ def _serve(
             "  development tokens (signed with the data folder's dev key; "
             "send as 'Authorization: Bearer TOKEN'):"
         )
-        for sub in [p.id for p in PARTIES] if args.demo else []:
+        shown = [p.id for p in PARTIES if not args.demo_party or p.id in args.demo_party]
+        for sub in shown if demo else []:
             lines.append(f"    {sub}: {mint_token(dev_key, sub, audience=audiences[0])}")
         admin = mint_token(dev_key, "admin", audience=audiences[0], scopes=[ADMIN_SCOPE])
         lines.append(f"    admin: {admin}")
@@ -228,6 +235,7 @@ def build_service(config: dict[str, Any]) -> Service:
     from ..exchange.hotline import Escalator
     from ..exchange.ledger import check_alerts
     from ..exchange.links import LinkChecker
+    from ..federation import Federation
     from ..store import open_store
 
     data_dir = Path(config["data_dir"])
@@ -252,12 +260,14 @@ def build_service(config: dict[str, Any]) -> Service:
 
     store.write_tx(started)
     rate = float(config["rate_limit"])
+    node = Federation.in_folder(store, data_dir, ping_s=float(config.get("peer_ping_s", 10.0)))
     app = create_app(
         store,
         auth,
         public_url=config["public_url"],
         guard=GuardConfig(rate_per_s=rate, burst=2 * rate, processes=int(config.get("workers", 1))),
         shared_tracks=bool(config.get("workers", 1) > 1),
+        node=node,
     )
     # the token-less demo login: only where the service listens on loopback (or where the
     # operator said --demo-login-anywhere)
@@ -283,7 +293,8 @@ def build_service(config: dict[str, Any]) -> Service:
             interval_s=60.0,
         ),
     ]
-    if config["demo"]:
+    background.append(node)
+    if config["demo"] and not config.get("demo_parties"):
         from ..demo.traffic import DemoTraffic
 
         traffic = DemoTraffic(app.state.tracks)

@@ -63,8 +63,24 @@ DEMO_TERMS = Terms.model_validate(
 )
 
 
-def load_demo(store: Store, today: datetime | None = None) -> int:
-    """Write the demo parties, their agreement and records; what is there already stays."""
+def load_demo(store: Store, today: datetime | None = None, parties: list[str] | None = None) -> int:
+    """Write the demo parties, their agreement and records; what is there already stays.
+    ``parties``: a federation node's share only (those parties and their records; the
+    agreement is then made across nodes, not here)."""
+    if parties is not None:
+        for p in PARTIES:
+            if p.id in parties:
+                store.put_party(p, actor="demo")
+        written = 0
+        for rec in scenario(today):
+            if rec.party not in parties:
+                continue
+            try:
+                store.create(RecordKind(rec.kind), rec.id, rec.party, rec.draft(), actor="demo")
+                written += 1
+            except VersionConflict:
+                pass
+        return written
     for p in PARTIES:
         store.put_party(p, actor="demo")
 

@@ -84,6 +84,10 @@ def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Threa
     """The thread of a conflict (opened now if it was not); only its two parties may use it,
     and only while the release rule shows it the conflict (never at ``none``)."""
     row = tx.conflict(conflict_id)
+    if row is None:  # a conflict across nodes (federation) has its thread open already
+        shared = _get(tx, f"conflict-{conflict_id}")
+        if shared is not None and shared.subject_kind == "conflict" and party in shared.parties:
+            return shared
     # not even its existence is disclosed to anyone else
     if row is None or release.view_conflict(tx, row, party, release.Shown("thread", at)) is None:
         raise NotFound(f"no conflict {conflict_id!r}")
@@ -169,8 +173,12 @@ def post(
     lang: str | None,
     ack_within_s: float | None,
     at: datetime,
+    message_id: str | None = None,
+    escalates: bool = True,
 ) -> str:
-    """Add a message; returns its id."""
+    """Add a message; returns its id. A message another node sends on a shared thread
+    (federation) keeps its id, and escalates on its sender's node only (``escalates=False``:
+    no deadline here; ``escalated_elsewhere`` records each step)."""
     if (code is None) == (text is None):
         raise InvalidInput([FieldError("/code", "give either a code (with params) or a text")])
     clean: dict[str, Any] = {}
@@ -198,9 +206,9 @@ def post(
         )
     row = tx.x("SELECT MAX(seq) FROM messages WHERE thread_id = ?", (thread.id,)).fetchone()
     seq = int(row[0] or 0) + 1
-    mid = str(uuid.uuid4())
+    mid = message_id or str(uuid.uuid4())
     deadline = None
-    if ack_within_s is not None:
+    if ack_within_s is not None and escalates:
         deadline = at.timestamp() + wait_for(_ladder(tx, thread), 1, ack_within_s)
     tx.x(
         "INSERT INTO messages (id, thread_id, seq, party, author, code, params, text, lang, "
@@ -287,6 +295,25 @@ def escalate_due(tx: Tx, now: float, at: datetime) -> int:
             tx.event(p, "hotline.escalated", note, at)
         tx.audit(at, "service", "hotline.escalated", mid, digest(note))
     return len(rows)
+
+
+def escalated_elsewhere(tx: Tx, thread: Thread, message_id: str, level: int, at: datetime) -> None:
+    """A message of ``thread`` went up the ladder on the node of its sender (federation):
+    record its level here, tell every party of the thread, audit it."""
+    if not 0 < level < len(LADDER):
+        raise InvalidInput([FieldError("/level", f"a level between 1 and {len(LADDER) - 1}")])
+    r = tx.x(
+        "SELECT level FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread.id)
+    ).fetchone()
+    if r is None:
+        raise NotFound(f"no message {message_id!r} in this thread")
+    if int(r[0]) >= level:
+        return
+    tx.x("UPDATE messages SET level = ? WHERE id = ?", (level, message_id))
+    note = {"thread": thread.id, "message": message_id, "level": level, "to": LADDER[level]}
+    for p in thread.parties:
+        tx.event(p, "hotline.escalated", note, at)
+    tx.audit(at, "service", "hotline.escalated", message_id, digest(note))
 
 
 def wait_for(steps: dict[str, float], level: int, window_s: float) -> float:

@@ -9,9 +9,10 @@ concern the party, link liveness. Nothing here knows HTTP; every release goes th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..alerts.outbox import last_seq
 from ..model import Area, Conflict, RecordExtent, RecordKind
@@ -65,6 +66,19 @@ class Picture:
         return out
 
 
+class RemoteView(Protocol):
+    """A record another node released to the party (``federation.views.View``)."""
+
+    kind: RecordKind
+    level: str
+
+    def shown(self) -> StoredRecord | RecordExtent: ...
+
+
+#: What other nodes released to a party, and its conflicts with their records (federation).
+Remote = Callable[[Tx, str], "tuple[list[RemoteView], list[Conflict]]"]
+
+
 def released_picture(
     store: Store,
     party: str,
@@ -72,9 +86,11 @@ def released_picture(
     *,
     tracks: list[Track] | None = None,
     tactical: list[dict[str, Any]] | None = None,
+    remote: Remote | None = None,
 ) -> Picture:
     """What ``party`` may see now. ``tracks``: the live tracks (all parties'; released here);
-    ``tactical``: the alerts in force that concern the party (each shown as released)."""
+    ``tactical``: the alerts in force that concern the party (each shown as released);
+    ``remote``: what other nodes released to it (a federation node's; released there)."""
 
     def run(tx: Tx, shown: release.Shown) -> Picture:
         records = []
@@ -91,11 +107,17 @@ def released_picture(
             if isinstance(view, RecordExtent):
                 kind = view.kind
             records.append(PictureRecord(kind, level, view))
+        conflicts = release.list_conflicts(tx, party, shown)
+        if remote is not None:
+            views, across = remote(tx, party)
+            for v in views:
+                records.append(PictureRecord(v.kind, v.level, v.shown()))
+            conflicts += across
         return Picture(
             party=party,
             at=at,
             records=records,
-            conflicts=release.list_conflicts(tx, party, shown),
+            conflicts=conflicts,
             tracks=release.view_tracks(tx, tracks or [], party, shown),
             tactical=release.view_alerts(tx, tactical or [], party),
             links=[links.status(tx, p) for p in [party, *links.partners(tx, party)]],

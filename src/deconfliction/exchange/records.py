@@ -82,6 +82,8 @@ def write(
         def build(tx: Tx, shown: Shown) -> Written:
             key = record_key(party, res.record.id)
             conflicts = _own_conflicts(tx, party, key, shown)
+            # with other nodes' records (federation: found by the write's own hooks)
+            conflicts += tx.memo.get("conflicts.elsewhere", {}).get(key, [])
             _check_degraded(tx, party, kind, draft, conflicts, accept_degraded)
             return Written(res.record, conflicts)
 

@@ -134,7 +134,10 @@ def _gives(tx: Tx, viewer: str, rec: StoredRecord, terms: Terms) -> bool:
     mine = Record(_kind(rec), record_key(rec.owner, rec.id), rec.owner, extent)
     policy = terms.separation
     near = tx.candidates(extent, policy, ("kind = 'intent' AND owner = ?", (viewer,)))
-    return any(check_pair(mine, other, policy) is not None for _, other in near)
+    if any(check_pair(mine, other, policy) is not None for _, other in near):
+        return True
+    # a viewer whose plans are held by another node: what it released here (federation)
+    return any(h(tx, rec.owner, viewer, extent, policy) for h in tx.hooks.viewer_plans_near)
 
 
 def level_for(tx: Tx, rec: StoredRecord, viewer: str) -> tuple[Release, Terms | None, str]:

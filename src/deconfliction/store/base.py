@@ -129,6 +129,12 @@ ConflictNote = Callable[["Tx", ConflictRow, str, str], "dict[str, Any] | None"]
 RecordHook = Callable[
     ["Tx", "RecordKind", "StoredRecord | None", "StoredRecord | None", datetime], None
 ]
+#: Called inside the transaction after an outbox event is written: (tx, party, type, payload, at).
+EventHook = Callable[["Tx", str, str, "dict[str, Any]", datetime], None]
+#: Reciprocity with plans held elsewhere (another node's): whether ``viewer`` has released to
+#: ``owner`` an intent of its own within the buffers of these volumes: (tx, owner, viewer,
+#: volumes, buffers).
+PlansNear = Callable[["Tx", str, str, "Sequence[Volume4D]", SeparationPolicy], bool]
 
 
 def own_records_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str, Any] | None:
@@ -148,6 +154,8 @@ class StoreHooks:
 
     record_changed: list[RecordHook] = field(default_factory=list)
     conflict_note: ConflictNote = own_records_note
+    event_written: list[EventHook] = field(default_factory=list)
+    viewer_plans_near: list[PlansNear] = field(default_factory=list)
 
 
 class Store(Protocol):
@@ -777,6 +785,8 @@ class Tx:
             "INSERT INTO outbox (party, type, payload, created_at) VALUES (?, ?, ?, ?)",
             (party, type_, json.dumps(payload, sort_keys=True), iso(at)),
         )
+        for hook in self.hooks.event_written:
+            hook(self, party, type_, payload, at)
 
     def audit(
         self, at: datetime, actor: str, action: str, subject: str, record_digest: str
