@@ -577,7 +577,7 @@ def test_the_map_countersigns_what_extends_and_raises_the_alarm_otherwise(
     an early entry and has the service sign the new chain, it signs nothing and says ALARM."""
     import sqlite3
 
-    from deconfliction.audit import AuditEntry
+    from test_audit import _rehash
 
     data = tmp_path / "data"
     port = free_port()
@@ -605,16 +605,7 @@ def test_the_map_countersigns_what_extends_and_raises_the_alarm_otherwise(
     # dropped, and the service's memory of what it signed removed from the data folder
     conn = sqlite3.connect(data / "deconfliction.db", isolation_level=None)
     conn.execute("UPDATE audit_log SET actor = 'someone' WHERE seq = 2")
-    rows = conn.execute(
-        "SELECT seq, at, actor, action, subject, digest FROM audit_log ORDER BY seq"
-    ).fetchall()
-    prev = "0" * 64
-    for r in rows:
-        e = AuditEntry.make(*r, prev)
-        conn.execute(
-            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, e.hash, e.seq)
-        )
-        prev = e.hash
+    _rehash(conn, 2)
     conn.execute("DELETE FROM audit_checkpoints")
     conn.close()
     (data / "audit-head.json").unlink()
