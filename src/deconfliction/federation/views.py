@@ -36,7 +36,7 @@ from ..exchange import release
 from ..exchange.agreements import active
 from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
 from ..model import Area, OperationalIntent, RecordExtent, RecordKind, SeparationPolicy, Volume4D
-from ..store.base import StoredRecord, Tx, iso, record_key, split_key
+from ..store.base import StoredRecord, Tx, cell_filter, iso, record_key, split_key
 from . import outbox, peers
 
 
@@ -364,14 +364,10 @@ def near(
     keys: set[str] = set()
     for v in volumes:
         query = cell_query(covering(v.footprint, policy.lateral_m))
-        terms = ["cell BETWEEN ? AND ?"] * len(query.ranges)
-        params: list[Any] = [x for span in query.ranges for x in span]
-        if query.ancestors:
-            terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
-            params += sorted(query.ancestors)
+        cell_sql, params = cell_filter(query)
         sql = (
             "SELECT DISTINCT record_key, cap_lon, cap_lat, cap_r FROM fed_view_cells "
-            f"WHERE ({' OR '.join(terms)}) AND to_party = ? "
+            f"WHERE {cell_sql} AND to_party = ? "
             f"AND kind IN ({', '.join('?' * len(kind_list))}) "
             "AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ?"
         )

@@ -30,7 +30,14 @@ from ..audit.export import CHECKPOINT_EVERY
 from ..audit.signing import Signer, message
 from ..engine import Finding, Record, check_pair
 from ..errors import NotFound, VersionConflict
-from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
+from ..geo import (
+    DISTANCE_RESOLUTION_M,
+    CellQuery,
+    cap_gap_lower_bound_m,
+    cell_query,
+    covering,
+    to_sql,
+)
 from ..model import (
     Area,
     AreaDraft,
@@ -135,6 +142,17 @@ EventHook = Callable[["Tx", str, str, "dict[str, Any]", datetime], None]
 #: ``owner`` an intent of its own within the buffers of these volumes: (tx, owner, viewer,
 #: volumes, buffers).
 PlansNear = Callable[["Tx", str, str, "Sequence[Volume4D]", SeparationPolicy], bool]
+
+
+def cell_filter(query: CellQuery) -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) on a ``cell`` column that a covering's query
+    matches: its descendants' ranges, or one of its ancestors."""
+    terms = ["cell BETWEEN ? AND ?"] * len(query.ranges)
+    params: list[Any] = [x for span in query.ranges for x in span]
+    if query.ancestors:
+        terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
+        params += sorted(query.ancestors)
+    return f"({' OR '.join(terms)})", params
 
 
 def own_records_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str, Any] | None:
@@ -519,14 +537,10 @@ class Tx:
                 query = cell_query(cells[i])
             else:
                 query = cell_query(covering(v.footprint, policy.lateral_m))
-            terms = ["cell BETWEEN ? AND ?"] * len(query.ranges)
-            params: list[Any] = [x for span in query.ranges for x in span]
-            if query.ancestors:
-                terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
-                params += sorted(query.ancestors)
+            cell_sql, params = cell_filter(query)
             sql = (
                 "SELECT DISTINCT record_id, volume, cap_lon, cap_lat, cap_r FROM record_cells "
-                f"WHERE ({' OR '.join(terms)}) "
+                f"WHERE {cell_sql} "
                 f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
                 f"AND {scope[0]}"
             )
@@ -559,14 +573,10 @@ class Tx:
         ids: set[str] = set()
         for v in volumes:
             query = cell_query(covering(v.footprint, reach.lateral_m))
-            terms = ["cell BETWEEN ? AND ?"] * len(query.ranges)
-            params: list[Any] = [x for span in query.ranges for x in span]
-            if query.ancestors:
-                terms.append(f"cell IN ({', '.join('?' * len(query.ancestors))})")
-                params += sorted(query.ancestors)
+            cell_sql, params = cell_filter(query)
             sql = (
                 "SELECT DISTINCT record_id, cap_lon, cap_lat, cap_r FROM record_caps "
-                f"WHERE ({' OR '.join(terms)}) "
+                f"WHERE {cell_sql} "
                 f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
                 f"AND {scope[0]}"
             )
