@@ -212,6 +212,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument(
+        "--phases", default="quiet,polygons,bodies,tokens,all", help="comma-separated, in order"
+    )
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="hostile-"))
     port = _free_port()
@@ -246,7 +249,7 @@ def main() -> int:
         tokens = {"FR": mint_token(key, "FR"), "uss": mint_token(key, "uss1", scopes=[SC])}
         print(f"server: 127.0.0.1:{port}, {args.workers} process(es); {args.seconds:g} s a phase")
         print(f"{'phase':10} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  hostile answers")
-        for name in ("quiet", "polygons", "bodies", "tokens", "all"):
+        for name in args.phases.split(","):
             lat, codes = run_phase(name, url, tokens, args.seconds)
             said = ", ".join(f"{k}: {v}" for k, v in sorted(codes.items()))
             print(

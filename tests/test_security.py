@@ -396,3 +396,64 @@ def test_a_caller_gets_one_heavy_request_served_at_a_time() -> None:
 
     anyio.run(main)
     assert most == {"heavy": 1, "other": 1, "light.": 3}
+
+
+def test_large_bodies_are_parsed_and_checked_in_a_worker_process(api: Api) -> None:
+    """A large body's checks (depth, strings) and validation run in a worker process (their
+    C calls would hold up every request of the service's own), with the same answers as a
+    small body's; a worker that dies is replaced, and the request is still answered."""
+    import os
+    import signal
+
+    from deconfliction.api import offload
+
+    def batch(n: int, **change: Any) -> dict[str, Any]:
+        states = [
+            {
+                "id": f"FR-T{i:05d}",
+                "class": "fixed-wing",
+                "time": "2026-12-07T03:00:00Z",
+                "lon": 33.0 + i * 1e-4,
+                "lat": 34.0,
+                "alt_m": 9000.0,
+                "gs_mps": 200.0,
+            }
+            for i in range(n)
+        ]
+        for k, v in change.items():
+            states[n - 7][k] = v
+        return {"states": states}
+
+    def post(doc: Any = None, raw: bytes | None = None) -> Any:
+        body = raw if raw is not None else json.dumps(doc).encode()
+        assert len(body) > offload.OFFLOAD_BYTES
+        h = {"content-type": "application/json", **api.as_("FR")}
+        return api.client.request("POST", "/v1/tracks", content=body, headers=h)
+
+    before = dict(offload.sent)
+    r = post(batch(2000))
+    assert r.status_code == 202 and r.json()["accepted"] == 2000
+    assert {k: offload.sent[k] - before.get(k, 0) for k in offload.sent} == {
+        "json_depth": 1,
+        "body_problems": 1,
+        "validate": 1,
+    }
+    r = post(batch(2000, lat=91.0))  # one bad field deep in the batch: named as for a small one
+    assert r.status_code == 422
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/states/1993/lat"]
+    r = post(batch(2000, source="a\u0000b"))  # a NUL: the text check, in the worker
+    assert r.status_code == 422
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/states/1993/source"]
+    r = post(raw=b"[" + b"0," * 50_000 + b"0")  # not JSON
+    assert r.status_code == 400 and r.json()["type"].endswith("not-json")
+    r = post(raw=b"[" * 40 + b"0," * 50_000 + b"0" + b"]" * 40)  # too deep
+    assert r.status_code == 400 and r.json()["type"].endswith("too-deep")
+    # the workers die (killed, out of memory): the pool is replaced, nothing is refused
+    pool = offload._pool
+    assert pool is not None
+    for pid in list(pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(2):
+        r = post(batch(2000))
+        assert r.status_code == 202 and r.json()["changed"] == 0  # the same states again
+    assert offload._pool is not pool

@@ -7,8 +7,8 @@
   request without a valid token may send at most ``anonymous_body`` bytes (it will be refused
   anyway: it is not read further than that).
 - **Depth.** JSON nested deeper than ``MAX_DEPTH`` is refused with 400 before parsing (a
-  parser's recursion is not a place to find out); the count runs in a worker thread for a
-  large body, so that it holds up no other request.
+  parser's recursion is not a place to find out); the count runs in a worker process for a
+  large body (``offload``), so that it holds up no other request.
 - **Rate.** Each caller has a token bucket: ``rate_per_s`` requests a second, bursts of
   ``burst``; beyond, 429 with ``Retry-After``. Junk tokens share their address's bucket. With
   several processes (``serve --workers N``) each allows ``1/N`` of the rate, so the whole
@@ -33,15 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import DeconflictionError
+from . import offload
 
 MAX_DEPTH = 32
 F3548_PREFIXES = ("/dss/", "/uss/", "/aux/", "/versions/")
-#: Bodies up to this size have their depth counted in the event loop (it takes microseconds).
-_INLINE_DEPTH = 64 << 10
 
 
 @dataclass
@@ -239,8 +237,8 @@ class Guard:
                 return
         body = b"".join(chunks)
         if "json" in headers.get("content-type", "json"):
-            if len(body) > _INLINE_DEPTH:
-                depth = await run_in_threadpool(json_depth, body)
+            if offload.is_heavy(body):
+                depth = await offload.run(json_depth, body)
             else:
                 depth = json_depth(body)
             if depth > MAX_DEPTH:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..model import RecordId
 from ..screening import service
+from .body import json_body, openapi_body
 from .deps import PartyDep
 from .problems import responses
 
@@ -40,6 +41,8 @@ class SessionOpened(BaseModel):
 
 
 class Messages(BaseModel):
+    """Messages of a round (tokens by the thousand: validated off this process when large)."""
+
     model_config = ConfigDict(extra="forbid")
     messages: list[dict[str, Any]] = Field(min_length=1, max_length=8)
 
@@ -92,9 +95,13 @@ async def open_session(body: SessionOpen, request: Request, party: PartyDep) -> 
     "/sessions/{session_id}/messages",
     response_model=MessagesOut,
     responses=responses(400, 401, 403, 404, 409, 422, 429),
+    openapi_extra=openapi_body(Messages),
 )
 async def session_messages(
-    session_id: str, body: Messages, request: Request, party: PartyDep
+    session_id: str,
+    body: Annotated[Messages, json_body(Messages)],
+    request: Request,
+    party: PartyDep,
 ) -> Any:
     """Deliver your side's protocol messages; the service's side answers."""
     store = request.app.state.store

@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import FieldError
+from . import offload
 from .problems import F3548_PREFIXES, problem
 
 #: Longest id anywhere (a path segment): ids are keys of indexes, which have a size limit.
@@ -235,7 +236,10 @@ class TextGuard:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        errors = body_problems(body)
+        if offload.is_heavy(body):  # decoding and parsing are long C calls: not in this process
+            errors = await offload.run(body_problems, body)
+        else:
+            errors = body_problems(body)
         if errors:
             await _refusal(path, errors)(scope, receive, send)
             return
