@@ -4,8 +4,9 @@ The level comes from the agreement between the two (``agreements.Terms.level``, 
 category): the record in full, a coarsened extent, conflict notices only, or nothing. Where the
 agreement asks for reciprocity, details (full or extent) are released only where the viewer has
 published an intent of its own in that space and time (within the agreement's separation
-buffers); elsewhere the viewer gets conflict notices only. A conflict is always such a place, so
-conflict notices are never held back by reciprocity, only by a level of "none".
+buffers, each side as the other is shown it); elsewhere the viewer gets conflict notices only.
+A conflict is always such a place, so conflict notices are never held back by reciprocity, only
+by a level of "none".
 
 Everything another party is shown is derived from what its level releases, read in the same
 snapshot as the data:
@@ -46,6 +47,7 @@ from ..model import (
     OperationalIntent,
     RecordExtent,
     RecordKind,
+    SeparationPolicy,
     Volume4D,
 )
 from ..model.footprint import MAX_FOOTPRINT_RADIUS_M
@@ -127,15 +129,36 @@ def agreed_level(tx: Tx, owner: str, viewer: str, category: str) -> tuple[Releas
 
 
 def _gives(tx: Tx, viewer: str, rec: StoredRecord, terms: Terms) -> bool:
-    """Whether ``viewer`` has an intent of its own within the agreed buffers of ``rec``'s
-    released extent (not of the record itself: whether details are given must not tell the
-    viewer how near the exact record is)."""
-    extent = [coarsen(v, terms.coarsening) for v in rec.volumes]
+    """Whether ``viewer`` has published an intent of its own within the agreed buffers of
+    ``rec``'s released extent. Both sides are taken as the other is shown them, so that the
+    answer tells neither more than it already knows: ``rec`` by its extent (not the record
+    itself: whether details are given must not tell the viewer how near the exact record is),
+    and the viewer's intents as ``rec``'s owner is shown them before reciprocity (exact at
+    ``full``, the extent at ``extent`` and ``conflict``, not at all at ``none``): the owner's
+    audit lists what of its records was disclosed, which must not tell it how near the viewer's
+    exact plans are."""
+    c = terms.coarsening
+    extent = [coarsen(v, c) for v in rec.volumes]
     mine = Record(_kind(rec), record_key(rec.owner, rec.id), rec.owner, extent)
     policy = terms.separation
-    near = tx.candidates(extent, policy, ("kind = 'intent' AND owner = ?", (viewer,)))
-    if any(check_pair(mine, other, policy) is not None for _, other in near):
-        return True
+    # the viewer's extents reach further than its records: search wider, then test as shown
+    wider = SeparationPolicy.model_construct(
+        lateral_m=policy.lateral_m + growth_bound_m(c),
+        vertical_m=policy.vertical_m + c.alt_step_m,
+        time_s=policy.time_s + c.time_step_s,
+    )
+    near = tx.candidates(extent, wider, ("kind = 'intent' AND owner = ?", (viewer,)))
+    for stored, exact in near:
+        level = terms.level(viewer, category_of(stored))
+        if level is Release.NONE:
+            continue
+        if level is Release.FULL:
+            other = exact
+        else:
+            shown = [coarsen(v, c) for v in stored.volumes]
+            other = Record(exact.kind, exact.id, exact.owner, shown)
+        if check_pair(mine, other, policy) is not None:
+            return True
     # a viewer whose plans are held by another node: what it released here (federation)
     return any(h(tx, rec.owner, viewer, extent, policy) for h in tx.hooks.viewer_plans_near)
 
