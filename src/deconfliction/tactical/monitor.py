@@ -37,6 +37,8 @@ from ..engine.encounter import Path, approach, passage
 from ..engine.motion import dead_reckon
 from ..engine.tactical import CLASSES, Minima, Scene, detect, ecef_motion
 from ..errors import DeconflictionError
+from ..exchange import release
+from ..exchange.agreements import Coarsening, all_active
 from ..geo.distance import MIN_CURVATURE_M, Shape, horizontal_gap_m
 from ..geodesy import GEOD
 from ..model import (
@@ -51,8 +53,6 @@ from ..model import (
 )
 from ..store.base import Store, StoredRecord, Tx, record_key, to_record
 from ..store.tracks import TrackTable
-from . import release
-from .agreements import Coarsening, all_active
 
 #: How far one degree of latitude or longitude reaches at most, metres (a bound).
 _DEG_M = 111_700.0
