@@ -111,10 +111,18 @@ async def list_checkpoints(
     return Checkpoints(checkpoints=rows)
 
 
+class Countersigned(BaseModel):
+    """A checkpoint countersigned by a party with one of its registered keys."""
+
+    seq: int
+    party: str
+    key_id: str
+
+
 @router.post(
     "/checkpoints/{seq}/countersignatures",
     status_code=201,
-    response_model=dict[str, Any],
+    response_model=Countersigned,
     responses=responses(400, 401, 403, 404, 422),
 )
 async def countersign(
@@ -123,11 +131,11 @@ async def countersign(
     request: Request,
     party: PartyDep,
     who: PrincipalDep,
-) -> dict[str, Any]:
+) -> Countersigned:
     """Countersign a checkpoint with a registered key of your party: the signature must verify
     over the checkpoint's message. The countersignature is itself an audit entry."""
 
-    def run(tx: Any) -> dict[str, Any]:
+    def run(tx: Any) -> Countersigned:
         cp = tx.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
         if cp is None:
             raise NotFound(f"no checkpoint at entry {seq}")
@@ -152,9 +160,9 @@ async def countersign(
             f"{party}|checkpoint:{seq}",
             digest({"seq": seq, "key_id": body.key_id, "signature": body.signature}),
         )
-        return {"seq": seq, "party": party, "key_id": body.key_id}
+        return Countersigned(seq=seq, party=party, key_id=body.key_id)
 
-    out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
+    out: Countersigned = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out
 
 

@@ -37,12 +37,21 @@ async def inbox(request: Request) -> Response:
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
-@peer_router.get("/federation/v1/node")
-def node(request: Request) -> dict[str, Any]:
+class NodeIdentity(BaseModel):
+    """What a node tells a peer of itself: its public key (what the peer pins) and the parties
+    it hosts."""
+
+    key_id: str
+    public_key_pem: str
+    parties: list[str]
+
+
+@peer_router.get("/federation/v1/node", response_model=NodeIdentity)
+def node(request: Request) -> NodeIdentity:
     """This node's public key (what a peer pins) and the parties it hosts."""
     fed = _fed(request)
     hosted = fed.store.read_tx(peers.local_parties)
-    return {"key_id": fed.key.key_id, "public_key_pem": fed.key.public_pem, "parties": hosted}
+    return NodeIdentity(key_id=fed.key.key_id, public_key_pem=fed.key.public_pem, parties=hosted)
 
 
 class FederatedConflicts(BaseModel):
