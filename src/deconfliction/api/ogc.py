@@ -77,7 +77,7 @@ def _link(href: str, rel: str, type_: str, title: str = "") -> dict[str, str]:
 
 
 # --- the metadata documents (OGC API - Features Part 1, section 7; its field names) --------
-class Link(BaseModel):
+class OgcLink(BaseModel):
     href: str
     rel: str
     type: str
@@ -87,7 +87,7 @@ class Link(BaseModel):
 class LandingPage(BaseModel):
     title: str
     description: str
-    links: list[Link]
+    links: list[OgcLink]
 
 
 class ConformanceDeclaration(BaseModel):
@@ -103,7 +103,7 @@ class TemporalExtent(BaseModel):
     interval: list[list[str | None]] = Field(description="[start, end]; null: open")
 
 
-class Extent(BaseModel):
+class CollectionExtent(BaseModel):
     spatial: SpatialExtent
     temporal: TemporalExtent
 
@@ -115,17 +115,17 @@ class CollectionInfo(BaseModel):
     itemType: str
     crs: list[str]
     storageCrs: str
-    extent: Extent
-    links: list[Link]
+    extent: CollectionExtent
+    links: list[OgcLink]
 
 
 class Collections(BaseModel):
-    links: list[Link]
+    links: list[OgcLink]
     collections: list[CollectionInfo]
 
 
-def _doc_link(href: str, rel: str, type_: str, title: str | None = None) -> Link:
-    return Link(href=href, rel=rel, type=type_, title=title)
+def _doc_link(href: str, rel: str, type_: str, title: str | None = None) -> OgcLink:
+    return OgcLink(href=href, rel=rel, type=type_, title=title)
 
 
 def _check_params(request: Request, allowed: set[str]) -> None:
@@ -184,7 +184,7 @@ def _collection(base: str, cid: str) -> CollectionInfo:
         itemType="feature",
         crs=[CRS84],
         storageCrs=CRS84,
-        extent=Extent(
+        extent=CollectionExtent(
             spatial=SpatialExtent(bbox=[[-180.0, -90.0, 180.0, 90.0]], crs=CRS84),
             temporal=TemporalExtent(interval=[[None, None]]),
         ),
