@@ -15,6 +15,7 @@ from ..errors import Forbidden
 from ..exchange import agreements as ag
 from ..exchange import ledger, links, probes, release
 from ..model import MAX_COUNT, RecordId
+from ..store.base import Tx
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -141,7 +142,7 @@ async def get_ledger(request: Request, party: PartyDep) -> Ledger:
 async def get_links(request: Request, party: PartyDep) -> Links:
     """Link liveness of the caller's party and of its agreement partners."""
 
-    def run(tx: Any) -> list[links.LinkStatus]:
+    def run(tx: Tx) -> list[links.LinkStatus]:
         return [links.status(tx, p) for p in [party, *links.partners(tx, party)]]
 
     rows = await run_in_threadpool(request.app.state.store.read_tx, run)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,7 @@ from ..audit.signing import key_id, load_public, message, public_pem, verify
 from ..auth import PARTY_ADMIN_SCOPE
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..model import MAX_COUNT
-from ..store.base import iso
+from ..store.base import Tx, iso
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -62,7 +62,7 @@ async def put_key(body: KeyIn, request: Request, party: PartyDep, who: Principal
     except ValueError as exc:
         raise InvalidInput([FieldError("/public_key_pem", str(exc))]) from None
 
-    def run(tx: Any) -> None:
+    def run(tx: Tx) -> None:
         now = datetime.now(UTC)
         tx.x(
             "INSERT INTO party_keys (key_id, party, public_key_pem, at) VALUES (?, ?, ?, ?) "
@@ -83,7 +83,7 @@ async def list_checkpoints(
 ) -> Checkpoints:
     """The service's signed checkpoints after entry ``after`` (at most 1,000)."""
 
-    def run(tx: Any) -> list[Checkpoint]:
+    def run(tx: Tx) -> list[Checkpoint]:
         rows = tx.x(
             "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
             "ORDER BY seq LIMIT 1000",
@@ -135,7 +135,7 @@ async def countersign(
     """Countersign a checkpoint with a registered key of your party: the signature must verify
     over the checkpoint's message. The countersignature is itself an audit entry."""
 
-    def run(tx: Any) -> Countersigned:
+    def run(tx: Tx) -> Countersigned:
         cp = tx.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
         if cp is None:
             raise NotFound(f"no checkpoint at entry {seq}")
@@ -225,7 +225,7 @@ async def links(
     if to <= after or to - after > MAX_LINKS:
         raise InvalidInput([FieldError("/query/to", f"must be after 'after', by 1 to {MAX_LINKS}")])
 
-    def run(tx: Any) -> list[Link]:
+    def run(tx: Tx) -> list[Link]:
         rows = tx.x(
             "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
             "WHERE seq > ? AND seq <= ? ORDER BY seq",

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import NotFound
 from ..federation import conflicts, peers, relay, views
 from ..federation.inbox import INBOX_PATH
+from ..store.base import Tx
 from .deps import PartyDep
 from .problems import responses
 
@@ -101,7 +102,7 @@ def federated_conflicts(
 def released_views(request: Request, party: PartyDep) -> ReleasedViews:
     """What other nodes' parties released to you: each record in full or as its extent."""
 
-    def run(tx: Any) -> list[dict[str, Any]]:
+    def run(tx: Tx) -> list[dict[str, Any]]:
         return [
             {
                 "owner": v.owner,

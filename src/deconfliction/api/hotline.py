@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..exchange import hotline, phrasebook
 from ..model import RecordId
+from ..store.base import Tx
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -110,7 +111,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _lang(tx: Any, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
+def _lang(tx: Tx, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
     """The reader's language (``hotline.reading_language``: the one rule)."""
     return hotline.reading_language(tx, thread, party, lang, accept)
 
@@ -154,7 +155,7 @@ async def conflict_thread(
 ) -> hotline.ThreadView:
     """The hotline thread of a conflict (each conflict has one), in the reader's language."""
 
-    def run(tx: Any) -> hotline.ThreadView:
+    def run(tx: Tx) -> hotline.ThreadView:
         t = hotline.conflict_thread(tx, conflict_id, party, _now())
         return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
@@ -174,7 +175,7 @@ async def get_thread(
     lang: LangQuery = None,
     accept: AcceptLanguage = None,
 ) -> hotline.ThreadView:
-    def run(tx: Any) -> hotline.ThreadView:
+    def run(tx: Tx) -> hotline.ThreadView:
         t = hotline.thread_for(tx, thread_id, party)
         return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
@@ -199,7 +200,7 @@ async def post_message(
 ) -> Posted:
     """Send a coded message (``code`` + ``params``) or free text (``text``, ``lang``)."""
 
-    def run(tx: Any) -> Posted:
+    def run(tx: Tx) -> Posted:
         t = hotline.thread_for(tx, thread_id, party)
         mid = hotline.post(
             tx,
@@ -235,7 +236,7 @@ async def ack_message(
 ) -> hotline.ThreadView:
     """Acknowledge a message that asks for it (again: no change)."""
 
-    def run(tx: Any) -> hotline.ThreadView:
+    def run(tx: Tx) -> hotline.ThreadView:
         t = hotline.thread_for(tx, thread_id, party)
         hotline.acknowledge(tx, t, message_id, party, who.subject, _now())
         return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
