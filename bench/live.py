@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from deconfliction.demo import load_demo
-from deconfliction.exchange.live import TacticalMonitor
 from deconfliction.model import TrackState
 from deconfliction.store import SqliteStore
 from deconfliction.store.tracks import TrackTable
+from deconfliction.tactical import TacticalMonitor
 
 
 def run(n: int, folder: Path) -> tuple[float, float, int]:

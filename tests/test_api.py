@@ -284,6 +284,46 @@ def test_openapi_documents_every_status_each_route_returns(store: Any, auth: Aut
                 assert "409" in codes, (method, path)
 
 
+#: JSON answers whose shape is not a schema of this document: the audit export (a file with a
+#: signed manifest, docs/audit.md) and OGC features (GeoJSON, the OGC's own schema).
+_UNSHAPED = {"/v1/audit/export", "/ogc/collections/{collection_id}/items"}
+
+
+def test_every_json_answer_documents_its_shape(store: Any, auth: AuthConfig) -> None:
+    doc = create_app(store, auth).openapi()
+    bare = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for code, answer in op["responses"].items():
+                for ctype, content in answer.get("content", {}).items():
+                    schema = content.get("schema", {})
+                    shaped = "$ref" in schema or "anyOf" in schema or "items" in schema
+                    if code.startswith("2") and "json" in ctype and not shaped:
+                        bare.append(f"{method} {path} {code}")
+    assert [b for b in bare if not b.split()[1].startswith(tuple(_UNSHAPED))] == []
+
+
+def test_the_picture_and_agreements_are_what_their_schemas_say(api: Any) -> None:
+    """The picture and agreements are built from validated models without validating them
+    again: their documented models must read them back whole (nothing undocumented)."""
+    from deconfliction.api.agreements import AgreementList
+    from deconfliction.api.picture import ReleasedPicture
+
+    agree(api, "FR", "RU", {"releases": {"RU": {"default": "extent"}}, "reciprocity": False})
+    for who, rid in (("FR", "F1"), ("RU", "R1")):
+        r = api.post("/v1/intents", who, json={"id": rid, "volumes": [box(30, 40, 30.1, 40.1)]})
+        assert r.status_code == 201, r.text
+    body = api.get("/v1/picture", "FR").json()
+    assert {(r["record"]["id"], r["level"]) for r in body["records"]} == {
+        ("F1", "own"),
+        ("R1", "extent"),
+    }
+    assert len(body["conflicts"]) == 1 and [x["party"] for x in body["links"]] == ["FR", "RU"]
+    assert ReleasedPicture.model_validate(body).model_dump(mode="json") == body
+    listed = api.get("/v1/agreements", "FR").json()
+    assert AgreementList.model_validate(listed).model_dump(mode="json") == listed
+
+
 def test_a_body_that_is_not_json_is_a_documented_400(api: Any) -> None:
     r = api.post(
         "/v1/intents", "FR", content=b"\xff\xfe{", headers={"content-type": "application/json"}

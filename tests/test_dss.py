@@ -613,3 +613,61 @@ def test_large_native_intents_are_found_by_their_coarse_covering(
     assert seen(33.5, 34.5) == [nid]
     assert seen(34.9, 33.1) == [nid]
     assert seen(36.0, 34.0) == []
+
+
+def test_every_answer_is_the_entity_its_schema_documents(uss1: Uss, uss2: Uss) -> None:
+    """Each answer, read through the ``dss.entities`` type the OpenAPI document gives it
+    (strictly: no number for a string, no float for an integer), is the answer itself: no key
+    missing, none undocumented."""
+    from pydantic import TypeAdapter
+
+    from deconfliction.dss import entities as f3548
+
+    def ask(entity: Any, who: Uss, method: str, path: str, scope: str = SC, **kw: Any) -> Any:
+        status = kw.pop("status", 200)
+        r = who.call(method, path, scope, **kw)
+        assert r.status_code == status, r.text
+        body = r.json()
+        assert TypeAdapter(entity).validate_python(body, strict=True) == body
+        return body
+
+    sid, oid, cid = uid(), uid(), uid()
+    sub = {"extents": circle(20, 20, 500), "uss_base_url": "https://s.example"}
+    both = {"notify_for_operational_intents": True, "notify_for_constraints": True}
+    made = ask(
+        f3548.PutSubscriptionResponse, uss2, "PUT", f"/subscriptions/{sid}", json={**sub, **both}
+    )
+    assert made["operational_intent_references"] == [] and made["constraint_references"] == []
+    change, oirs = f3548.ChangeOperationalIntentReferenceResponse, "/operational_intent_references"
+    body = oir(circle(20, 20, 100))
+    ovn = ask(change, uss1, "PUT", f"{oirs}/{oid}", json=body, status=201)
+    ovn = ovn["operational_intent_reference"]["ovn"]
+    body = oir(circle(20, 20, 120), key=[ovn], new_subscription={"uss_base_url": "https://s.x"})
+    changed = ask(change, uss1, "PUT", f"{oirs}/{oid}/{ovn}", json=body)
+    told = {s["subscription_id"] for n in changed["subscribers"] for s in n["subscriptions"]}
+    assert sid in told
+    ovn = changed["operational_intent_reference"]["ovn"]
+    ask(f3548.GetOperationalIntentReferenceResponse, uss2, "GET", f"{oirs}/{oid}")
+    aoi = {"area_of_interest": circle(20, 20, 1000)}
+    found = ask(
+        f3548.QueryOperationalIntentReferenceResponse, uss2, "POST", f"{oirs}/query", json=aoi
+    )
+    assert [o["ovn"] for o in found["operational_intent_references"]] == [HIDDEN]
+    body = oir(circle(20, 20, 50))
+    ask(f3548.AirspaceConflictResponse, uss2, "PUT", f"{oirs}/{uid()}", json=body, status=409)
+    con = {"extents": [circle(20, 20, 100)], "uss_base_url": "https://c.example"}
+    c_change, cons = f3548.ChangeConstraintReferenceResponse, "/constraint_references"
+    cov = ask(c_change, uss1, "PUT", f"{cons}/{cid}", CM, json=con, status=201)
+    cov = cov["constraint_reference"]["ovn"]
+    ask(f3548.GetConstraintReferenceResponse, uss2, "GET", f"{cons}/{cid}", CP)
+    ask(f3548.QueryConstraintReferencesResponse, uss2, "POST", f"{cons}/query", CP, json=aoi)
+    ask(c_change, uss1, "DELETE", f"{cons}/{cid}/{cov}", CM)
+    got = ask(f3548.GetSubscriptionResponse, uss2, "GET", f"/subscriptions/{sid}")
+    ask(f3548.QuerySubscriptionsResponse, uss2, "POST", "/subscriptions/query", json=aoi)
+    version = got["subscription"]["version"]
+    ask(f3548.DeleteSubscriptionResponse, uss2, "DELETE", f"/subscriptions/{sid}/{version}")
+    ask(change, uss1, "DELETE", f"{oirs}/{oid}/{ovn}")
+    normal = {"availability": "Normal"}
+    ask(f3548.UssAvailabilityStatusResponse, uss1, "PUT", "/uss_availability/u", AA, json=normal)
+    ask(f3548.UssAvailabilityStatusResponse, uss1, "GET", "/uss_availability/u", AA)
+    ask(f3548.ErrorResponse, uss1, "GET", f"/subscriptions/{uid()}", status=404)

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from deconfliction.engine.alert_book import AlertBook
 from deconfliction.engine.tactical import NM
 from deconfliction.exchange.agreements import Coarsening, Terms, accept, propose
-from deconfliction.exchange.live import TacticalMonitor
 from deconfliction.exchange.release import coarsen
 from deconfliction.model import AreaDraft, CircleFootprint, IntentDraft, RecordKind, TrackState
 from deconfliction.store import Store
 from deconfliction.store.tracks import TrackTable
+from deconfliction.tactical import TacticalMonitor
 from helpers import GEOD, box, circle, geodesic_m, polygon, volume
 from test_properties import SETTINGS
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..auth import PARTY_ADMIN_SCOPE, Principal
@@ -15,14 +15,42 @@ from ..errors import Forbidden
 from ..exchange import agreements as ag
 from ..exchange import ledger, links, probes, release
 from ..model import MAX_COUNT, RecordId
+from ..store.base import Tx
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
 router = APIRouter(prefix="/v1", tags=["agreements"])
 
 
+class AgreementView(BaseModel):
+    """One version of the agreement between two parties."""
+
+    parties: list[str]
+    version: int
+    status: str = Field(description="proposed, active or superseded")
+    terms: ag.Terms
+    proposed_by: str
+    proposed_at: str
+    accepted_by: str | None
+    accepted_at: str | None
+
+
+def _view(a: ag.Agreement) -> AgreementView:
+    # built, not validated: the terms are a validated model already
+    return AgreementView.model_construct(
+        parties=list(a.parties),
+        version=a.version,
+        status=a.status,
+        terms=a.terms,
+        proposed_by=a.proposed_by,
+        proposed_at=a.proposed_at,
+        accepted_by=a.accepted_by,
+        accepted_at=a.accepted_at,
+    )
+
+
 class AgreementList(BaseModel):
-    agreements: list[dict[str, Any]]
+    agreements: list[AgreementView]
 
 
 class DisclosureList(BaseModel):
@@ -40,18 +68,18 @@ async def list_agreements(request: Request, party: PartyDep) -> AgreementList:
     rows = await run_in_threadpool(
         request.app.state.store.read_tx, lambda tx: ag.history(tx, party)
     )
-    return AgreementList(agreements=[a.as_json() for a in rows])
+    return AgreementList.model_construct(agreements=[_view(a) for a in rows])
 
 
 @router.put(
     "/agreements/{other}",
     status_code=201,
-    response_model=dict[str, Any],
+    response_model=AgreementView,
     responses=responses(400, 401, 403, 404, 422),
 )
 async def propose_agreement(
     other: RecordId, terms: ag.Terms, request: Request, party: PartyDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> AgreementView:
     """Propose the next version of the agreement with ``other`` (a party admin's token). It is
     in force once the other side's admin accepts it."""
     _party_admin(who)
@@ -59,12 +87,12 @@ async def propose_agreement(
         request.app.state.store.write_tx,
         lambda tx: ag.propose(tx, party, other, terms, who.subject, datetime.now(UTC)),
     )
-    return done.as_json()
+    return _view(done)
 
 
 @router.post(
     "/agreements/{other}/versions/{version}/accept",
-    response_model=dict[str, Any],
+    response_model=AgreementView,
     responses=responses(401, 403, 404, 409, 422),
 )
 async def accept_agreement(
@@ -73,14 +101,14 @@ async def accept_agreement(
     request: Request,
     party: PartyDep,
     who: PrincipalDep,
-) -> dict[str, Any]:
+) -> AgreementView:
     """Accept a version the other side proposed (a party admin's token): it is in force now."""
     _party_admin(who)
     done: ag.Agreement = await run_in_threadpool(
         request.app.state.store.write_tx,
         lambda tx: ag.accept(tx, party, other, version, who.subject, datetime.now(UTC)),
     )
-    return done.as_json()
+    return _view(done)
 
 
 @router.get("/disclosures", response_model=DisclosureList, responses=responses(401, 403))
@@ -97,7 +125,7 @@ class Ledger(BaseModel):
 
 
 class Links(BaseModel):
-    links: list[dict[str, Any]]
+    links: list[links.LinkStatus]
 
 
 @router.get("/ledger", response_model=Ledger, responses=responses(401, 403))
@@ -114,7 +142,7 @@ async def get_ledger(request: Request, party: PartyDep) -> Ledger:
 async def get_links(request: Request, party: PartyDep) -> Links:
     """Link liveness of the caller's party and of its agreement partners."""
 
-    def run(tx: Any) -> list[dict[str, Any]]:
+    def run(tx: Tx) -> list[links.LinkStatus]:
         return [links.status(tx, p) for p in [party, *links.partners(tx, party)]]
 
     rows = await run_in_threadpool(request.app.state.store.read_tx, run)

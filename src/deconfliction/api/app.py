@@ -13,7 +13,6 @@ from ..auth import AuthConfig, Principal
 from ..errors import Forbidden, NotFound
 from ..exchange import records, release
 from ..exchange.agreements import party_languages
-from ..exchange.live import TacticalMonitor
 from ..model import (
     MAX_COUNT,
     Area,
@@ -30,6 +29,7 @@ from ..model import (
 from ..screening import service as screening_service
 from ..store import Store
 from ..store.tracks import SharedTrackTable, TrackTable
+from ..tactical import TacticalMonitor
 from . import (
     agreements,
     audit,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,7 @@ from ..audit.signing import key_id, load_public, message, public_pem, verify
 from ..auth import PARTY_ADMIN_SCOPE
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..model import MAX_COUNT
-from ..store.base import iso
+from ..store.base import Tx, iso
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -62,7 +62,7 @@ async def put_key(body: KeyIn, request: Request, party: PartyDep, who: Principal
     except ValueError as exc:
         raise InvalidInput([FieldError("/public_key_pem", str(exc))]) from None
 
-    def run(tx: Any) -> None:
+    def run(tx: Tx) -> None:
         now = datetime.now(UTC)
         tx.x(
             "INSERT INTO party_keys (key_id, party, public_key_pem, at) VALUES (?, ?, ?, ?) "
@@ -83,7 +83,7 @@ async def list_checkpoints(
 ) -> Checkpoints:
     """The service's signed checkpoints after entry ``after`` (at most 1,000)."""
 
-    def run(tx: Any) -> list[Checkpoint]:
+    def run(tx: Tx) -> list[Checkpoint]:
         rows = tx.x(
             "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
             "ORDER BY seq LIMIT 1000",
@@ -111,10 +111,18 @@ async def list_checkpoints(
     return Checkpoints(checkpoints=rows)
 
 
+class Countersigned(BaseModel):
+    """A checkpoint countersigned by a party with one of its registered keys."""
+
+    seq: int
+    party: str
+    key_id: str
+
+
 @router.post(
     "/checkpoints/{seq}/countersignatures",
     status_code=201,
-    response_model=dict[str, Any],
+    response_model=Countersigned,
     responses=responses(400, 401, 403, 404, 422),
 )
 async def countersign(
@@ -123,11 +131,11 @@ async def countersign(
     request: Request,
     party: PartyDep,
     who: PrincipalDep,
-) -> dict[str, Any]:
+) -> Countersigned:
     """Countersign a checkpoint with a registered key of your party: the signature must verify
     over the checkpoint's message. The countersignature is itself an audit entry."""
 
-    def run(tx: Any) -> dict[str, Any]:
+    def run(tx: Tx) -> Countersigned:
         cp = tx.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
         if cp is None:
             raise NotFound(f"no checkpoint at entry {seq}")
@@ -152,9 +160,9 @@ async def countersign(
             f"{party}|checkpoint:{seq}",
             digest({"seq": seq, "key_id": body.key_id, "signature": body.signature}),
         )
-        return {"seq": seq, "party": party, "key_id": body.key_id}
+        return Countersigned(seq=seq, party=party, key_id=body.key_id)
 
-    out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
+    out: Countersigned = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out
 
 
@@ -217,7 +225,7 @@ async def links(
     if to <= after or to - after > MAX_LINKS:
         raise InvalidInput([FieldError("/query/to", f"must be after 'after', by 1 to {MAX_LINKS}")])
 
-    def run(tx: Any) -> list[Link]:
+    def run(tx: Tx) -> list[Link]:
         rows = tx.x(
             "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
             "WHERE seq > ? AND seq <= ? ORDER BY seq",

@@ -16,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..auth import AuthConfig
+from ..dss import entities as f3548
 from ..dss import native
+from ..dss.entities import AirspaceConflictResponse, ErrorResponse
 from ..dss.scd import STATES, Caller, Scd, ScdError
 from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
 from ..errors import ServiceUnavailable, Unauthenticated
@@ -38,18 +40,18 @@ class DssError(BaseModel):
     message: str
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for a route's error statuses (503, the database out of reach, always)."""
+def _errors(*codes: int, ok: tuple[int, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's error statuses (503, the database out of reach, always)
+    and, given ``ok``, its answer (status, ``dss.entities`` type)."""
     out: dict[int | str, dict[str, Any]] = {c: {"model": DssError} for c in codes}
+    if ok is not None:
+        out[ok[0]] = {"model": ok[1]}
     out[503] = {
         "model": DssError,
         "description": "the database is out of reach now",
         "headers": problems.RETRY_AFTER_HEADER,
     }
     return out
-
-
-_ANY = _errors(400, 401, 403)
 
 
 def _caller(request: Request, options: list[set[str]]) -> Caller:
@@ -96,7 +98,7 @@ def _base_url(value: Any, what: str) -> str:
     return value
 
 
-def _reply(status: int, body: dict[str, Any]) -> JSONResponse:
+def _reply(status: int, body: ErrorResponse | AirspaceConflictResponse) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
@@ -207,20 +209,24 @@ def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | No
 @router.put(
     "/operational_intent_references/{entityid}",
     status_code=201,
-    responses=_errors(400, 401, 403, 409),
+    responses=_errors(400, 401, 403, 409, ok=(201, f3548.ChangeOperationalIntentReferenceResponse)),
 )
 async def create_oir(entityid: str, request: Request) -> Response:
     return await _run(request, [{SC}, {CMSA}], 201, _put_oir(entityid, None), write=True, body=True)
 
 
 @router.put(
-    "/operational_intent_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 409)
+    "/operational_intent_references/{entityid}/{ovn}",
+    responses=_errors(400, 401, 403, 409, ok=(200, f3548.ChangeOperationalIntentReferenceResponse)),
 )
 async def update_oir(entityid: str, ovn: str, request: Request) -> Response:
     return await _run(request, [{SC}, {CMSA}], 200, _put_oir(entityid, ovn), write=True, body=True)
 
 
-@router.get("/operational_intent_references/{entityid}", responses=_errors(400, 401, 403, 404))
+@router.get(
+    "/operational_intent_references/{entityid}",
+    responses=_errors(400, 401, 403, 404, ok=(200, f3548.GetOperationalIntentReferenceResponse)),
+)
 async def get_oir(entityid: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         oid = _uuid(entityid, "entityid")
@@ -230,7 +236,10 @@ async def get_oir(entityid: str, request: Request) -> Response:
 
 
 @router.delete(
-    "/operational_intent_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 404, 409)
+    "/operational_intent_references/{entityid}/{ovn}",
+    responses=_errors(
+        400, 401, 403, 404, 409, ok=(200, f3548.ChangeOperationalIntentReferenceResponse)
+    ),
 )
 async def delete_oir(entityid: str, ovn: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
@@ -240,7 +249,10 @@ async def delete_oir(entityid: str, ovn: str, request: Request) -> Response:
     return await _run(request, [{SC}, {CMSA}], 200, work, write=True)
 
 
-@router.post("/operational_intent_references/query", responses=_ANY)
+@router.post(
+    "/operational_intent_references/query",
+    responses=_errors(400, 401, 403, ok=(200, f3548.QueryOperationalIntentReferenceResponse)),
+)
 async def query_oirs(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         ext = _area(doc)
@@ -262,18 +274,26 @@ def _put_constraint(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, An
 
 
 @router.put(
-    "/constraint_references/{entityid}", status_code=201, responses=_errors(400, 401, 403, 409)
+    "/constraint_references/{entityid}",
+    status_code=201,
+    responses=_errors(400, 401, 403, 409, ok=(201, f3548.ChangeConstraintReferenceResponse)),
 )
 async def create_constraint(entityid: str, request: Request) -> Response:
     return await _run(request, [{CM}], 201, _put_constraint(entityid, None), write=True, body=True)
 
 
-@router.put("/constraint_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 409))
+@router.put(
+    "/constraint_references/{entityid}/{ovn}",
+    responses=_errors(400, 401, 403, 409, ok=(200, f3548.ChangeConstraintReferenceResponse)),
+)
 async def update_constraint(entityid: str, ovn: str, request: Request) -> Response:
     return await _run(request, [{CM}], 200, _put_constraint(entityid, ovn), write=True, body=True)
 
 
-@router.get("/constraint_references/{entityid}", responses=_errors(400, 401, 403, 404))
+@router.get(
+    "/constraint_references/{entityid}",
+    responses=_errors(400, 401, 403, 404, ok=(200, f3548.GetConstraintReferenceResponse)),
+)
 async def get_constraint(entityid: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         cid = _uuid(entityid, "entityid")
@@ -283,7 +303,8 @@ async def get_constraint(entityid: str, request: Request) -> Response:
 
 
 @router.delete(
-    "/constraint_references/{entityid}/{ovn}", responses=_errors(400, 401, 403, 404, 409)
+    "/constraint_references/{entityid}/{ovn}",
+    responses=_errors(400, 401, 403, 404, 409, ok=(200, f3548.ChangeConstraintReferenceResponse)),
 )
 async def delete_constraint(entityid: str, ovn: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
@@ -293,7 +314,10 @@ async def delete_constraint(entityid: str, ovn: str, request: Request) -> Respon
     return await _run(request, [{CM}], 200, work, write=True)
 
 
-@router.post("/constraint_references/query", responses=_ANY)
+@router.post(
+    "/constraint_references/query",
+    responses=_errors(400, 401, 403, ok=(200, f3548.QueryConstraintReferencesResponse)),
+)
 async def query_constraints(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         ext = _area(doc)
@@ -320,21 +344,30 @@ def _put_sub(sid: str, version: str | None) -> Callable[[Caller, dict[str, Any] 
     return work
 
 
-@router.put("/subscriptions/{subscriptionid}", responses=_errors(400, 401, 403, 409))
+@router.put(
+    "/subscriptions/{subscriptionid}",
+    responses=_errors(400, 401, 403, 409, ok=(200, f3548.PutSubscriptionResponse)),
+)
 async def create_sub(subscriptionid: str, request: Request) -> Response:
     return await _run(
         request, [{SC}, {CP}], 200, _put_sub(subscriptionid, None), write=True, body=True
     )
 
 
-@router.put("/subscriptions/{subscriptionid}/{version}", responses=_errors(400, 401, 403, 409))
+@router.put(
+    "/subscriptions/{subscriptionid}/{version}",
+    responses=_errors(400, 401, 403, 409, ok=(200, f3548.PutSubscriptionResponse)),
+)
 async def update_sub(subscriptionid: str, version: str, request: Request) -> Response:
     return await _run(
         request, [{SC}, {CP}], 200, _put_sub(subscriptionid, version), write=True, body=True
     )
 
 
-@router.get("/subscriptions/{subscriptionid}", responses=_errors(400, 401, 403, 404))
+@router.get(
+    "/subscriptions/{subscriptionid}",
+    responses=_errors(400, 401, 403, 404, ok=(200, f3548.GetSubscriptionResponse)),
+)
 async def get_sub(subscriptionid: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         subid = _uuid(subscriptionid, "subscriptionid")
@@ -344,7 +377,8 @@ async def get_sub(subscriptionid: str, request: Request) -> Response:
 
 
 @router.delete(
-    "/subscriptions/{subscriptionid}/{version}", responses=_errors(400, 401, 403, 404, 409)
+    "/subscriptions/{subscriptionid}/{version}",
+    responses=_errors(400, 401, 403, 404, 409, ok=(200, f3548.DeleteSubscriptionResponse)),
 )
 async def delete_sub(subscriptionid: str, version: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
@@ -354,7 +388,10 @@ async def delete_sub(subscriptionid: str, version: str, request: Request) -> Res
     return await _run(request, [{SC}, {CP}], 200, work, write=True)
 
 
-@router.post("/subscriptions/query", responses=_ANY)
+@router.post(
+    "/subscriptions/query",
+    responses=_errors(400, 401, 403, ok=(200, f3548.QuerySubscriptionsResponse)),
+)
 async def query_subs(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         ext = _area(doc)
@@ -401,7 +438,10 @@ async def sub_without_version(subscriptionid: str, request: Request) -> Response
 _AVAILABILITY = {"": "Unknown", "unknown": "Unknown", "normal": "Normal", "down": "Down"}
 
 
-@router.get("/uss_availability/{uss_id}", responses=_errors(400, 401, 403))
+@router.get(
+    "/uss_availability/{uss_id}",
+    responses=_errors(400, 401, 403, ok=(200, f3548.UssAvailabilityStatusResponse)),
+)
 async def get_availability(uss_id: str, request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         def tx(scd: Scd) -> Any:
@@ -413,7 +453,10 @@ async def get_availability(uss_id: str, request: Request) -> Response:
     return await _run(request, [{AA}, {SC}, {CMSA}], 200, work)
 
 
-@router.put("/uss_availability/{uss_id}", responses=_errors(400, 401, 403, 409))
+@router.put(
+    "/uss_availability/{uss_id}",
+    responses=_errors(400, 401, 403, 409, ok=(200, f3548.UssAvailabilityStatusResponse)),
+)
 async def put_availability(uss_id: str, request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         assert doc is not None
@@ -429,7 +472,9 @@ async def put_availability(uss_id: str, request: Request) -> Response:
     return await _run(request, [{AA}], 200, work, write=True, body=True)
 
 
-@router.post("/reports", status_code=201, responses=_errors(400, 401, 403))
+@router.post(
+    "/reports", status_code=201, responses=_errors(400, 401, 403, ok=(201, f3548.ErrorReport))
+)
 async def make_report(request: Request) -> Response:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         assert doc is not None
@@ -445,7 +490,10 @@ async def make_report(request: Request) -> Response:
 uss_router = APIRouter(prefix="/uss/v1", tags=["ASTM F3548-21 USS (native intents)"])
 
 
-@uss_router.get("/operational_intents/{entityid}", responses=_errors(400, 401, 403, 404))
+@uss_router.get(
+    "/operational_intents/{entityid}",
+    responses=_errors(400, 401, 403, 404, ok=(200, f3548.GetOperationalIntentDetailsResponse)),
+)
 async def get_native_details(entityid: str, request: Request) -> Response:
     """Details of an intent a party publishes from ``/v1`` (F3548
     ``getOperationalIntentDetails``), served as its managing USS would: the published volumes
@@ -467,7 +515,10 @@ async def get_native_details(entityid: str, request: Request) -> Response:
     return await _run(request, [{SC}], 200, work)
 
 
-@uss_router.get("/constraints/{entityid}", responses=_errors(400, 401, 403, 404))
+@uss_router.get(
+    "/constraints/{entityid}",
+    responses=_errors(400, 401, 403, 404, ok=(200, f3548.GetConstraintDetailsResponse)),
+)
 async def get_native_constraint(entityid: str, request: Request) -> Response:
     """Details of an area a party publishes from ``/v1`` as a constraint (F3548
     ``getConstraintDetails``), on the same rules as intents."""
@@ -494,7 +545,10 @@ POOL_READ = "interuss.pool_status.read"
 DAR_ID = "deconfliction-single-instance"
 
 
-@aux_router.get("/versions/{system_identity}", responses=_errors(400, 401, 403))
+@aux_router.get(
+    "/versions/{system_identity}",
+    responses=_errors(400, 401, 403, ok=(200, f3548.GetVersionResponse)),
+)
 async def get_version(system_identity: str, request: Request) -> Response:
 
     def work(caller: Caller, _: Any) -> Any:
@@ -506,7 +560,7 @@ async def get_version(system_identity: str, request: Request) -> Response:
     return await _run(request, [{VERSIONS}], 200, work)
 
 
-@aux_router.get("/aux/v1/pool", responses=_errors(401, 403))
+@aux_router.get("/aux/v1/pool", responses=_errors(401, 403, ok=(200, f3548.PoolResponse)))
 async def get_pool(request: Request) -> Response:
     def work(caller: Caller, _: Any) -> Any:
         return lambda scd: {"dar_id": DAR_ID}

@@ -25,7 +25,7 @@ from ..alerts.outbox import events_after
 from ..errors import DeconflictionError, FieldError, InvalidInput, NotFound
 from ..exchange import links
 from ..model import MAX_COUNT
-from ..store.base import Store
+from ..store.base import Store, Tx
 from .deps import PrincipalDep
 from .problems import responses
 
@@ -161,7 +161,7 @@ class DeadLetters(BaseModel):
     dead_letters: list[dict[str, Any]]
 
 
-def _out(tx: Any, hook: webhooks.Webhook) -> WebhookOut:
+def _out(tx: Tx, hook: webhooks.Webhook) -> WebhookOut:
     return WebhookOut(
         party=hook.party,
         url=hook.url,
@@ -179,7 +179,7 @@ async def put_webhook(body: WebhookIn, request: Request, who: SubjectDep) -> Web
     (docs/notifications.md)."""
     store = request.app.state.store
 
-    def run(tx: Any) -> WebhookOut:
+    def run(tx: Tx) -> WebhookOut:
         hook = webhooks.put_webhook(
             tx, who.subject, body.url, body.secret, who.subject, datetime.now(UTC)
         )
@@ -193,7 +193,7 @@ async def put_webhook(body: WebhookIn, request: Request, who: SubjectDep) -> Web
 async def get_webhook(request: Request, who: SubjectDep) -> WebhookOut:
     """The caller's webhook and how its delivery stands (never the secret)."""
 
-    def run(tx: Any) -> WebhookOut:
+    def run(tx: Tx) -> WebhookOut:
         hook = webhooks.get_webhook(tx, who.subject)
         if hook is None:
             raise NotFound("no webhook set for this party")
@@ -205,7 +205,7 @@ async def get_webhook(request: Request, who: SubjectDep) -> WebhookOut:
 
 @router.delete("/webhook", status_code=204, responses=responses(401, 404))
 async def delete_webhook(request: Request, who: SubjectDep) -> None:
-    def run(tx: Any) -> bool:
+    def run(tx: Tx) -> bool:
         return webhooks.delete_webhook(tx, who.subject, who.subject, datetime.now(UTC))
 
     if not await run_in_threadpool(request.app.state.store.write_tx, run):

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import NotFound
 from ..federation import conflicts, peers, relay, views
 from ..federation.inbox import INBOX_PATH
+from ..store.base import Tx
 from .deps import PartyDep
 from .problems import responses
 
@@ -37,12 +38,21 @@ async def inbox(request: Request) -> Response:
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
-@peer_router.get("/federation/v1/node")
-def node(request: Request) -> dict[str, Any]:
+class NodeIdentity(BaseModel):
+    """What a node tells a peer of itself: its public key (what the peer pins) and the parties
+    it hosts."""
+
+    key_id: str
+    public_key_pem: str
+    parties: list[str]
+
+
+@peer_router.get("/federation/v1/node", response_model=NodeIdentity)
+def node(request: Request) -> NodeIdentity:
     """This node's public key (what a peer pins) and the parties it hosts."""
     fed = _fed(request)
     hosted = fed.store.read_tx(peers.local_parties)
-    return {"key_id": fed.key.key_id, "public_key_pem": fed.key.public_pem, "parties": hosted}
+    return NodeIdentity(key_id=fed.key.key_id, public_key_pem=fed.key.public_pem, parties=hosted)
 
 
 class FederatedConflicts(BaseModel):
@@ -92,7 +102,7 @@ def federated_conflicts(
 def released_views(request: Request, party: PartyDep) -> ReleasedViews:
     """What other nodes' parties released to you: each record in full or as its extent."""
 
-    def run(tx: Any) -> list[dict[str, Any]]:
+    def run(tx: Tx) -> list[dict[str, Any]]:
         return [
             {
                 "owner": v.owner,

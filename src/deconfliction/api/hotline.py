@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..exchange import hotline, phrasebook
 from ..model import RecordId
+from ..store.base import Tx
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -103,14 +104,14 @@ class MessageIn(BaseModel):
 
 class Posted(BaseModel):
     id: str
-    thread: dict[str, Any]
+    thread: hotline.ThreadView
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _lang(tx: Any, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
+def _lang(tx: Tx, thread: hotline.Thread, party: str, lang: str | None, accept: str | None) -> str:
     """The reader's language (``hotline.reading_language``: the one rule)."""
     return hotline.reading_language(tx, thread, party, lang, accept)
 
@@ -142,7 +143,7 @@ async def open_thread(body: ThreadOpen, request: Request, party: PartyDep) -> Th
 
 @router.get(
     "/conflicts/{conflict_id}/thread",
-    response_model=dict[str, Any],
+    response_model=hotline.ThreadView,
     responses=responses(401, 403, 404, 422),
 )
 async def conflict_thread(
@@ -151,19 +152,21 @@ async def conflict_thread(
     party: PartyDep,
     lang: LangQuery = None,
     accept: AcceptLanguage = None,
-) -> dict[str, Any]:
+) -> hotline.ThreadView:
     """The hotline thread of a conflict (each conflict has one), in the reader's language."""
 
-    def run(tx: Any) -> dict[str, Any]:
+    def run(tx: Tx) -> hotline.ThreadView:
         t = hotline.conflict_thread(tx, conflict_id, party, _now())
         return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
-    out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
+    out: hotline.ThreadView = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out
 
 
 @router.get(
-    "/threads/{thread_id}", response_model=dict[str, Any], responses=responses(401, 403, 404, 422)
+    "/threads/{thread_id}",
+    response_model=hotline.ThreadView,
+    responses=responses(401, 403, 404, 422),
 )
 async def get_thread(
     thread_id: str,
@@ -171,12 +174,12 @@ async def get_thread(
     party: PartyDep,
     lang: LangQuery = None,
     accept: AcceptLanguage = None,
-) -> dict[str, Any]:
-    def run(tx: Any) -> dict[str, Any]:
+) -> hotline.ThreadView:
+    def run(tx: Tx) -> hotline.ThreadView:
         t = hotline.thread_for(tx, thread_id, party)
         return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
-    out: dict[str, Any] = await run_in_threadpool(request.app.state.store.read_tx, run)
+    out: hotline.ThreadView = await run_in_threadpool(request.app.state.store.read_tx, run)
     return out
 
 
@@ -197,7 +200,7 @@ async def post_message(
 ) -> Posted:
     """Send a coded message (``code`` + ``params``) or free text (``text``, ``lang``)."""
 
-    def run(tx: Any) -> Posted:
+    def run(tx: Tx) -> Posted:
         t = hotline.thread_for(tx, thread_id, party)
         mid = hotline.post(
             tx,
@@ -219,7 +222,7 @@ async def post_message(
 
 @router.post(
     "/threads/{thread_id}/messages/{message_id}/ack",
-    response_model=dict[str, Any],
+    response_model=hotline.ThreadView,
     responses=responses(400, 401, 403, 404, 422),
 )
 async def ack_message(
@@ -230,13 +233,13 @@ async def ack_message(
     who: PrincipalDep,
     lang: LangQuery = None,
     accept: AcceptLanguage = None,
-) -> dict[str, Any]:
+) -> hotline.ThreadView:
     """Acknowledge a message that asks for it (again: no change)."""
 
-    def run(tx: Any) -> dict[str, Any]:
+    def run(tx: Tx) -> hotline.ThreadView:
         t = hotline.thread_for(tx, thread_id, party)
         hotline.acknowledge(tx, t, message_id, party, who.subject, _now())
         return hotline.view(tx, t, _lang(tx, t, party, lang, accept))
 
-    out: dict[str, Any] = await run_in_threadpool(request.app.state.store.write_tx, run)
+    out: hotline.ThreadView = await run_in_threadpool(request.app.state.store.write_tx, run)
     return out

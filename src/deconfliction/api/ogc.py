@@ -29,6 +29,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from shapely.geometry import box as shapely_box
 from shapely.geometry import shape
 
@@ -75,6 +76,58 @@ def _link(href: str, rel: str, type_: str, title: str = "") -> dict[str, str]:
     return out
 
 
+# --- the metadata documents (OGC API - Features Part 1, section 7; its field names) --------
+class OgcLink(BaseModel):
+    href: str
+    rel: str
+    type: str
+    title: str | None = Field(default=None, description="left out where there is none")
+
+
+class LandingPage(BaseModel):
+    title: str
+    description: str
+    links: list[OgcLink]
+
+
+class ConformanceDeclaration(BaseModel):
+    conformsTo: list[str]
+
+
+class SpatialExtent(BaseModel):
+    bbox: list[list[float]]
+    crs: str
+
+
+class TemporalExtent(BaseModel):
+    interval: list[list[str | None]] = Field(description="[start, end]; null: open")
+
+
+class CollectionExtent(BaseModel):
+    spatial: SpatialExtent
+    temporal: TemporalExtent
+
+
+class CollectionInfo(BaseModel):
+    id: str
+    title: str
+    description: str
+    itemType: str
+    crs: list[str]
+    storageCrs: str
+    extent: CollectionExtent
+    links: list[OgcLink]
+
+
+class Collections(BaseModel):
+    links: list[OgcLink]
+    collections: list[CollectionInfo]
+
+
+def _doc_link(href: str, rel: str, type_: str, title: str | None = None) -> OgcLink:
+    return OgcLink(href=href, rel=rel, type=type_, title=title)
+
+
 def _check_params(request: Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
@@ -84,68 +137,88 @@ def _check_params(request: Request, allowed: set[str]) -> None:
         raise BadQuery(f"f: only json is served, not {f!r}")
 
 
-@router.get("", responses=responses(400, 401, 403, 422))
-def landing(request: Request, party: PartyDep) -> dict[str, Any]:
+@router.get(
+    "",
+    response_model=LandingPage,
+    response_model_exclude_none=True,
+    responses=responses(400, 401, 403, 422),
+)
+def landing(request: Request, party: PartyDep) -> LandingPage:
     """The landing page: links to the API definition, the conformance and the collections."""
     _check_params(request, {"f"})
     base = _base(request)
     root = str(request.base_url).rstrip("/")
-    return {
-        "title": "deconfliction: the released picture",
-        "description": f"What party {party} may see, as OGC API - Features collections.",
-        "links": [
-            _link(base, "self", "application/json", "this document"),
-            _link(
+    return LandingPage(
+        title="deconfliction: the released picture",
+        description=f"What party {party} may see, as OGC API - Features collections.",
+        links=[
+            _doc_link(base, "self", "application/json", "this document"),
+            _doc_link(
                 f"{root}/openapi.json",
                 "service-desc",
                 "application/vnd.oai.openapi+json;version=3.1",
                 "the API definition",
             ),
-            _link(f"{base}/conformance", "conformance", "application/json"),
-            _link(f"{base}/collections", "data", "application/json"),
+            _doc_link(f"{base}/conformance", "conformance", "application/json"),
+            _doc_link(f"{base}/collections", "data", "application/json"),
         ],
-    }
+    )
 
 
-@router.get("/conformance", responses=responses(400, 401, 403, 422))
-def conformance(request: Request, _: PartyDep) -> dict[str, Any]:
+@router.get(
+    "/conformance",
+    response_model=ConformanceDeclaration,
+    responses=responses(400, 401, 403, 422),
+)
+def conformance(request: Request, _: PartyDep) -> ConformanceDeclaration:
     """The conformance classes implemented: Core and GeoJSON."""
     _check_params(request, {"f"})
-    return {"conformsTo": CONFORMANCE}
+    return ConformanceDeclaration(conformsTo=CONFORMANCE)
 
 
-def _collection(base: str, cid: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "title": cid,
-        "description": COLLECTIONS[cid],
-        "itemType": "feature",
-        "crs": [CRS84],
-        "storageCrs": CRS84,
-        "extent": {
-            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": CRS84},
-            "temporal": {"interval": [[None, None]]},
-        },
-        "links": [
-            _link(f"{base}/collections/{cid}", "self", "application/json"),
-            _link(f"{base}/collections/{cid}/items", "items", GEOJSON, f"{cid} as GeoJSON"),
+def _collection(base: str, cid: str) -> CollectionInfo:
+    return CollectionInfo(
+        id=cid,
+        title=cid,
+        description=COLLECTIONS[cid],
+        itemType="feature",
+        crs=[CRS84],
+        storageCrs=CRS84,
+        extent=CollectionExtent(
+            spatial=SpatialExtent(bbox=[[-180.0, -90.0, 180.0, 90.0]], crs=CRS84),
+            temporal=TemporalExtent(interval=[[None, None]]),
+        ),
+        links=[
+            _doc_link(f"{base}/collections/{cid}", "self", "application/json"),
+            _doc_link(f"{base}/collections/{cid}/items", "items", GEOJSON, f"{cid} as GeoJSON"),
         ],
-    }
+    )
 
 
-@router.get("/collections", responses=responses(400, 401, 403, 422))
-def collections(request: Request, _: PartyDep) -> dict[str, Any]:
+@router.get(
+    "/collections",
+    response_model=Collections,
+    response_model_exclude_none=True,
+    responses=responses(400, 401, 403, 422),
+)
+def collections(request: Request, _: PartyDep) -> Collections:
     """The four collections: intents, areas, tracks, conflicts."""
     _check_params(request, {"f"})
     base = _base(request)
-    return {
-        "links": [_link(f"{base}/collections", "self", "application/json")],
-        "collections": [_collection(base, c) for c in COLLECTIONS],
-    }
+    return Collections(
+        links=[_doc_link(f"{base}/collections", "self", "application/json")],
+        collections=[_collection(base, c) for c in COLLECTIONS],
+    )
 
 
-@router.get("/collections/{collection_id}", responses=responses(400, 401, 403, 404, 422))
-def collection(request: Request, collection_id: str, _: PartyDep) -> dict[str, Any]:
+@router.get(
+    "/collections/{collection_id}",
+    response_model=CollectionInfo,
+    response_model_exclude_none=True,
+    responses=responses(400, 401, 403, 404, 422),
+)
+def collection(request: Request, collection_id: str, _: PartyDep) -> CollectionInfo:
+    """One collection's description and the link to its items."""
     _check_params(request, {"f"})
     if collection_id not in COLLECTIONS:
         raise NotFound(f"no collection {collection_id!r}")

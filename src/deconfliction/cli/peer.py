@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from ..errors import DeconflictionError
 from ..federation import NodeKey, peers
 from ..federation.service import remove_peer
+from ..store.base import Store
 from . import UsageError
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ def run_add(
     own = NodeKey.in_folder(data_dir).key_id
     now = datetime.now(UTC)
 
-    def add(store: Any) -> peers.Peer:
+    def add(store: Store) -> peers.Peer:
         found: peers.Peer = store.write_tx(
             lambda tx: peers.add(
                 tx, name, url, pem, _parties(party_specs), own, "cli:peer-add", now

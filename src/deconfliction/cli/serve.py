@@ -29,7 +29,7 @@ from ..auth import (
     public_pem,
 )
 from ..model import SeparationPolicy
-from ..store.base import Store
+from ..store.base import Store, Tx
 
 #: The environment variable that carries the service's settings to worker processes.
 CONFIG_ENV = "DECONFLICTION_SERVE_CONFIG"
@@ -267,7 +267,7 @@ def build_service(config: dict[str, Any]) -> Service:
     # every party if it changed) and the head is signed
     store.signer = Signer.in_folder(data_dir)
 
-    def started(tx: Any) -> None:
+    def started(tx: Tx) -> None:
         now = datetime.now(UTC)
         tx.audit(now, "service", "service.started", "*", digest({"pid": os.getpid()}))
         tx.checkpoint(now)
@@ -291,7 +291,7 @@ def build_service(config: dict[str, Any]) -> Service:
             key, party, audience=audience, scopes=[PARTY_ADMIN_SCOPE]
         )
 
-    def check_ledger(tx: Any) -> int:
+    def check_ledger(tx: Tx) -> int:
         return check_alerts(tx, datetime.now(UTC))
 
     background: list[Any] = [

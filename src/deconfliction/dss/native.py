@@ -51,6 +51,15 @@ from ..model import OperationalIntent, RecordKind, Volume4D
 from ..model.footprint import _Strict
 from ..store.base import StoredRecord, Tx, iso, record_key
 from . import storage
+from .entities import (
+    GetConstraintDetailsResponse,
+    GetOperationalIntentDetailsResponse,
+    NotifyFlag,
+    Outline,
+    PublishedReference,
+    Reference,
+    Volume4DJson,
+)
 from .volumes import format_time
 
 Level = Literal["none", "extent", "full"]
@@ -125,10 +134,10 @@ def _volumes_json(volumes: Sequence[Volume4D]) -> str:
     return json.dumps([v.model_dump(mode="json") for v in volumes])
 
 
-def _row_entity(r: Sequence[Any], base_url: str) -> dict[str, Any]:
+def _row_entity(r: Sequence[Any], base_url: str) -> Reference:
     volumes = [Volume4D.model_validate(v) for v in json.loads(r[7])]
     cells = _cells(volumes)
-    ent: dict[str, Any] = {
+    ent: Reference = {
         "id": r[0],
         "manager": r[3],
         "version": int(r[4]),
@@ -173,7 +182,7 @@ def _cells(volumes: Sequence[Volume4D]) -> frozenset[int] | None:
     return out
 
 
-def reference(tx: Tx, kind: str, did: str, base_url: str) -> dict[str, Any] | None:
+def reference(tx: Tx, kind: str, did: str, base_url: str) -> Reference | None:
     """A published reference by its id (``kind``: oir or constraint)."""
     r = tx.x(
         f"SELECT {_COLS} FROM dss_native WHERE dss_id = ? AND kind = ?", (did, kind)
@@ -187,7 +196,7 @@ def is_published_id(tx: Tx, did: str) -> str | None:
     return None if r is None else str(r[0])
 
 
-def search(tx: Tx, kind: str, cells: frozenset[int], base_url: str) -> list[dict[str, Any]]:
+def search(tx: Tx, kind: str, cells: frozenset[int], base_url: str) -> list[Reference]:
     """Published references of a kind sharing a level-13 cell with ``cells``."""
     ids: set[str] = set()
     ordered = sorted(cells)
@@ -364,7 +373,9 @@ def _notify(
 ) -> None:
     if tx.x("SELECT 1 FROM scd_cells WHERE kind = 'sub' LIMIT 1").fetchone() is None:
         return  # no subscription anywhere
-    flag = "notify_for_operational_intents" if kind == "oir" else "notify_for_constraints"
+    flag: NotifyFlag = (
+        "notify_for_operational_intents" if kind == "oir" else "notify_for_constraints"
+    )
     sub_ids: set[str] = set()
     vols = [*before, *after]
     for part in (before, after):
@@ -396,7 +407,7 @@ def _notify(
 
 
 # --- details, as the managing USS -----------------------------------------------------------
-def details_volumes(tx: Tx, ent: dict[str, Any], caller: str) -> list[Volume4D]:
+def details_volumes(tx: Tx, ent: Reference, caller: str) -> list[Volume4D]:
     """The volumes a caller is shown in details: the exact ones when the caller is a party
     the agreements give ``full`` on the record, else the published ones."""
     found = tx.load(ent["native"]["key"])
@@ -407,8 +418,8 @@ def details_volumes(tx: Tx, ent: dict[str, Any], caller: str) -> list[Volume4D]:
     return list(ent["native"]["volumes"])
 
 
-def _reference_json(ent: dict[str, Any], base_url: str, caller: str) -> dict[str, Any]:
-    out = {
+def _reference_json(ent: Reference, base_url: str, caller: str) -> PublishedReference:
+    out: PublishedReference = {
         "id": ent["id"],
         "manager": ent["manager"],
         "uss_availability": "Unknown",
@@ -424,7 +435,9 @@ def _reference_json(ent: dict[str, Any], base_url: str, caller: str) -> dict[str
     return out
 
 
-def intent_details(tx: Tx, ent: dict[str, Any], base_url: str, caller: str) -> dict[str, Any]:
+def intent_details(
+    tx: Tx, ent: Reference, base_url: str, caller: str
+) -> GetOperationalIntentDetailsResponse:
     """``GetOperationalIntentDetailsResponse`` for a published intent."""
     found = tx.load(ent["native"]["key"])
     priority = found[0].priority if found and isinstance(found[0], OperationalIntent) else 0
@@ -440,7 +453,9 @@ def intent_details(tx: Tx, ent: dict[str, Any], base_url: str, caller: str) -> d
     }
 
 
-def constraint_details(tx: Tx, ent: dict[str, Any], base_url: str, caller: str) -> dict[str, Any]:
+def constraint_details(
+    tx: Tx, ent: Reference, base_url: str, caller: str
+) -> GetConstraintDetailsResponse:
     """``GetConstraintDetailsResponse`` for a published area."""
     return {
         "constraint": {
@@ -453,10 +468,10 @@ def constraint_details(tx: Tx, ent: dict[str, Any], base_url: str, caller: str) 
     }
 
 
-def _volume_json(v: Volume4D) -> dict[str, Any]:
+def _volume_json(v: Volume4D) -> Volume4DJson:
     fp = v.footprint
     if fp.type == "Circle":
-        outline: dict[str, Any] = {
+        outline: Outline = {
             "outline_circle": {
                 "center": {"lng": fp.center[0], "lat": fp.center[1]},
                 "radius": {"value": fp.radius_m, "units": "M"},

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from pydantic import ValidationError
 
@@ -21,6 +21,27 @@ from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
 from ..store.base import Tx, record_key
 from . import native, storage
+from .entities import (
+    AirspaceConflictResponse,
+    ChangeConstraintReferenceResponse,
+    ChangeOperationalIntentReferenceResponse,
+    ConstraintReference,
+    DeleteSubscriptionResponse,
+    GetConstraintReferenceResponse,
+    GetOperationalIntentReferenceResponse,
+    GetSubscriptionResponse,
+    Kind,
+    NotifyFlag,
+    OperationalIntentReference,
+    PutSubscriptionResponse,
+    Reference,
+    RefKind,
+    StoredSubscription,
+    SubscriberToNotify,
+    Subscription,
+    SubscriptionState,
+    UssAvailabilityStatusResponse,
+)
 from .volumes import BadRequest, Extent, format_time
 
 HIDDEN_OVN = "Available from USS"
@@ -35,7 +56,9 @@ class ScdError(DeconflictionError):
 
     code = "f3548"
 
-    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, body: AirspaceConflictResponse | None = None
+    ) -> None:
         super().__init__(message)
         self.http_status = self.status = status
         self.message = message
@@ -63,16 +86,31 @@ class Scd:
         self.native_base_url = native_base_url
 
     # --- storage (dss/storage.py) ---------------------------------------------------------
-    def get(self, kind: str, eid: str) -> dict[str, Any] | None:
+    @overload
+    def get(self, kind: RefKind, eid: str) -> Reference | None: ...
+    @overload
+    def get(self, kind: Literal["sub"], eid: str) -> StoredSubscription | None: ...
+    @overload
+    def get(self, kind: Kind, eid: str) -> Reference | StoredSubscription | None: ...
+    def get(self, kind: Kind, eid: str) -> Reference | StoredSubscription | None:
         return storage.get(self.tx, kind, eid)
 
-    def save(self, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def save(
+        self,
+        kind: Kind,
+        ent: Reference | StoredSubscription,
+        old: Reference | StoredSubscription | None,
+    ) -> None:
         storage.save(self.tx, kind, ent, old)
 
-    def delete(self, kind: str, ent: dict[str, Any]) -> None:
+    def delete(self, kind: Kind, ent: Reference | StoredSubscription) -> None:
         storage.delete(self.tx, kind, ent)
 
-    def search(self, kind: str, cells: Iterable[int]) -> list[dict[str, Any]]:
+    @overload
+    def search(self, kind: RefKind, cells: Iterable[int]) -> list[Reference]: ...
+    @overload
+    def search(self, kind: Literal["sub"], cells: Iterable[int]) -> list[StoredSubscription]: ...
+    def search(self, kind: Kind, cells: Iterable[int]) -> Sequence[Reference | StoredSubscription]:
         """Entities of a kind sharing at least one cell, by id."""
         ids: set[str] = set()
         cl = [to_sql(c) for c in cells]
@@ -103,7 +141,7 @@ class Scd:
         return (row[0], row[1]) if row else ("Unknown", "")
 
     # --- JSON views ------------------------------------------------------------------------
-    def oir_json(self, e: dict[str, Any], caller: str) -> dict[str, Any]:
+    def oir_json(self, e: Reference, caller: str) -> OperationalIntentReference:
         return {
             "id": e["id"],
             "manager": e["manager"],
@@ -117,7 +155,7 @@ class Scd:
             "subscription_id": e["subscription_id"] or NULL_SUBSCRIPTION,
         }
 
-    def constraint_json(self, e: dict[str, Any], caller: str) -> dict[str, Any]:
+    def constraint_json(self, e: Reference, caller: str) -> ConstraintReference:
         return {
             "id": e["id"],
             "manager": e["manager"],
@@ -129,7 +167,7 @@ class Scd:
             "uss_base_url": e["uss_base_url"],
         }
 
-    def sub_json(self, s: dict[str, Any]) -> dict[str, Any]:
+    def sub_json(self, s: StoredSubscription) -> Subscription:
         return {
             "id": s["id"],
             "version": s["version"],
@@ -145,8 +183,8 @@ class Scd:
 
     # --- notifications ---------------------------------------------------------------------
     def notify(
-        self, flag: str, cells: Iterable[int], start: datetime | None, end: datetime | None
-    ) -> list[dict[str, Any]]:
+        self, flag: NotifyFlag, cells: Iterable[int], start: datetime | None, end: datetime | None
+    ) -> list[SubscriberToNotify]:
         """Increment the index of every subscription concerned; the subscribers, grouped."""
         hit = []
         for s in self.search("sub", cells):
@@ -159,7 +197,7 @@ class Scd:
             s["notification_index"] += 1
             self.save("sub", s, s)
             hit.append(s)
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[SubscriptionState]] = {}
         for s in hit:
             groups.setdefault(s["uss_base_url"], []).append(
                 {"subscription_id": s["id"], "notification_index": s["notification_index"]}
@@ -179,13 +217,13 @@ class Scd:
         sub_id: str | None,
         new_sub: dict[str, Any] | None,
         native: list[Volume4D] | None = None,
-    ) -> dict[str, Any]:
-        assert ext.cells is not None
+    ) -> ChangeOperationalIntentReferenceResponse:
+        assert ext.cells is not None and ext.time_start and ext.time_end  # _extents checked
         old = self._replaceable("oir", eid, caller, ovn, missing_status=400)
         prev_sub = (
             self.get("sub", old["subscription_id"]) if old and old["subscription_id"] else None
         )
-        sub: dict[str, Any] | None = None
+        sub: StoredSubscription | None = None
         if sub_id is not None:
             sub = self.get("sub", sub_id)
             if sub is None:
@@ -298,7 +336,9 @@ class Scd:
         except (ValidationError, ValueError):
             return  # a manager name that is no party id: no native view
 
-    def _check_key(self, eid: str, ext: Extent, key: set[str], sub: dict[str, Any] | None) -> None:
+    def _check_key(
+        self, eid: str, ext: Extent, key: set[str], sub: StoredSubscription | None
+    ) -> None:
         assert ext.cells is not None
         missing_ops = []
         for o in self.search("oir", ext.cells):
@@ -329,8 +369,8 @@ class Scd:
             )
 
     def _replaceable(
-        self, kind: str, eid: str, caller: Caller, ovn: str | None, *, missing_status: int
-    ) -> dict[str, Any] | None:
+        self, kind: RefKind, eid: str, caller: Caller, ovn: str | None, *, missing_status: int
+    ) -> Reference | None:
         """The entity a PUT replaces (None on create): the caller's, at the OVN given (none on
         the create path); an update of a missing entity answers ``missing_status``."""
         old = self.get(kind, eid)
@@ -349,7 +389,7 @@ class Scd:
             raise ScdError(409, "the OVN given is not the current one")
         return old
 
-    def _current(self, kind: str, eid: str, caller: Caller, ovn: str) -> dict[str, Any]:
+    def _current(self, kind: RefKind, eid: str, caller: Caller, ovn: str) -> Reference:
         """The entity, if it exists, is the caller's and is at this OVN (else 404, 403, 409)."""
         old = self.get(kind, eid)
         if old is None:
@@ -361,8 +401,8 @@ class Scd:
         return old
 
     def _notify_change(
-        self, flag: str, ext: Extent, old: dict[str, Any] | None
-    ) -> list[dict[str, Any]]:
+        self, flag: NotifyFlag, ext: Extent, old: Reference | None
+    ) -> list[SubscriberToNotify]:
         """Notify over the new extent and, for an update, the old one too."""
         assert ext.cells is not None
         cells, start, end = set(ext.cells), ext.time_start, ext.time_end
@@ -372,7 +412,9 @@ class Scd:
             end = max(end, old["time_end"]) if end else old["time_end"]
         return self.notify(flag, cells, start, end)
 
-    def delete_oir(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
+    def delete_oir(
+        self, caller: Caller, eid: str, ovn: str
+    ) -> ChangeOperationalIntentReferenceResponse:
         old = self._current("oir", eid, caller, ovn)
         subscribers = self.notify(
             "notify_for_operational_intents", old["cells"], old["time_start"], old["time_end"]
@@ -388,7 +430,9 @@ class Scd:
             "subscribers": subscribers,
         }
 
-    def view(self, kind: str, eid: str, caller: str) -> dict[str, Any]:
+    def view(
+        self, kind: RefKind, eid: str, caller: str
+    ) -> GetOperationalIntentReferenceResponse | GetConstraintReferenceResponse:
         """GET of an intent or a constraint reference (404 if missing)."""
         e = self.get(kind, eid)
         if e is None:
@@ -399,7 +443,9 @@ class Scd:
             return {"operational_intent_reference": self.oir_json(e, caller)}
         return {"constraint_reference": self.constraint_json(e, caller)}
 
-    def query(self, kind: str, ext: Extent, caller: str) -> list[dict[str, Any]]:
+    def query(
+        self, kind: RefKind, ext: Extent, caller: str
+    ) -> list[OperationalIntentReference] | list[ConstraintReference]:
         assert ext.cells is not None
         found = [e for e in self.search(kind, ext.cells) if _meets(e, ext, altitude=kind == "oir")]
         view = self.oir_json if kind == "oir" else self.constraint_json
@@ -408,7 +454,7 @@ class Scd:
     # --- constraint references -------------------------------------------------------------
     def put_constraint(
         self, caller: Caller, eid: str, ovn: str | None, ext: Extent, base_url: str
-    ) -> dict[str, Any]:
+    ) -> ChangeConstraintReferenceResponse:
         assert ext.cells is not None
         old = self._replaceable("constraint", eid, caller, ovn, missing_status=409)
         ent = _reference(caller, eid, old, ext, base_url)
@@ -419,7 +465,9 @@ class Scd:
             "subscribers": subscribers,
         }
 
-    def delete_constraint(self, caller: Caller, eid: str, ovn: str) -> dict[str, Any]:
+    def delete_constraint(
+        self, caller: Caller, eid: str, ovn: str
+    ) -> ChangeConstraintReferenceResponse:
         old = self._current("constraint", eid, caller, ovn)
         subscribers = self.notify(
             "notify_for_constraints", old["cells"], old["time_start"], old["time_end"]
@@ -440,7 +488,7 @@ class Scd:
         base_url: str,
         notify_ops: bool,
         notify_cons: bool,
-    ) -> dict[str, Any]:
+    ) -> PutSubscriptionResponse:
         old = self.get("sub", sid)
         start = ext.time_start
         if start is None:
@@ -482,7 +530,7 @@ class Scd:
                     raise BadRequest(f"the subscription would no longer cover intent {oid}")
                 if start - o["time_start"] > SUB_START_SLACK or o["time_end"] > end:
                     raise BadRequest(f"the subscription would no longer cover intent {oid}")
-        sub = {
+        sub: StoredSubscription = {
             "id": sid,
             "manager": caller.manager,
             "version": new_version(),
@@ -498,7 +546,7 @@ class Scd:
             "cells": sorted(cells),
         }
         self.save("sub", sub, old)
-        out: dict[str, Any] = {"subscription": self.sub_json(sub)}
+        out: PutSubscriptionResponse = {"subscription": self.sub_json(sub)}
         window = Extent(cells, start, end, None, None)
         if notify_ops:
             out["operational_intent_references"] = [
@@ -514,7 +562,7 @@ class Scd:
             ]
         return out
 
-    def get_sub(self, caller: Caller, sid: str) -> dict[str, Any]:
+    def get_sub(self, caller: Caller, sid: str) -> GetSubscriptionResponse:
         s = self.get("sub", sid)
         if s is None:
             raise ScdError(404, f"subscription {sid} not found")
@@ -522,7 +570,7 @@ class Scd:
             raise ScdError(403, f"subscription {sid} is managed by another USS")
         return {"subscription": self.sub_json(s)}
 
-    def delete_sub(self, caller: Caller, sid: str, version: str) -> dict[str, Any]:
+    def delete_sub(self, caller: Caller, sid: str, version: str) -> DeleteSubscriptionResponse:
         s = self.get("sub", sid)
         if s is None:
             raise ScdError(404, f"subscription {sid} not found")
@@ -536,7 +584,7 @@ class Scd:
         self.delete("sub", s)
         return {"subscription": view}
 
-    def query_subs(self, caller: Caller, ext: Extent) -> list[dict[str, Any]]:
+    def query_subs(self, caller: Caller, ext: Extent) -> list[Subscription]:
         assert ext.cells is not None
         return [
             self.sub_json(s)
@@ -547,7 +595,9 @@ class Scd:
         ]
 
     # --- availability ----------------------------------------------------------------------
-    def put_availability(self, uss: str, availability: str, old_version: str) -> dict[str, Any]:
+    def put_availability(
+        self, uss: str, availability: str, old_version: str
+    ) -> UssAvailabilityStatusResponse:
         _, version = self.availability(uss)
         if old_version != version:
             raise ScdError(409, "old_version is not the current version")
@@ -562,10 +612,10 @@ class Scd:
 
 
 def _reference(
-    caller: Caller, eid: str, old: dict[str, Any] | None, ext: Extent, base_url: str
-) -> dict[str, Any]:
+    caller: Caller, eid: str, old: Reference | None, ext: Extent, base_url: str
+) -> Reference:
     """The fields an intent and a constraint reference share, at their next version."""
-    assert ext.cells is not None
+    assert ext.cells is not None and ext.time_start and ext.time_end  # _extents checked
     return {
         "id": eid,
         "manager": caller.manager,
@@ -580,7 +630,7 @@ def _reference(
     }
 
 
-def _meets(e: dict[str, Any], ext: Extent, *, altitude: bool) -> bool:
+def _meets(e: Reference | StoredSubscription, ext: Extent, *, altitude: bool) -> bool:
     if ext.time_end is not None and e["time_start"] is not None and e["time_start"] > ext.time_end:
         return False
     if ext.time_start is not None and e["time_end"] is not None and e["time_end"] < ext.time_start:

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 from ..geo.cells import to_sql
 from ..store.base import Tx
+from .entities import Kind, Reference, RefKind, StoredSubscription
+
+#: An entity as kept: a reference (``oir``, ``constraint``) or a subscription (``sub``).
+Entity = Reference | StoredSubscription
 
 _TIMES = ("time_start", "time_end")
 
@@ -23,23 +27,30 @@ def _dt(s: str | None) -> datetime | None:
     return None if s is None else datetime.fromisoformat(s)
 
 
-def dump(ent: dict[str, Any]) -> str:
-    return json.dumps({k: (_iso(v) if k in _TIMES else v) for k, v in ent.items()})
+def dump(ent: Entity) -> str:
+    doc = cast("dict[str, Any]", ent)
+    return json.dumps({k: (_iso(v) if k in _TIMES else v) for k, v in doc.items()})
 
 
-def load(body: str) -> dict[str, Any]:
-    ent: dict[str, Any] = json.loads(body)
+def load(body: str) -> Entity:
+    ent: dict[str, Any] = json.loads(body)  # as dump wrote it
     for k in _TIMES:
         ent[k] = _dt(ent.get(k))
-    return ent
+    return cast("Entity", ent)
 
 
-def get(tx: Tx, kind: str, eid: str) -> dict[str, Any] | None:
+@overload
+def get(tx: Tx, kind: RefKind, eid: str) -> Reference | None: ...
+@overload
+def get(tx: Tx, kind: Literal["sub"], eid: str) -> StoredSubscription | None: ...
+@overload
+def get(tx: Tx, kind: Kind, eid: str) -> Entity | None: ...
+def get(tx: Tx, kind: Kind, eid: str) -> Entity | None:
     row = tx.x("SELECT body FROM scd_entities WHERE kind = ? AND id = ?", (kind, eid)).fetchone()
     return None if row is None else load(row[0])
 
 
-def save(tx: Tx, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> None:
+def save(tx: Tx, kind: Kind, ent: Entity, old: Entity | None) -> None:
     if old is not None:
         drop_cells(tx, kind, ent["id"], old["cells"])
     ref = ent.get("subscription_id") if kind == "oir" else None
@@ -55,12 +66,12 @@ def save(tx: Tx, kind: str, ent: dict[str, Any], old: dict[str, Any] | None) -> 
     )
 
 
-def delete(tx: Tx, kind: str, ent: dict[str, Any]) -> None:
+def delete(tx: Tx, kind: Kind, ent: Entity) -> None:
     drop_cells(tx, kind, ent["id"], ent["cells"])
     tx.x("DELETE FROM scd_entities WHERE kind = ? AND id = ?", (kind, ent["id"]))
 
 
-def drop_cells(tx: Tx, kind: str, eid: str, cells: Iterable[int]) -> None:
+def drop_cells(tx: Tx, kind: Kind, eid: str, cells: Iterable[int]) -> None:
     tx.xm(
         "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
         [(kind, to_sql(c), eid) for c in cells],

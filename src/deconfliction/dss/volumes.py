@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ..errors import DeconflictionError
 from ..geo.cells import dss_circle_cells, dss_polygon_cells
 from ..model import Volume4D
+from .entities import Time
 
 MAX_AREA_KM2 = 2500.0
 #: Most vertices of one polygon outline (the work to check it grows with them).
@@ -49,7 +50,7 @@ def parse_time(obj: Any, where: str) -> datetime:
     return t.astimezone(UTC)
 
 
-def format_time(t: datetime) -> dict[str, str]:
+def format_time(t: datetime) -> Time:
     return {"value": t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "format": "RFC3339"}
 
 

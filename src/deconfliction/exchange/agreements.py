@@ -146,18 +146,6 @@ class Agreement:
     accepted_by: str | None
     accepted_at: str | None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "parties": list(self.parties),
-            "version": self.version,
-            "status": self.status,
-            "terms": self.terms.model_dump(mode="json"),
-            "proposed_by": self.proposed_by,
-            "proposed_at": self.proposed_at,
-            "accepted_by": self.accepted_by,
-            "accepted_at": self.accepted_at,
-        }
-
 
 #: Called in the transaction that puts an agreement in force, with the agreement now active and
 #: the one it replaces (None for the first): features that follow the terms register here (blind

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
+
 from ..audit import digest
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..store.base import Store, Tx, iso, record_key
@@ -360,14 +362,67 @@ def reader_language(tx: Tx, thread: Thread, party: str) -> str | None:
     return None
 
 
-def view(tx: Tx, thread: Thread, lang: str) -> dict[str, Any]:
+class Subject(TypedDict):
+    """What a thread is about: a ``conflict`` or a ``record`` (``OWNER/ID``), and its id."""
+
+    kind: str
+    id: str
+
+
+class Escalation(TypedDict):
+    """How far an unanswered message has climbed the ladder, and the rung's name as read."""
+
+    level: int
+    to: str
+    label: str
+
+
+#: One message as a reader sees it (``from`` is a keyword, hence the functional form).
+MessageView = TypedDict(
+    "MessageView",
+    {
+        "id": str,
+        "seq": int,
+        "from": str,
+        "author": str,
+        "at": str,
+        "code": str | None,
+        "category": str | None,
+        "category_label": str | None,
+        "params": dict[str, Any],
+        "text": str,
+        "lang": str | None,
+        "untranslated": bool,
+        "requires_ack": bool,
+        "ack_within_s": float | None,
+        "acknowledged_by": dict[str, str],
+        "ack_due": str | None,
+        "deadline": str | None,
+        "escalation": Escalation,
+    },
+)
+
+
+class ThreadView(TypedDict):
+    """A hotline thread as one reader sees it: coded messages rendered in ``lang``."""
+
+    id: str
+    subject: Subject
+    parties: list[str]
+    opened_by: str
+    created_at: str
+    lang: str
+    messages: list[MessageView]
+
+
+def view(tx: Tx, thread: Thread, lang: str) -> ThreadView:
     """The thread as ``lang``'s reader sees it."""
     rows = tx.x(
         "SELECT id, seq, party, author, code, params, text, lang, ack_window_s, deadline, level, "
         "created_at FROM messages WHERE thread_id = ? ORDER BY seq",
         (thread.id,),
     ).fetchall()
-    messages = []
+    messages: list[MessageView] = []
     for r in rows:
         mid, seq, party, author, code, params, text, mlang, window, deadline, level, at = r
         acks = tx.x(

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
+
 from ..alerts.webhooks import SIGNATURE_HEADER, hold, probe_soon, sign
 from ..audit import digest
 from ..store.base import Store, Tx, iso
@@ -48,7 +50,21 @@ def urllib_ping(
         return int(exc.code), b""
 
 
-def status(tx: Tx, party: str) -> dict[str, Any]:
+class LinkStatus(TypedDict):
+    """A party's link as last checked (``unknown`` before the first round)."""
+
+    party: str
+    #: "unknown", "up" or "degraded"
+    state: str
+    #: failed rounds in a row
+    failures: int
+    last_ok: str | None
+    last_check: str | None
+    last_error: str | None
+    latency_ms: float | None
+
+
+def status(tx: Tx, party: str) -> LinkStatus:
     r = tx.x(
         "SELECT state, failures, last_ok, last_check, last_error, latency_ms FROM link_status "
         "WHERE party = ?",

@@ -29,13 +29,6 @@ class PictureRecord:
     level: str
     record: StoredRecord | RecordExtent
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "level": self.level,
-            "record": self.record.model_dump(mode="json"),
-        }
-
 
 @dataclass(frozen=True)
 class Picture:
@@ -47,23 +40,9 @@ class Picture:
     tracks: list[dict[str, Any]]
     #: tactical alerts in force that concern the party
     tactical: list[dict[str, Any]]
-    links: list[dict[str, Any]]
+    links: list[links.LinkStatus]
     #: the party's event stream (/v1/events) picks up after this one
     last_event_id: int
-
-    def as_json(self, *, with_tracks: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "party": self.party,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
-            "records": [r.as_json() for r in self.records],
-            "conflicts": [c.model_dump(mode="json") for c in self.conflicts],
-            "links": self.links,
-            "tactical": self.tactical,
-            "last_event_id": self.last_event_id,
-        }
-        if with_tracks:
-            out["tracks"] = self.tracks
-        return out
 
 
 class RemoteView(Protocol):

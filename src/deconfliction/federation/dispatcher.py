@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from ..alerts import leases
@@ -48,7 +48,7 @@ from ..audit.signing import public_pem
 from ..errors import ServiceUnavailable
 from ..exchange import links, release
 from ..model.track import Track
-from ..store.base import Tx
+from ..store.base import Store, Tx
 from . import outbox, peers, signatures, views
 from .inbox import INBOX_PATH, heard_from, link_up
 from .keys import NodeKey, load_public
@@ -106,7 +106,7 @@ class _Connections:
 class Dispatcher:
     def __init__(
         self,
-        store: Any,
+        store: Store,
         key: NodeKey,
         *,
         wake: threading.Event | None = None,

@@ -29,7 +29,7 @@ from typing import Any
 from ..audit import digest
 from ..errors import DeconflictionError
 from ..exchange import links
-from ..store.base import Tx, iso
+from ..store.base import Store, Tx, iso
 from . import conflicts, peers, relay, signatures, views
 from .keys import NodeKey, load_public
 from .signatures import SignatureError
@@ -115,7 +115,7 @@ _refusal_lock = threading.Lock()
 
 
 def refuse_audit(
-    store: Any, actor: str, code: str, detail: str, at: datetime, extra: dict[str, Any]
+    store: Store, actor: str, code: str, detail: str, at: datetime, extra: dict[str, Any]
 ) -> None:
     """Record a refused request (an audit entry every export shows as a hash), at most once a
     ``REFUSAL_AUDIT_EVERY_S`` per caller and reason; a replay is always recorded."""
@@ -232,7 +232,7 @@ def _apply_batch(
 
 
 def receive(
-    store: Any,
+    store: Store,
     key: NodeKey,
     *,
     method: str,

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..audit import digest
 from ..engine import Record, check_pair
@@ -37,6 +38,8 @@ from ..engine.encounter import Path, approach, passage
 from ..engine.motion import dead_reckon
 from ..engine.tactical import CLASSES, Minima, Scene, detect, ecef_motion
 from ..errors import DeconflictionError
+from ..exchange import release
+from ..exchange.agreements import Coarsening, all_active
 from ..geo.distance import MIN_CURVATURE_M, Shape, horizontal_gap_m
 from ..geodesy import GEOD
 from ..model import (
@@ -51,8 +54,6 @@ from ..model import (
 )
 from ..store.base import Store, StoredRecord, Tx, record_key, to_record
 from ..store.tracks import TrackTable
-from . import release
-from .agreements import Coarsening, all_active
 
 #: How far one degree of latitude or longitude reaches at most, metres (a bound).
 _DEG_M = 111_700.0
@@ -412,7 +413,7 @@ def _growth(tx: Tx) -> _Growth:
     )
 
 
-def _centre(lons: Any, lats: Any) -> tuple[float, float]:
+def _centre(lons: NDArray[np.float64], lats: NDArray[np.float64]) -> tuple[float, float]:
     """The normalized mean of points as unit vectors (robust across the antimeridian)."""
     lo, la = np.radians(lons), np.radians(lats)
     x = float(np.mean(np.cos(la) * np.cos(lo)))
@@ -421,13 +422,21 @@ def _centre(lons: Any, lats: Any) -> tuple[float, float]:
     return float(np.degrees(np.arctan2(y, x))), float(np.degrees(np.arctan2(z, np.hypot(x, y))))
 
 
-def _cap_gaps(lon1: Any, lat1: Any, r1: Any, lon2: Any, lat2: Any, r2: Any) -> Any:
+def _cap_gaps(
+    lon1: NDArray[np.float64],
+    lat1: NDArray[np.float64],
+    r1: NDArray[np.float64],
+    lon2: NDArray[np.float64],
+    lat2: NDArray[np.float64],
+    r2: NDArray[np.float64],
+) -> NDArray[np.float64]:
     """``geo.distance.cap_gap_lower_bound_m`` for every pair of the two sets (rows, columns)."""
     p1, p2 = np.radians(lat1)[:, None], np.radians(lat2)[None, :]
     dl = np.radians(lon2[None, :] - lon1[:, None])
     h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     angle = 2.0 * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-    return angle * MIN_CURVATURE_M - r1[:, None] - r2[None, :]
+    gaps: NDArray[np.float64] = angle * MIN_CURVATURE_M - r1[:, None] - r2[None, :]
+    return gaps
 
 
 def _name(t: Track) -> str:
@@ -456,7 +465,7 @@ def _scene(live: list[Track], now: datetime) -> Scene:
     )
 
 
-def _subscene(scene: Scene, idx: Any) -> Scene:
+def _subscene(scene: Scene, idx: NDArray[np.int64]) -> Scene:
     return Scene(
         lon=scene.lon[idx],
         lat=scene.lat[idx],
