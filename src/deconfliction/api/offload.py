@@ -8,8 +8,8 @@ strings) and validated in a small pool of worker processes; the service's proces
 the bytes there (a copy) and takes back the outcome: a verdict, an error list, or the validated
 model. Junk costs it nothing but the transfer.
 
-The pool starts on first use (spawned, so that it inherits no threads or locks) and is
-shared by every app of the process. ``OFFLOAD_BYTES = 0`` in a test sends every body there.
+The pool starts on the first large body (spawned, so that it inherits no threads or locks;
+that body waits a second or two for it) and is shared by every app of the process.
 """
 
 from __future__ import annotations
@@ -82,15 +82,3 @@ async def run(fn: Callable[..., T], *args: Any) -> T:
     except BrokenProcessPool:
         _reset(pool)
         return await run_in_threadpool(fn, *args)
-
-
-def warm() -> None:
-    """Start the worker processes now (``serve`` calls it, so that the first large body does
-    not wait for them to start)."""
-    pool = _executor()
-    for f in [pool.submit(_nothing) for _ in range(WORKERS)]:
-        f.result()
-
-
-def _nothing() -> None:
-    return None

@@ -18,7 +18,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from ..api import offload
 from ..audit import digest
 from ..auth import (
     ADMIN_SCOPE,
@@ -200,7 +199,6 @@ def _serve(
         )
         return 0
     service = build_service(config)
-    offload.warm()  # the processes that check large bodies, before the first one arrives
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.freeze()  # what start-up made stays: full collections no longer walk it (shorter pauses)
     try:
@@ -222,7 +220,6 @@ def worker_app() -> Any:
     put in the environment; its background work takes turns with the other workers' through
     the database's leases."""
     app = build_service(json.loads(os.environ[CONFIG_ENV])).app
-    offload.warm()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     return app
 
