@@ -7,14 +7,16 @@ takes the track stream over (the demo's own traffic is set aside), and in the pa
 
 - **one update**: a ``tracks`` message as the stream delivers it (JSON text of N tracks, a third
   of them France's, the rest Russia's; each one moved since the last message), from the text to
-  the map having drawn it: ``JSON.parse``, symbols, labels, course/speed leaders and trails
-  built, the three map sources updated, then MapLibre's worker done and the next frame drawn
-  with the new data. Median and 90th percentile over ``--updates`` messages.
+  the map having drawn it: ``JSON.parse``, the track arrays built, aggregates made, the track
+  layer's buffers filled and the next frame drawn with them (the track layer draws symbols,
+  aggregates, leaders and trails; tracks.js). Median and 90th percentile over ``--updates``
+  messages. Then, apart: until the labels are placed too (MapLibre's worker lays them out,
+  for the tracks drawn alone in view).
 - **frames while panning**: the map panned by 4 pixels a frame for ``--pan-s`` seconds with every
   track in view; the time between frames (median, 95th percentile) and frames per second.
 
-Tracks: uniform in 30..38 E, 32..37 N (all in view at zoom 6, the worst case: every symbol and
-label placed), classes mixed, speeds 5..260 m/s. WebGL runs on SwiftShader (the CPU): a
+Tracks: uniform in 30..38 E, 32..37 N (all in view at zoom 6, the worst case: every one
+drawn or aggregated), classes mixed, speeds 5..260 m/s. WebGL runs on SwiftShader (the CPU): a
 machine with a GPU draws faster. Prints the figures and the machine's load.
 """
 
@@ -66,19 +68,32 @@ UPDATE = """async () => {
   }
   const text = JSON.stringify({tracks: window.benchTracks});
   await new Promise((r) => setTimeout(r, 50));  // the page quiet before the message comes
+  const layer = window.cop.view.trackLayer;
   const t0 = performance.now();
-  const drawn = new Promise((done) => {
-    const onData = (e) => {
-      if (e.sourceId !== 'tracks' || !m.isSourceLoaded('tracks')) return;
-      m.off('sourcedata', onData);
+  window.cop.applyTracks(JSON.parse(text).tracks);
+  const built = performance.now();
+  const version = layer.version;
+  // drawn: the first frame that drew this version (MapLibre's 'render' event, after the frame)
+  const t1 = await new Promise((done) => {
+    const on = () => {
+      if (layer.drawnVersion < version) return;
+      m.off('render', on);
+      done(performance.now());
+    };
+    m.on('render', on);
+    m.triggerRepaint();
+  });
+  // labelled: MapLibre's worker done with the labels' source, and a frame drawn with them
+  const t2 = m.isSourceLoaded('track-labels') ? t1 : await new Promise((done) => {
+    const on = (e) => {
+      if (e.sourceId !== 'track-labels' || !m.isSourceLoaded('track-labels')) return;
+      m.off('sourcedata', on);
       m.once('render', () => done(performance.now()));
       m.triggerRepaint();
     };
-    m.on('sourcedata', onData);
+    m.on('sourcedata', on);
   });
-  window.cop.applyTracks(JSON.parse(text).tracks);
-  const t1 = await drawn;
-  return {ms: t1 - t0, bytes: text.length};
+  return {ms: t1 - t0, build: built - t0, labels: t2 - t0, bytes: text.length};
 }"""
 
 PAN = """async (seconds) => {
@@ -157,22 +172,33 @@ def main() -> None:
                 page.evaluate(UPDATE)  # the first draws every symbol image once
                 runs = [page.evaluate(UPDATE) for _ in range(args.updates)]
                 pan = page.evaluate(PAN, args.pan_s)
-                rendered = page.evaluate(
-                    "() => window.cop.map.queryRenderedFeatures({layers: ['tracks']}).length"
+                drawn = page.evaluate(
+                    "() => { const d = window.cop.view.drawn(); return {alone: d.tracks.length,"
+                    " aggregates: d.clusters.length, labelled: d.labelled,"
+                    " inAggregates: d.clusters.reduce((s, c) => s + c.count, 0)}; }"
                 )
                 browser.close()
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    ms = sorted(r["ms"] for r in runs)
-    med = ms[len(ms) // 2]
-    p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
+
+    def q(key: str, p: float) -> float:
+        v = sorted(r[key] for r in runs)
+        return float(v[min(len(v) - 1, int(p * len(v)))])
+
     print(
-        f"tracks: {args.tracks} ({runs[0]['bytes'] / 1e6:.1f} MB of JSON a message); "
-        f"symbols drawn in view: {rendered}"
+        f"tracks: {args.tracks} ({runs[0]['bytes'] / 1e6:.1f} MB of JSON a message); in view: "
+        f"{drawn['alone']} drawn alone ({drawn['labelled']} labelled), "
+        f"{drawn['inAggregates']} in {drawn['aggregates']} aggregates"
     )
     print(
-        f"one update, text to drawn: median {med:.0f} ms, p90 {p90:.0f} ms ({args.updates} updates)"
+        f"one update, text to drawn: median {q('ms', 0.5):.0f} ms, p90 {q('ms', 0.9):.0f} ms "
+        f"(of which parse and arrays built: median {q('build', 0.5):.0f} ms; "
+        f"{args.updates} updates)"
+    )
+    print(
+        f"labels placed (MapLibre's worker, after the symbols are drawn): median "
+        f"{q('labels', 0.5):.0f} ms, p90 {q('labels', 0.9):.0f} ms"
     )
     print(
         f"panning: frame time median {pan['median']:.0f} ms, p95 {pan['p95']:.0f} ms, "
