@@ -11,7 +11,8 @@ takes the track stream over (the demo's own traffic is set aside), and in the pa
   layer's buffers filled and the next frame drawn with them (the track layer draws symbols,
   aggregates, leaders and trails; tracks.js). Median and 90th percentile over ``--updates``
   messages. Then, apart: until the labels are placed too (MapLibre's worker lays them out,
-  for the tracks drawn alone in view).
+  for the tracks drawn alone in view), and one frame with nothing new in it (the floor under an
+  update: MapLibre's frame, drawn by SwiftShader on the CPU).
 - **frames while panning**: the map panned by 4 pixels a frame for ``--pan-s`` seconds with every
   track in view; the time between frames (median, 95th percentile) and frames per second.
 
@@ -96,6 +97,17 @@ UPDATE = """async () => {
   return {ms: t1 - t0, build: built - t0, labels: t2 - t0, bytes: text.length};
 }"""
 
+#: runs in the page: one frame with nothing new in it, from the request to MapLibre's 'render'
+#: event (what every update waits for at the end: the floor under "one update")
+FRAME = """async () => {
+  const m = window.cop.map;
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = performance.now();
+  const t1 = await new Promise((done) => { m.once('render', () => done(performance.now()));
+                                            m.triggerRepaint(); });
+  return t1 - t0;
+}"""
+
 PAN = """async (seconds) => {
   const m = window.cop.map;
   const stamps = [];
@@ -171,6 +183,7 @@ def main() -> None:
                 page.evaluate(MAKE, args.tracks)
                 page.evaluate(UPDATE)  # the first draws every symbol image once
                 runs = [page.evaluate(UPDATE) for _ in range(args.updates)]
+                frames = sorted(page.evaluate(FRAME) for _ in range(args.updates))
                 pan = page.evaluate(PAN, args.pan_s)
                 drawn = page.evaluate(
                     "() => { const d = window.cop.view.drawn(); return {alone: d.tracks.length,"
@@ -195,6 +208,10 @@ def main() -> None:
         f"one update, text to drawn: median {q('ms', 0.5):.0f} ms, p90 {q('ms', 0.9):.0f} ms "
         f"(of which parse and arrays built: median {q('build', 0.5):.0f} ms; "
         f"{args.updates} updates)"
+    )
+    print(
+        f"one frame with nothing new (the floor under an update): median "
+        f"{frames[len(frames) // 2]:.0f} ms, p90 {frames[int(0.9 * len(frames))]:.0f} ms"
     )
     print(
         f"labels placed (MapLibre's worker, after the symbols are drawn): median "

@@ -290,11 +290,13 @@ function applyTracks(tracks) {
     sidc: new Array(n), keys: new Array(n), colors: new Array(n), trails: new Array(n),
   };
   const seen = new Set();
+  const affOf = new Map(); // party -> affiliation
   for (let i = 0; i < n; i++) {
     const tr = tracks[i];
     const key = trackKey(tr);
     seen.add(key);
-    const aff = affiliation(tr.party, state.party, state.partners);
+    let aff = affOf.get(tr.party);
+    if (!aff) { aff = affiliation(tr.party, state.party, state.partners); affOf.set(tr.party, aff); }
     const ck = `${tr.class}/${aff}`;
     let code = SIDC.get(ck);
     if (!code) { code = sidc(tr.class, aff); SIDC.set(ck, code); }
