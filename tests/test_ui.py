@@ -174,12 +174,12 @@ def _drawn(page: Page) -> dict[str, Any]:
 
 
 def _colour_share(
-    page: Page, rgb: tuple[int, int, int], around: tuple[float, float] | None = None
+    page: Page, rgb: tuple[int, int, int], around: tuple[float, float] | None = None, half: int = 12
 ) -> float:
     """Share of the map canvas's pixels of one colour (within 3 per channel): all of it, or
-    the 24 x 24 px around a point."""
+    the square of ``2 * half`` px around a point."""
     share: float = page.evaluate(
-        """([[r, g, b], around]) => {
+        """([[r, g, b], around, half]) => {
             const src = window.cop.map.getCanvas();
             const c = document.createElement('canvas');
             c.width = src.width; c.height = src.height;
@@ -187,9 +187,9 @@ def _colour_share(
             g2.drawImage(src, 0, 0);
             const k = src.width / src.clientWidth;
             const d = around
-                ? g2.getImageData(Math.round((around[0] - 12) * k),
-                                  Math.round((around[1] - 12) * k),
-                                  Math.round(24 * k), Math.round(24 * k)).data
+                ? g2.getImageData(Math.round((around[0] - half) * k),
+                                  Math.round((around[1] - half) * k),
+                                  Math.round(2 * half * k), Math.round(2 * half * k)).data
                 : g2.getImageData(0, 0, c.width, c.height).data;
             let n = 0;
             for (let i = 0; i < d.length; i += 4)
@@ -197,7 +197,7 @@ def _colour_share(
                     && Math.abs(d[i + 2] - b) <= 3) n++;
             return n / (d.length / 4);
         }""",
-        [list(rgb), list(around) if around else None],
+        [list(rgb), list(around) if around else None, half],
     )
     return share
 
@@ -351,10 +351,11 @@ def test_tracks_close_together_are_one_aggregate_that_a_click_opens(
     page = offline().page()
     _login(page, server, "FR")
     # 60 aircraft about a kilometre apart, half France's, half Russia's, all at the same spot at
-    # zoom 6 (the demo's stream set aside)
+    # zoom 6 (the demo's stream set aside), one of them in an alert
     page.evaluate(
         """() => {
           window.cop.onTracks = () => {};
+          window.cop.state.picture.tactical = [{tracks: ['RU/AGG-7']}];
           const tracks = Array.from({length: 60}, (_, i) => ({
             party: i % 2 ? 'RU' : 'FR', id: `AGG-${i}`, class: 'fixed-wing', level: 'full',
             time: new Date().toISOString(), lon: 33 + (i % 8) * 0.012,
@@ -367,10 +368,12 @@ def test_tracks_close_together_are_one_aggregate_that_a_click_opens(
     drawn = _drawn(page)
     assert drawn["tracks"] == [] and drawn["leaders"] == 0 and drawn["labelled"] == 0
     [agg] = drawn["clusters"]
-    assert (agg["count"], agg["friend"], agg["neutral"]) == (60, 30, 30)
-    # drawn as a circle in the friend's colour (half or more are friends), with its count
+    assert (agg["count"], agg["friend"], agg["neutral"], agg["alert"]) == (60, 30, 30, 1)
+    # drawn as a circle in the friend's colour (half or more are friends), with its count, and
+    # ringed in red (one is in an alert)
     assert _colour_share(page, (0x80, 0xE0, 0xFF), (agg["x"], agg["y"])) > 0.2
     assert _colour_share(page, (0x1B, 0x24, 0x30), (agg["x"], agg["y"])) > 0.02  # "60", in ink
+    assert _colour_share(page, (0xD7, 0x19, 0x1C), (agg["x"], agg["y"]), half=20) > 0.05
     box = page.query_selector("#map").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + agg["x"], box["y"] + agg["y"])
