@@ -8,7 +8,7 @@ const ms = window.ms;
 
 export const CLUSTER_RADIUS_PX = 40; // tracks closer than this on the screen ...
 export const CLUSTER_MIN = 5; // ... this many or more, are drawn as one aggregate
-export const CLUSTER_MAX_ZOOM = 10; // above this zoom, every track on its own
+export const CLUSTER_MAX_ZOOM = 10; // from the next whole zoom on, every track on its own
 export const LEADER_S = 60; // the course/speed leader: where the track will be in a minute
 const EARTH_M = 40075016.686; // the equator's length (Web Mercator)
 const TILE_PX = 512; // MapLibre's world at zoom 0, in pixels
@@ -139,7 +139,7 @@ class Atlas {
 export function aggregate(mx, my, n, zoom, alert, aff, only = null) {
   const singles = [];
   const clusters = [];
-  if (zoom > CLUSTER_MAX_ZOOM) {
+  if (Math.floor(zoom) > CLUSTER_MAX_ZOOM) {
     if (only) return { singles: Array.from(only), clusters };
     for (let i = 0; i < n; i++) singles.push(i);
     return { singles, clusters };
@@ -361,7 +361,7 @@ export class TrackLayer {
     gl.bindBuffer(gl.ARRAY_BUFFER, null);
     const u = {};
     for (const name of ["u_matrix", "u_viewport", "u_ratio", "u_atlas", "u_tex"]) u[name] = gl.getUniformLocation(prog, name);
-    return { prog, vao, buf, corners, u, count: 0, uploaded: 0 };
+    return { prog, vao, buf, corners, u, count: 0 };
   }
 
   // --- data ---------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ export class TrackLayer {
   }
 
   zoomBand(z = this.map.getZoom()) {
-    return z > CLUSTER_MAX_ZOOM ? "all" : String(Math.floor(z));
+    return Math.floor(z) > CLUSTER_MAX_ZOOM ? "all" : String(Math.floor(z));
   }
 
   _aggregate() {
