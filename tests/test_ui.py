@@ -361,6 +361,7 @@ def test_tracks_close_together_are_one_aggregate_that_a_click_opens(
             time: new Date().toISOString(), lon: 33 + (i % 8) * 0.012,
             lat: 34 + Math.floor(i / 8) * 0.012, alt_m: 5000, gs_mps: 100, track_deg: 90}));
           window.cop.map.jumpTo({center: [33.04, 34.04], zoom: 6});
+          window.aggregated = tracks;
           window.cop.applyTracks(tracks);
         }"""
     )
@@ -398,6 +399,14 @@ def test_tracks_close_together_are_one_aggregate_that_a_click_opens(
     )
     assert {d["sidc"] for d in drawn["tracks"]} == {"SFAPMF---------", "SNAPMF---------"}
     assert drawn["labelled"] == 60 and _rendered(page, ["track-label"]) > 0
+    assert drawn["trails"] == 0  # one position each so far
+    # a few seconds on, each has a history trail
+    page.evaluate(
+        """() => window.cop.applyTracks(window.aggregated.map(
+             (t) => ({...t, lon: t.lon + 0.002, time: new Date().toISOString()})))"""
+    )
+    _settle(page)
+    assert _drawn(page)["trails"] == 60
     page.screenshot(path=str(SHOTS / "1e-aggregate-opened.png"))
 
 

@@ -227,7 +227,7 @@ export class CopMap {
     this.map.on("move", () => this._moved());
     this.map.on("mousemove", (e) => this._pointer(e));
     this.map.getCanvas().addEventListener("mouseleave", () => this._leave());
-    this.map.on("dragstart", () => this._leave());
+    this.map.on("movestart", () => this._leave()); // what was under the pointer has moved
     this.map.on("click", (e) => this._click(e));
     this.map.on("idle", () => { container.dataset.idle = String(Date.now()); });
     this.trackLayer = new TrackLayer(this.map, { linesMinZoom: LINES_MINZOOM });
