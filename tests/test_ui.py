@@ -166,23 +166,38 @@ def _rendered(page: Page, layers: list[str]) -> int:
     return n
 
 
-def _colour_share(page: Page, rgb: tuple[int, int, int]) -> float:
-    """Share of the map canvas's pixels of one colour (within 3 per channel)."""
+def _drawn(page: Page) -> dict[str, Any]:
+    """What the map's track layer draws in view (tracks.js): tracks alone (key, symbol code,
+    screen point), aggregates (count, affiliations, screen point), leaders, trails, labels."""
+    drawn: dict[str, Any] = page.evaluate("() => window.cop.view.drawn()")
+    return drawn
+
+
+def _colour_share(
+    page: Page, rgb: tuple[int, int, int], around: tuple[float, float] | None = None, half: int = 12
+) -> float:
+    """Share of the map canvas's pixels of one colour (within 3 per channel): all of it, or
+    the square of ``2 * half`` px around a point."""
     share: float = page.evaluate(
-        """([r, g, b]) => {
+        """([[r, g, b], around, half]) => {
             const src = window.cop.map.getCanvas();
             const c = document.createElement('canvas');
             c.width = src.width; c.height = src.height;
             const g2 = c.getContext('2d');
             g2.drawImage(src, 0, 0);
-            const d = g2.getImageData(0, 0, c.width, c.height).data;
+            const k = src.width / src.clientWidth;
+            const d = around
+                ? g2.getImageData(Math.round((around[0] - half) * k),
+                                  Math.round((around[1] - half) * k),
+                                  Math.round(2 * half * k), Math.round(2 * half * k)).data
+                : g2.getImageData(0, 0, c.width, c.height).data;
             let n = 0;
             for (let i = 0; i < d.length; i += 4)
                 if (Math.abs(d[i] - r) <= 3 && Math.abs(d[i + 1] - g) <= 3
                     && Math.abs(d[i + 2] - b) <= 3) n++;
             return n / (d.length / 4);
         }""",
-        list(rgb),
+        [list(rgb), list(around) if around else None, half],
     )
     return share
 
@@ -242,10 +257,18 @@ def test_the_picture_symbols_scale_cursor_and_layers(server: str, offline: Any) 
     assert ru and all(re.fullmatch(r"SN[AS]P.{11}", s) for s in ru), ru
     assert any(s[2] == "S" for s in own) and any(s[2] == "A" for s in own)  # ships and aircraft
     _settle(page)
-    assert _rendered(page, ["tracks"]) > 0
-    images = page.evaluate("() => window.cop.map.listImages().filter(i => i.startsWith('ms:'))")
-    assert {f"ms:{s}" for s in own + ru} <= set(images)
-    assert _colour_share(page, (0x80, 0xE0, 0xFF)) > 0  # friend's light blue, drawn
+    # the map draws them with the same codes, each where it is: a friend's light blue around a
+    # French track, a neutral's light green around a Russian one
+    drawn = _drawn(page)["tracks"]
+    listed = dict(
+        page.eval_on_selector_all(
+            "#tracks li", "l => l.map(e => [`${e.dataset.party}/${e.dataset.id}`, e.dataset.sidc])"
+        )
+    )
+    assert drawn and all(listed[d["key"]] == d["sidc"] for d in drawn), (drawn, listed)
+    for party, colour in (("FR", (0x80, 0xE0, 0xFF)), ("RU", (0xAA, 0xFF, 0xAA))):
+        one = next(d for d in drawn if d["key"].startswith(f"{party}/"))
+        assert _colour_share(page, colour, (one["x"], one["y"])) > 0.1, one
     page.screenshot(path=str(SHOTS / "1-main-view.png"))
 
     # the scale bars say what a ruler on the screen would
@@ -287,7 +310,10 @@ def test_the_picture_symbols_scale_cursor_and_layers(server: str, offline: Any) 
     # layer switches: tracks off, then labels off, then both on again
     page.uncheck("#layers input[data-group=tracks]")
     _settle(page)
-    assert _rendered(page, ["tracks", "track-label", "leaders"]) == 0
+    off = _drawn(page)
+    assert off["tracks"] == [] and off["clusters"] == [] and off["leaders"] == 0
+    assert _rendered(page, ["track-label"]) == 0
+    assert _colour_share(page, (0x80, 0xE0, 0xFF)) == 0  # no friend's symbol left on the map
     assert _map(page)["layers"].split() == ["own", "others", "areas", "conflicts", "labels"]
     page.uncheck("#layers input[data-group=labels]")
     _settle(page)
@@ -296,7 +322,8 @@ def test_the_picture_symbols_scale_cursor_and_layers(server: str, offline: Any) 
     page.check("#layers input[data-group=tracks]")
     page.check("#layers input[data-group=labels]")
     _settle(page)
-    assert _rendered(page, ["tracks"]) > 0 and _rendered(page, ["own-label"]) > 0
+    assert _drawn(page)["tracks"] and _rendered(page, ["own-label"]) > 0
+    assert _colour_share(page, (0x80, 0xE0, 0xFF)) > 0
     page.uncheck("#layers input[data-group=own]")
     _settle(page)
     assert _rendered(page, ["own-line", "own-line-dash", "own-fill"]) == 0
@@ -307,11 +334,7 @@ def test_hovering_a_track_tells_what_it_is_and_leaving_hides_it(server: str, off
     _login(page, server, "FR")
     page.wait_for_selector("#tracks li[data-party=FR]", timeout=10_000)
     _settle(page)
-    track = page.evaluate(
-        """() => { const f = window.cop.map.queryRenderedFeatures({layers: ['tracks']})[0];
-                   const p = window.cop.map.project(f.geometry.coordinates);
-                   return {key: f.properties.key, x: p.x, y: p.y}; }"""
-    )
+    track = _drawn(page)["tracks"][0]
     box = page.query_selector("#map").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + track["x"], box["y"] + track["y"])
@@ -320,6 +343,71 @@ def test_hovering_a_track_tells_what_it_is_and_leaving_hides_it(server: str, off
     page.screenshot(path=str(SHOTS / "1b-hover.png"))
     page.mouse.move(box["x"] + box["width"] + 100, box["y"] + 200)  # over the side panel
     page.wait_for_selector("#tooltip", state="hidden")
+
+
+def test_tracks_close_together_are_one_aggregate_that_a_click_opens(
+    server: str, offline: Any
+) -> None:
+    page = offline().page()
+    _login(page, server, "FR")
+    # 60 aircraft about a kilometre apart, half France's, half Russia's, all at the same spot at
+    # zoom 6 (the demo's stream set aside), one of them in an alert
+    page.evaluate(
+        """() => {
+          window.cop.onTracks = () => {};
+          window.cop.state.picture.tactical = [{tracks: ['RU/AGG-7']}];
+          const tracks = Array.from({length: 60}, (_, i) => ({
+            party: i % 2 ? 'RU' : 'FR', id: `AGG-${i}`, class: 'fixed-wing', level: 'full',
+            time: new Date().toISOString(), lon: 33 + (i % 8) * 0.012,
+            lat: 34 + Math.floor(i / 8) * 0.012, alt_m: 5000, gs_mps: 100, track_deg: 90}));
+          window.cop.map.jumpTo({center: [33.04, 34.04], zoom: 6});
+          window.aggregated = tracks;
+          window.cop.applyTracks(tracks);
+        }"""
+    )
+    _settle(page)
+    drawn = _drawn(page)
+    assert drawn["tracks"] == [] and drawn["leaders"] == 0 and drawn["labelled"] == 0
+    [agg] = drawn["clusters"]
+    assert (agg["count"], agg["friend"], agg["neutral"], agg["alert"]) == (60, 30, 30, 1)
+    # drawn as a circle in the friend's colour (half or more are friends), with its count, and
+    # ringed in red (one is in an alert)
+    assert _colour_share(page, (0x80, 0xE0, 0xFF), (agg["x"], agg["y"])) > 0.2
+    assert _colour_share(page, (0x1B, 0x24, 0x30), (agg["x"], agg["y"])) > 0.02  # "60", in ink
+    assert _colour_share(page, (0xD7, 0x19, 0x1C), (agg["x"], agg["y"]), half=20) > 0.05
+    box = page.query_selector("#map").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + agg["x"], box["y"] + agg["y"])
+    page.wait_for_selector("#tooltip:not([hidden])")
+    assert page.inner_text("#tooltip") == "60 pistes"
+    page.screenshot(path=str(SHOTS / "1d-aggregate.png"))
+    # a click opens it: the map zooms in to where it comes apart
+    page.mouse.click(box["x"] + agg["x"], box["y"] + agg["y"])
+    page.wait_for_function("() => window.cop.map.getZoom() > 7 && !window.cop.map.isMoving()")
+    _settle(page)
+    drawn = _drawn(page)
+    assert len(drawn["clusters"]) + len(drawn["tracks"]) > 1
+    assert sum(c["count"] for c in drawn["clusters"]) + len(drawn["tracks"]) == 60
+    # closer still, each on its own, with its leader and its label
+    page.evaluate("() => window.cop.map.jumpTo({center: [33.04, 34.04], zoom: 11})")
+    page.wait_for_function("() => window.cop.view.drawn().leaders === 60")
+    _settle(page)
+    drawn = _drawn(page)
+    assert drawn["clusters"] == []
+    assert sorted(d["key"] for d in drawn["tracks"]) == sorted(
+        f"{'RU' if i % 2 else 'FR'}/AGG-{i}" for i in range(60)
+    )
+    assert {d["sidc"] for d in drawn["tracks"]} == {"SFAPMF---------", "SNAPMF---------"}
+    assert drawn["labelled"] == 60 and _rendered(page, ["track-label"]) > 0
+    assert drawn["trails"] == 0  # one position each so far
+    # a few seconds on, each has a history trail
+    page.evaluate(
+        """() => window.cop.applyTracks(window.aggregated.map(
+             (t) => ({...t, lon: t.lon + 0.002, time: new Date().toISOString()})))"""
+    )
+    _settle(page)
+    assert _drawn(page)["trails"] == 60
+    page.screenshot(path=str(SHOTS / "1e-aggregate-opened.png"))
 
 
 def test_range_and_bearing_between_two_clicks(server: str, offline: Any) -> None:

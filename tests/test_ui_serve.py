@@ -163,7 +163,16 @@ def test_the_api_docs_are_served_from_local_files(app_client: Any) -> None:
 
 
 def test_the_map_page_names_no_other_host() -> None:
-    for name in ("index.html", "app.js", "map.js", "geo.js", "i18n.js", "witness.js", "style.css"):
+    for name in (
+        "index.html",
+        "app.js",
+        "map.js",
+        "tracks.js",
+        "geo.js",
+        "i18n.js",
+        "witness.js",
+        "style.css",
+    ):
         text = (STATIC / name).read_text(encoding="utf-8")
         assert not re.search(r"https?://", text), name
 

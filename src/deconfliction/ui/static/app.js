@@ -1,10 +1,10 @@
 // The common operational picture: what one party may see, live, on a map.
 import { LANGS, pickLanguage, translator } from "./i18n.js";
 import {
-  affiliation, alertTimes, altitudeText, circlePoints, degMin, destination, duration, hhmm, sidc,
+  affiliation, alertTimes, altitudeText, circlePoints, degMin, duration, hhmm, sidc,
   speedText, unwrap, utcStamp, NM_M,
 } from "./geo.js";
-import { CONFLICT_RED, CopMap, DRAFT, GROUPS, LINES_MINZOOM, SELECTED, symbolImage } from "./map.js";
+import { CONFLICT_RED, CopMap, DRAFT, GROUPS, SELECTED, symbolImage } from "./map.js";
 import { witnessOnce } from "./witness.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,7 +12,6 @@ const TOKEN_KEY = "deconfliction.token";
 const LANG_KEY = "deconfliction.lang"; // a language picked by hand, for this tab's session
 const TRAIL_POINTS = 12; // positions kept per track for its history trail
 const TRACK_LIST_MAX = 150; // the side list shows this many; the map shows them all
-const LEADER_S = 60; // the course/speed leader: where the track will be in a minute
 const WITNESS_S = 60; // how often the map checks and countersigns the audit log
 
 const COLORS = { FR: "#2b6cb0", RU: "#c53030", UK: "#2f855a" };
@@ -276,39 +275,41 @@ function buildDraft() {
 // --- the picture: live tracks ---------------------------------------------------------------------
 function trackKey(tr) { return `${tr.party}/${tr.id}`; }
 
+// one update of the live tracks: arrays for the map's track layer (no GeoJSON; labels are made
+// by the map only for the tracks it draws alone in view)
+const AFF_INDEX = { F: 0, N: 1, U: 2 };
+const SIDC = new Map(); // class/affiliation -> symbol code
 function applyTracks(tracks) {
   state.tracks = tracks;
   const alerted = new Set();
   for (const a of state.picture.tactical || []) for (const k of a.tracks || [a.track]) alerted.add(k);
-  const pts = new Array(tracks.length);
-  const leaders = [];
-  const trails = [];
+  const n = tracks.length;
+  const d = {
+    n, lon: new Float64Array(n), lat: new Float64Array(n), course_deg: new Float64Array(n),
+    speed_mps: new Float64Array(n), aff: new Uint8Array(n), alert: new Uint8Array(n),
+    sidc: new Array(n), keys: new Array(n), colors: new Array(n), trails: new Array(n),
+  };
   const seen = new Set();
-  const codes = new Set();
-  // leaders and trails: only where they are drawn (zoomed in, in view)
-  const lines = cop.map.getZoom() >= LINES_MINZOOM;
-  state.linesShown = lines;
-  const [w, s, e, n] = cop.viewBox();
-  const units = { FL: t("FL"), m: t("m"), kt: t("kt") };
-  for (let i = 0; i < tracks.length; i++) {
+  const affOf = new Map(); // party -> affiliation
+  for (let i = 0; i < n; i++) {
     const tr = tracks[i];
     const key = trackKey(tr);
     seen.add(key);
-    const aff = affiliation(tr.party, state.party, state.partners);
-    const code = sidc(tr.class, aff);
+    let aff = affOf.get(tr.party);
+    if (!aff) { aff = affiliation(tr.party, state.party, state.partners); affOf.set(tr.party, aff); }
+    const ck = `${tr.class}/${aff}`;
+    let code = SIDC.get(ck);
+    if (!code) { code = sidc(tr.class, aff); SIDC.set(ck, code); }
     tr.sidc = code;
-    codes.add(code);
-    const second = [altitudeText(tr.alt_m, tr.class, units), speedText(tr.gs_mps, units)].filter(Boolean).join(" ");
-    pts[i] = {
-      type: "Feature",
-      properties: {
-        key, icon: `ms:${code}`, aff,
-        label: second ? `${tr.id}\n${second}` : tr.id,
-        h8: (((Math.round((tr.track_deg || 0) / 45) * 45) % 360) + 360) % 360,
-        alert: alerted.has(key),
-      },
-      geometry: { type: "Point", coordinates: [tr.lon, tr.lat] },
-    };
+    d.lon[i] = tr.lon;
+    d.lat[i] = tr.lat;
+    d.course_deg[i] = tr.track_deg || 0;
+    d.speed_mps[i] = tr.gs_mps || 0;
+    d.aff[i] = AFF_INDEX[aff];
+    d.alert[i] = alerted.has(key) ? 1 : 0;
+    d.sidc[i] = code;
+    d.keys[i] = key;
+    d.colors[i] = colorOf(tr.party);
     let trail = state.trails.get(key);
     if (!trail) { trail = []; state.trails.set(key, trail); }
     const last = trail[trail.length - 1];
@@ -316,17 +317,15 @@ function applyTracks(tracks) {
       trail.push([tr.lon, tr.lat]);
       if (trail.length > TRAIL_POINTS) trail.shift();
     }
-    if (!lines || tr.lon < w || tr.lon > e || tr.lat < s || tr.lat > n) continue;
-    if (tr.gs_mps !== undefined && tr.gs_mps > 0) {
-      const end = destination(tr.lon, tr.lat, tr.track_deg || 0, tr.gs_mps * LEADER_S);
-      leaders.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: unwrap([[tr.lon, tr.lat], end]) } });
-    }
-    if (trail.length >= 2) {
-      trails.push({ type: "Feature", properties: { color: colorOf(tr.party) }, geometry: { type: "LineString", coordinates: unwrap(trail) } });
-    }
+    d.trails[i] = trail;
   }
   if (state.trails.size > seen.size) for (const k of state.trails.keys()) if (!seen.has(k)) state.trails.delete(k);
-  cop.setTracks(pts, leaders, trails, [...codes]);
+  const units = { FL: t("FL"), m: t("m"), kt: t("kt") };
+  cop.setTracks(d, (i) => {
+    const tr = tracks[i];
+    const second = [altitudeText(tr.alt_m, tr.class, units), speedText(tr.gs_mps, units)].filter(Boolean).join(" ");
+    return second ? `${tr.id}\n${second}` : tr.id;
+  });
   renderTracksList();
 }
 
@@ -946,15 +945,6 @@ async function start() {
   // for tests and bench/ui.py: the map, the state, and what the track stream calls
   window.cop = { map: cop.map, view: cop, state, applyTracks, onTracks: applyTracks, witness: witnessRound };
   await cop.ready;
-  // leaders and trails are built for the view: rebuilt once the view has settled, and only
-  // where they are drawn (or were, to take them away)
-  let settle = null;
-  cop.map.on("moveend", () => {
-    clearTimeout(settle);
-    settle = setTimeout(() => {
-      if (state.tracks.length && (state.linesShown || cop.map.getZoom() >= LINES_MINZOOM)) applyTracks(state.tracks);
-    }, 300);
-  });
   renderLayerSwitches();
   cop.setGroup("labels", true);
   renderLegend();

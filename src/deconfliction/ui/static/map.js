@@ -1,17 +1,22 @@
 // The map: MapLibre GL JS (vendored) over an offline Natural Earth basemap, with the picture's
 // plans, areas, live tracks as APP-6 symbols (milsymbol, vendored), and the controls a watch
 // officer expects (zoom, scale in NM and km, cursor position in degrees-minutes and MGRS, range
-// and bearing, layer switches). Labels are MapLibre symbols: it places them without overlap.
+// and bearing, layer switches). The tracks are drawn by a WebGL layer of our own (tracks.js);
+// labels are MapLibre symbols: it places them without overlap.
 import { degMin, destination, metresPerPixel, mgrs, niceLength, rangeBearing, unwrap, NM_M } from "./geo.js";
+import { TrackLayer, mercX, mercY, symbol } from "./tracks.js";
 
+export { symbol };
 const maplibregl = window.maplibregl;
-const ms = window.ms;
 const here = (path) => new URL(path, import.meta.url).href;
 maplibregl.setWorkerUrl(here("vendor/maplibre-gl/maplibre-gl-csp-worker.js"));
 
 const FONT = ["DejaVuSans"];
 // course/speed leaders and history trails show from this zoom (under it: a few pixels long)
 export const LINES_MINZOOM = 6.5;
+// tracks drawn alone in view (and half a view around) are labelled when there are this many or
+// fewer; more, and the picture shows their symbols only (zooming in brings the labels)
+export const LABELS_MAX = 1000;
 const EMPTY = { type: "FeatureCollection", features: [] };
 export const CONFLICT_RED = "#d7191c";
 export const SELECTED = "#ffb000";
@@ -22,7 +27,7 @@ export const GROUPS = {
   own: ["own-fill", "own-line", "own-line-dash", "own-label"],
   others: ["others-fill", "others-line", "others-line-dash", "others-label"],
   areas: ["areas-fill", "areas-line", "areas-line-dash", "areas-label"],
-  tracks: ["trails", "leaders", "tracks", "track-label", "clusters", "cluster-count"],
+  tracks: ["tracks", "track-label", "track-box"], // "tracks": our WebGL layer (tracks.js)
   conflicts: ["selected-casing", "conflict-line"],
   labels: ["place-country", "place-capital", "place-capital-dot", "own-label", "others-label",
            "areas-label", "track-label"],
@@ -101,20 +106,8 @@ export function baseStyle(lang) {
       "record-labels": { type: "geojson", data: EMPTY },
       selected: { type: "geojson", data: EMPTY },
       draft: { type: "geojson", data: EMPTY },
-      // many tracks close together on the screen (five or more within ~40 px) are drawn as one
-      // aggregate with their count, by affiliation, red-ringed when one of them is in an alert;
-      // zooming in (or clicking it) separates them
-      tracks: {
-        type: "geojson", data: EMPTY, cluster: true, clusterRadius: 40, clusterMinPoints: 5,
-        clusterMaxZoom: 10,
-        clusterProperties: {
-          alert: ["max", ["case", ["get", "alert"], 1, 0]],
-          friend: ["+", ["case", ["==", ["get", "aff"], "F"], 1, 0]],
-          neutral: ["+", ["case", ["==", ["get", "aff"], "N"], 1, 0]],
-        },
-      },
-      leaders: { type: "geojson", data: EMPTY },
-      trails: { type: "geojson", data: EMPTY },
+      // the tracks drawn alone in view, for their labels (the tracks themselves: tracks.js)
+      "track-labels": { type: "geojson", data: EMPTY },
       tool: { type: "geojson", data: EMPTY },
     },
     layers: [
@@ -159,32 +152,20 @@ export function baseStyle(lang) {
       labelLayer("areas"),
       labelLayer("others"),
       labelLayer("own"),
-      { id: "trails", type: "line", source: "trails", minzoom: LINES_MINZOOM,
-        paint: { "line-color": ["get", "color"], "line-width": 1.5, "line-opacity": 0.55, "line-dasharray": [1, 1] } },
-      { id: "leaders", type: "line", source: "leaders", minzoom: LINES_MINZOOM, paint: { "line-color": "#1b2430", "line-width": 1.6 } },
+      // (here MapLibre draws our track layer, tracks.js: trails, leaders, aggregates, symbols)
       // one label a track (callsign; flight level or altitude, speed), on the side its course
       // leaves free when it can, else wherever MapLibre finds room; never over another label
-      { id: "clusters", type: "circle", source: "tracks", filter: ["has", "point_count"],
-        paint: {
-          "circle-radius": ["step", ["get", "point_count"], 12, 20, 15, 100, 19, 1000, 24],
-          "circle-color": ["case", [">=", ["*", 2, ["get", "friend"]], ["get", "point_count"]], "#80e0ff",
-                           [">=", ["*", 2, ["get", "neutral"]], ["get", "point_count"]], "#aaffaa", "#ffff80"],
-          "circle-stroke-color": ["case", [">", ["get", "alert"], 0], CONFLICT_RED, "#1b2430"],
-          "circle-stroke-width": ["case", [">", ["get", "alert"], 0], 3, 1.2],
-        } },
-      { id: "cluster-count", type: "symbol", source: "tracks", filter: ["has", "point_count"],
-        layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": FONT, "text-size": 11,
-                  "text-allow-overlap": true },
-        paint: { "text-color": "#1b2430" } },
-      { id: "track-label", type: "symbol", source: "tracks", filter: ["!", ["has", "point_count"]],
+      { id: "track-label", type: "symbol", source: "track-labels",
         layout: { "text-field": ["get", "label"], "text-font": FONT, "text-size": 11,
                   "text-variable-anchor-offset": anchorsByCourse(), "text-justify": "auto",
                   "text-optional": true, "symbol-sort-key": ["case", ["get", "alert"], 0, 1] },
         paint: { "text-color": "#1b2430", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } },
-      // symbols always show (a track is never hidden by a label); labels make way for them
-      { id: "tracks", type: "symbol", source: "tracks", filter: ["!", ["has", "point_count"]],
+      // each labelled track's symbol again, not drawn (opacity 0) but placed first: labels make
+      // way for symbols (a track is never hidden by a label)
+      { id: "track-box", type: "symbol", source: "track-labels",
         layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true, "icon-ignore-placement": false,
-                  "icon-anchor": "top-left", "icon-offset": [0, 0], "icon-padding": 0 } },
+                  "icon-anchor": "top-left", "icon-offset": [0, 0], "icon-padding": 0 },
+        paint: { "icon-opacity": 0 } },
       { id: "tool-line", type: "line", source: "tool",
         paint: { "line-color": "#111111", "line-width": 2, "line-dasharray": [3, 2] } },
       { id: "tool-point", type: "circle", source: "tool", filter: ["==", ["geometry-type"], "Point"],
@@ -211,21 +192,6 @@ function hatch() {
   g.moveTo(n / 2, n * 1.5); g.lineTo(n * 1.5, n / 2);
   g.stroke();
   return g.getImageData(0, 0, n, n);
-}
-
-// an APP-6 symbol as an image (twice the display size) and where its anchor, the centre of the
-// frame, lies in it (display pixels)
-const SYMBOLS = new Map();
-export function symbol(sidc, size = 20) {
-  const key = `${sidc}/${size}`;
-  if (!SYMBOLS.has(key)) {
-    const sym = new ms.Symbol(sidc, { size, standard: "APP6", simpleStatusModifier: true });
-    const c = sym.asCanvas(2);
-    const a = sym.getAnchor();
-    const image = c.getContext("2d").getImageData(0, 0, c.width, c.height);
-    SYMBOLS.set(key, { image, anchor: [a.x, a.y], width: c.width / 2, height: c.height / 2 });
-  }
-  return SYMBOLS.get(key);
 }
 
 export function symbolImage(sidc, size = 20) {
@@ -261,10 +227,18 @@ export class CopMap {
     this.map.on("move", () => this._moved());
     this.map.on("mousemove", (e) => this._pointer(e));
     this.map.getCanvas().addEventListener("mouseleave", () => this._leave());
-    this.map.on("dragstart", () => this._leave());
+    this.map.on("movestart", () => this._leave()); // what was under the pointer has moved
     this.map.on("click", (e) => this._click(e));
     this.map.on("idle", () => { container.dataset.idle = String(Date.now()); });
+    this.trackLayer = new TrackLayer(this.map, { linesMinZoom: LINES_MINZOOM });
+    // leaders, trails and labels are made for the view: again once the view has settled
+    let settle = null;
+    this.map.on("moveend", () => {
+      clearTimeout(settle);
+      settle = setTimeout(() => { this.trackLayer.viewChanged(); this._labels(); }, 300);
+    });
     this.ready = new Promise((res) => this.map.once("load", () => {
+      this.map.addLayer(this.trackLayer, "track-label");
       this.map.addImage("hatch", hatch());
       this._moved();
       res();
@@ -307,7 +281,7 @@ export class CopMap {
       expr.push(`ms:${c}`, ["literal", [-a[0], -a[1]]]);
     }
     expr.push(["literal", [0, 0]]);
-    this.map.setLayoutProperty("tracks", "icon-offset", expr);
+    this.map.setLayoutProperty("track-box", "icon-offset", expr);
   }
 
   // --- data -------------------------------------------------------------------------------------
@@ -322,16 +296,45 @@ export class CopMap {
     this.map.getSource("draft").setData({ type: "FeatureCollection", features });
   }
 
-  setTracks(tracks, leaders, trails, codes = []) {
-    this._offsets(codes);
-    this._bulk("tracks", tracks);
-    this._bulk("leaders", leaders);
-    this._bulk("trails", trails);
-    this.container.dataset.tracks = String(tracks.length);
+  // d: the tracks as arrays (TrackLayer.setData); labelOf(i): track i's label
+  setTracks(d, labelOf) {
+    this.trackLayer.setData(d);
+    this.labelOf = labelOf;
+    this._labels();
+    this.container.dataset.tracks = String(d.n);
   }
 
-  _bulk(id, features) {
-    this.map.getSource(id).setData({ type: "FeatureCollection", features });
+  // labels for the tracks drawn alone in view (and half a view around), when few enough
+  _labels() {
+    const layer = this.trackLayer;
+    const d = layer.data;
+    if (!d || !this.labelOf) return;
+    const [w, s, e, n] = this.viewBox(0.5);
+    const x0 = mercX(w), x1 = mercX(e), y0 = mercY(n), y1 = mercY(s);
+    const ids = layer.singles.filter((i) => d.mx[i] >= x0 && d.mx[i] <= x1 && d.my[i] >= y0 && d.my[i] <= y1);
+    const feats = [];
+    if (ids.length <= LABELS_MAX) {
+      const codes = new Set();
+      for (const i of ids) {
+        codes.add(d.sidc[i]);
+        feats.push({
+          type: "Feature",
+          properties: { key: d.keys[i], icon: `ms:${d.sidc[i]}`, label: this.labelOf(i),
+                        h8: (((Math.round((d.course_deg[i] || 0) / 45) * 45) % 360) + 360) % 360,
+                        alert: d.alert[i] === 1 },
+          geometry: { type: "Point", coordinates: [d.lon[i], d.lat[i]] },
+        });
+      }
+      this._offsets([...codes]);
+    }
+    if (!feats.length && !this.labelled) return;
+    this.labelled = feats.length;
+    this.map.getSource("track-labels").setData({ type: "FeatureCollection", features: feats });
+  }
+
+  // what the track layer draws in view (for tests and bench/ui.py), with the labels' count
+  drawn() {
+    return { ...this.trackLayer.drawn(), labelled: this.labelled || 0 };
   }
 
   // only what is active at ``when`` (ms; null: everything)
@@ -357,7 +360,8 @@ export class CopMap {
       for (const id of ids) {
         const groupsOf = Object.entries(GROUPS).filter(([, l]) => l.includes(id)).map(([g]) => g);
         const on2 = groupsOf.every((g) => this.visible[g]);
-        this.map.setLayoutProperty(id, "visibility", on2 ? "visible" : "none");
+        if (id === this.trackLayer.id) this.trackLayer.setVisible(on2);
+        else this.map.setLayoutProperty(id, "visibility", on2 ? "visible" : "none");
       }
     }
     this.container.dataset.layers = Object.entries(this.visible).filter(([, v]) => v).map(([g]) => g).join(" ");
@@ -415,14 +419,16 @@ export class CopMap {
       this._drawTool();
     }
     if (this.drawing) return;
-    const hits = this.map.queryRenderedFeatures(e.point, { layers: this._hoverable() });
+    const hits = this._hits(e.point);
     this.onHover?.(hits, e.point);
     this.map.getCanvas().style.cursor = hits.length ? "pointer" : "";
   }
 
-  _hoverable() {
-    return ["tracks", "clusters", "own-fill", "others-fill", "areas-fill"].filter(
+  // what is under a point, the top first: tracks and aggregates, then plans and areas
+  _hits(point) {
+    const layers = ["own-fill", "others-fill", "areas-fill"].filter(
       (id) => this.map.getLayoutProperty(id, "visibility") !== "none");
+    return [...this.trackLayer.hits(point), ...this.map.queryRenderedFeatures(point, { layers })];
   }
 
   _leave() {
@@ -442,11 +448,11 @@ export class CopMap {
       this.drawing.onchange?.();
       return;
     }
-    const hits = this.map.queryRenderedFeatures(e.point, { layers: this._hoverable() });
+    const hits = this._hits(e.point);
     const cluster = hits.find((h) => h.layer.id === "clusters");
     if (cluster) { // open it up
-      this.map.getSource("tracks").getClusterExpansionZoom(cluster.properties.cluster_id)
-        .then((z) => this.map.easeTo({ center: cluster.geometry.coordinates, zoom: z }));
+      const z = this.trackLayer.expansionZoom(cluster.cluster);
+      this.map.easeTo({ center: cluster.geometry.coordinates, zoom: z });
       return;
     }
     this.onClick?.(hits);
