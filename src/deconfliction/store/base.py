@@ -13,6 +13,7 @@ party hears only of its own records in a conflict and the other party's name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -33,15 +34,16 @@ from ..errors import NotFound, VersionConflict
 from ..geo import (
     DISTANCE_RESOLUTION_M,
     CellQuery,
+    cap_covering,
     cap_gap_lower_bound_m,
     cell_query,
     covering,
+    record_coverings,
     to_sql,
 )
 from ..model import (
     Area,
     AreaDraft,
-    CircleFootprint,
     Conflict,
     Gaps,
     IntentDraft,
@@ -63,6 +65,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=256)
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -261,31 +264,40 @@ class RecordCache:
 
 
 def cap_rows(
-    key: str, kind: RecordKind, owner: str, volumes: Sequence[Volume4D]
+    key: str,
+    kind: RecordKind,
+    owner: str,
+    volumes: Sequence[Volume4D],
+    caps: Sequence[list[int]] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Rows of the cap index for a record: per volume, a coarse covering of its cap."""
-    rows = []
+    """Rows of the cap index for a record: per volume, a coarse covering of its cap (``caps``:
+    those coverings, when they are known already)."""
+    rows: list[tuple[Any, ...]] = []
     for i, v in enumerate(volumes):
         lon, lat, r = v.footprint.cap
-        circle = CircleFootprint.model_construct(type="Circle", center=[lon, lat], radius_m=r)
-        for c in covering(circle):
-            rows.append(
-                (
-                    to_sql(c),
-                    key,
-                    i,
-                    kind.value,
-                    owner,
-                    v.t_start_s,
-                    v.t_end_s,
-                    v.alt_lower_m,
-                    v.alt_upper_m,
-                    lon,
-                    lat,
-                    r,
-                )
-            )
+        cells = cap_covering(lon, lat, r) if caps is None else caps[i]
+        rows += _index_rows(cells, _index_tail(key, i, kind, owner, v))
     return rows
+
+
+def _index_tail(key: str, i: int, kind: RecordKind, owner: str, v: Volume4D) -> tuple[Any, ...]:
+    """What an index row (``record_cells``, ``record_caps``) holds after its cell."""
+    return (
+        key,
+        i,
+        kind.value,
+        owner,
+        v.t_start_s,
+        v.t_end_s,
+        v.alt_lower_m,
+        v.alt_upper_m,
+        *v.footprint.cap,
+    )
+
+
+def _index_rows(cells: list[int], tail: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Index rows of one volume: each of its cells (stored ids), then ``tail``."""
+    return [(to_sql(c), *tail) for c in cells]
 
 
 _CONFLICT_COLS = (
@@ -378,6 +390,10 @@ class Tx:
         self.audit(at, actor, "party.put", party.id, digest(party.model_dump(mode="json")))
         return party
 
+    def _party_exists(self, party_id: str) -> None:
+        if self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is None:
+            raise NotFound(f"no party {party_id!r}")
+
     def get_party(self, party_id: str) -> Party:
         row = self.x("SELECT id, name FROM parties WHERE id = ?", (party_id,)).fetchone()
         if row is None:
@@ -408,7 +424,7 @@ class Tx:
         actor: str,
         at: datetime,
     ) -> WriteResult:
-        self.get_party(owner)
+        self._party_exists(owner)
         rid = record_id or str(uuid.uuid4())
         key = record_key(owner, rid)
         existing = self.load(key)
@@ -426,7 +442,8 @@ class Tx:
             **dict(draft), id=rid, owner=owner, version=version, ovn=new_ovn(), updated_at=at
         )
         body = rec.model_dump_json()
-        cells = [covering(v.footprint) for v in rec.volumes]
+        covers = [record_coverings(v.footprint) for v in rec.volumes]
+        cells = [c for c, _ in covers]
         cells_json = json.dumps(cells)
         if existing is None:
             self.x(
@@ -442,11 +459,11 @@ class Tx:
             )
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
-        self._add_cells(engine_rec, cells)
+        self._add_cells(engine_rec, cells, [cap for _, cap in covers])
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
         conflicts = self._redetect(engine_rec, at, cells)
-        self.audit(at, actor, action, key, digest(json.loads(body)))
+        self.audit(at, actor, action, key, digest(rec.model_dump(mode="json")))
         self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
 
@@ -477,35 +494,27 @@ class Tx:
         for hook in self.hooks.record_changed:
             hook(self, kind, old, new, at)
 
-    def _add_cells(self, rec: Record, cells: list[list[int]]) -> None:
-        rows = []
-        for i, (v, vcells) in enumerate(zip(rec.volumes, cells, strict=True)):
-            for c in vcells:
-                rows.append(
-                    (
-                        to_sql(c),
-                        rec.id,
-                        i,
-                        rec.kind.value,
-                        rec.owner,
-                        v.t_start_s,
-                        v.t_end_s,
-                        v.alt_lower_m,
-                        v.alt_upper_m,
-                        *v.footprint.cap,
-                    )
-                )
+    def _add_cells(self, rec: Record, cells: list[list[int]], caps: list[list[int]]) -> None:
+        """Index rows of a record: its volumes' coverings (``record_cells``) and their caps'
+        (``record_caps``); the same rows where a volume is covered through its cap."""
+        cell_rows: list[tuple[Any, ...]] = []
+        cap_rows_: list[tuple[Any, ...]] = []
+        for i, v in enumerate(rec.volumes):
+            tail = _index_tail(rec.id, i, rec.kind, rec.owner, v)
+            rows = _index_rows(cells[i], tail)
+            cell_rows += rows
+            cap_rows_ += rows if caps[i] is cells[i] else _index_rows(caps[i], tail)
         self.xm(
             "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
             "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            cell_rows,
         )
         self.xm(
             "INSERT INTO record_caps (cell, record_id, volume, kind, owner, t_start, t_end, "
             "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            cap_rows(rec.id, rec.kind, rec.owner, rec.volumes),
+            cap_rows_,
         )
 
     def _drop_cells(self, key: str) -> None:
