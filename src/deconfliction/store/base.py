@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
 from ..audit.export import CHECKPOINT_EVERY
@@ -231,6 +231,27 @@ class Store(Protocol):
         ...
 
 
+class VolumeCover(NamedTuple):
+    """What a write indexes and searches of one volume (``geo.record_coverings``)."""
+
+    #: the volume's covering (``record_cells``)
+    cells: list[int]
+    #: its cap's covering (``record_caps``): the same list when it is covered through its cap
+    caps: list[int]
+    #: what its covering matches in stored ones (the candidate search without buffers)
+    query: CellQuery
+
+
+def coverings_of(volumes: Sequence[Volume4D]) -> list[VolumeCover]:
+    """What a write indexes and searches of its volumes: it needs nothing stored, so a caller
+    may work it out before it queues its transaction (outside the one writer's turn)."""
+    out = []
+    for v in volumes:
+        cells, caps = record_coverings(v.footprint)
+        out.append(VolumeCover(cells, caps, cell_query(cells)))
+    return out
+
+
 def to_record(kind: RecordKind, rec: StoredRecord) -> Record:
     """The engine's view of a stored record (its id is the record's key)."""
     return Record(kind, record_key(rec.owner, rec.id), rec.owner, rec.volumes)
@@ -423,7 +444,10 @@ class Tx:
         expected_version: int | None,
         actor: str,
         at: datetime,
+        coverings: Sequence[VolumeCover] | None = None,
     ) -> WriteResult:
+        """Write a record (``expected_version`` None: create it); ``coverings``: the draft's,
+        worked out before the transaction (``coverings_of(draft.volumes)``), or None."""
         self._party_exists(owner)
         rid = record_id or str(uuid.uuid4())
         key = record_key(owner, rid)
@@ -442,27 +466,27 @@ class Tx:
             **dict(draft), id=rid, owner=owner, version=version, ovn=new_ovn(), updated_at=at
         )
         body = rec.model_dump_json()
-        covers = [record_coverings(v.footprint) for v in rec.volumes]
-        cells = [c for c, _ in covers]
-        cells_json = json.dumps(cells)
+        covers = coverings_of(rec.volumes) if coverings is None else coverings
+        cells_json = json.dumps([c.cells for c in covers])
+        caps_json = json.dumps([c.caps for c in covers])
         if existing is None:
             self.x(
-                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, kind.value, owner, version, rec.ovn, body, cells_json, iso(at)),
+                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, cap_cells, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind.value, owner, version, rec.ovn, body, cells_json, caps_json, iso(at)),
             )
         else:
             self.x(
-                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, updated_at = ? "
-                "WHERE id = ?",
-                (version, rec.ovn, body, cells_json, iso(at), key),
+                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, cap_cells = ?, "
+                "updated_at = ? WHERE id = ?",
+                (version, rec.ovn, body, cells_json, caps_json, iso(at), key),
             )
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
-        self._add_cells(engine_rec, cells, [cap for _, cap in covers])
+        self._add_cells(engine_rec, covers)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
-        conflicts = self._redetect(engine_rec, at, cells)
+        conflicts = self._redetect(engine_rec, at, covers)
         self.audit(at, actor, action, key, digest(rec.model_dump(mode="json")))
         self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
@@ -494,16 +518,16 @@ class Tx:
         for hook in self.hooks.record_changed:
             hook(self, kind, old, new, at)
 
-    def _add_cells(self, rec: Record, cells: list[list[int]], caps: list[list[int]]) -> None:
+    def _add_cells(self, rec: Record, covers: Sequence[VolumeCover]) -> None:
         """Index rows of a record: its volumes' coverings (``record_cells``) and their caps'
         (``record_caps``); the same rows where a volume is covered through its cap."""
         cell_rows: list[tuple[Any, ...]] = []
         cap_rows_: list[tuple[Any, ...]] = []
-        for i, v in enumerate(rec.volumes):
+        for i, (v, cover) in enumerate(zip(rec.volumes, covers, strict=True)):
             tail = _index_tail(rec.id, i, rec.kind, rec.owner, v)
-            rows = _index_rows(cells[i], tail)
+            rows = _index_rows(cover.cells, tail)
             cell_rows += rows
-            cap_rows_ += rows if caps[i] is cells[i] else _index_rows(caps[i], tail)
+            cap_rows_ += rows if cover.caps is cover.cells else _index_rows(cover.caps, tail)
         self.xm(
             "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
             "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
@@ -518,11 +542,16 @@ class Tx:
         )
 
     def _drop_cells(self, key: str) -> None:
-        row = self.x("SELECT cells FROM records WHERE id = ?", (key,)).fetchone()
+        row = self.x("SELECT cells, cap_cells FROM records WHERE id = ?", (key,)).fetchone()
         cells: list[list[int]] = json.loads(row[0]) if row else []
         keys = [(to_sql(c), key, i) for i, vcells in enumerate(cells) for c in vcells]
         self.xm("DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?", keys)
-        self.x("DELETE FROM record_caps WHERE record_id = ?", (key,))
+        if row is None or row[1] is None:  # written before its cap cells were kept
+            self.x("DELETE FROM record_caps WHERE record_id = ?", (key,))
+            return
+        caps: list[list[int]] = json.loads(row[1])
+        keys = [(to_sql(c), key, i) for i, vcaps in enumerate(caps) for c in vcaps]
+        self.xm("DELETE FROM record_caps WHERE cell = ? AND record_id = ? AND volume = ?", keys)
 
     # --- candidate search ----------------------------------------------------------------
     def candidates(
@@ -532,18 +561,18 @@ class Tx:
         scope: tuple[str, Sequence[Any]],
         *,
         exclude_id: str | None = None,
-        cells: list[list[int]] | None = None,
+        covers: Sequence[VolumeCover] | None = None,
     ) -> list[tuple[StoredRecord, Record]]:
         """Records with a volume near (cells, time and altitude ranges grown by the buffers).
 
         ``scope`` is an SQL condition on ``kind`` and ``owner`` with its parameters (see
-        ``scope_for``); ``exclude_id``: a record key to leave out; ``cells``: the volumes' own
-        coverings, reused when the lateral buffer is 0.
+        ``scope_for``); ``exclude_id``: a record key to leave out; ``covers``: the volumes' own
+        (``coverings_of``), whose cell queries serve when the lateral buffer is 0.
         """
         ids: set[str] = set()
         for i, v in enumerate(volumes):
-            if cells is not None and policy.lateral_m == 0.0:
-                query = cell_query(cells[i])
+            if covers is not None and policy.lateral_m == 0.0:
+                query = covers[i].query
             else:
                 query = cell_query(covering(v.footprint, policy.lateral_m))
             cell_sql, params = cell_filter(query)
@@ -619,12 +648,12 @@ class Tx:
         return out
 
     def findings(
-        self, rec: Record, policy: SeparationPolicy, cells: list[list[int]] | None = None
+        self, rec: Record, policy: SeparationPolicy, covers: Sequence[VolumeCover] | None = None
     ) -> list[tuple[Record, Finding]]:
         """Exact conflicts of a record with stored ones (see ``engine.may_conflict``)."""
         out = []
         for _, other in self.candidates(
-            rec.volumes, policy, scope_for(rec), exclude_id=rec.id, cells=cells
+            rec.volumes, policy, scope_for(rec), exclude_id=rec.id, covers=covers
         ):
             finding = check_pair(rec, other, policy)
             if finding is not None:
@@ -632,8 +661,8 @@ class Tx:
         return out
 
     # --- conflicts -----------------------------------------------------------------------
-    def _redetect(self, rec: Record, at: datetime, cells: list[list[int]]) -> list[Conflict]:
-        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy, cells)}
+    def _redetect(self, rec: Record, at: datetime, covers: Sequence[VolumeCover]) -> list[Conflict]:
+        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy, covers)}
         open_rows = self.x(
             "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
             (rec.id, rec.id),
