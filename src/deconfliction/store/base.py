@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
+from ..audit.chain import canonical
 from ..audit.export import CHECKPOINT_EVERY
 from ..audit.signing import Signer, message
 from ..engine import Finding, Record, check_pair
@@ -240,6 +241,8 @@ class VolumeCover(NamedTuple):
     caps: list[int]
     #: what its covering matches in stored ones (the candidate search without buffers)
     query: CellQuery
+    #: its time and altitude ranges and its cap, as index rows hold them
+    bounds: tuple[float, ...]
 
 
 def coverings_of(volumes: Sequence[Volume4D]) -> list[VolumeCover]:
@@ -248,7 +251,7 @@ def coverings_of(volumes: Sequence[Volume4D]) -> list[VolumeCover]:
     out = []
     for v in volumes:
         cells, caps = record_coverings(v.footprint)
-        out.append(VolumeCover(cells, caps, cell_query(cells)))
+        out.append(VolumeCover(cells, caps, cell_query(cells), _bounds(v)))
     return out
 
 
@@ -303,17 +306,12 @@ def cap_rows(
 
 def _index_tail(key: str, i: int, kind: RecordKind, owner: str, v: Volume4D) -> tuple[Any, ...]:
     """What an index row (``record_cells``, ``record_caps``) holds after its cell."""
-    return (
-        key,
-        i,
-        kind.value,
-        owner,
-        v.t_start_s,
-        v.t_end_s,
-        v.alt_lower_m,
-        v.alt_upper_m,
-        *v.footprint.cap,
-    )
+    return (key, i, kind.value, owner, *_bounds(v))
+
+
+def _bounds(v: Volume4D) -> tuple[float, ...]:
+    """A volume's time and altitude ranges and its cap, as index rows hold them."""
+    return (v.t_start_s, v.t_end_s, v.alt_lower_m, v.alt_upper_m, *v.footprint.cap)
 
 
 def _index_rows(cells: list[int], tail: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -465,7 +463,9 @@ class Tx:
         rec = model.model_construct(
             **dict(draft), id=rid, owner=owner, version=version, ovn=new_ovn(), updated_at=at
         )
-        body = rec.model_dump_json()
+        # one encoding serves as the stored body and for the audit digest (canonical JSON)
+        canon = canonical(rec.model_dump(mode="json"))
+        body = canon.decode()
         covers = coverings_of(rec.volumes) if coverings is None else coverings
         cells_json = json.dumps([c.cells for c in covers])
         caps_json = json.dumps([c.caps for c in covers])
@@ -487,7 +487,7 @@ class Tx:
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
         conflicts = self._redetect(engine_rec, at, covers)
-        self.audit(at, actor, action, key, digest(rec.model_dump(mode="json")))
+        self.audit(at, actor, action, key, hashlib.sha256(canon).hexdigest())
         self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
 
@@ -523,8 +523,9 @@ class Tx:
         (``record_caps``); the same rows where a volume is covered through its cap."""
         cell_rows: list[tuple[Any, ...]] = []
         cap_rows_: list[tuple[Any, ...]] = []
-        for i, (v, cover) in enumerate(zip(rec.volumes, covers, strict=True)):
-            tail = _index_tail(rec.id, i, rec.kind, rec.owner, v)
+        kind = rec.kind.value
+        for i, cover in enumerate(covers):
+            tail = (rec.id, i, kind, rec.owner, *cover.bounds)
             rows = _index_rows(cover.cells, tail)
             cell_rows += rows
             cap_rows_ += rows if cover.caps is cover.cells else _index_rows(cover.caps, tail)
