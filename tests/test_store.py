@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from deconfliction.audit import AuditEntry, first_bad_entry
+from deconfliction.audit import AuditEntry, digest, first_bad_entry
 from deconfliction.errors import NotFound, VersionConflict
 from deconfliction.geo import cover, record_coverings
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
@@ -112,6 +112,17 @@ def test_audit_chain_detects_tampering(store: Store) -> None:
     assert first_bad_entry(forged) == e.seq
     assert first_bad_entry(entries[:2] + entries[3:]) == entries[3].seq
     assert first_bad_entry([entries[1], entries[0], *entries[2:]]) == entries[1].seq
+
+
+def test_a_writes_audit_digest_is_the_digest_of_the_record_as_read_back(store: Store) -> None:
+    created = store.create(INTENT, "A", "FR", draft(10, 10), actor="FR").record
+    replaced = store.replace(INTENT, "A", "FR", draft(11, 11), 1, actor="FR").record
+    entries = [e for e in store.audit_entries() if e.subject == "FR/A"]
+    assert [e.digest for e in entries] == [
+        digest(created.model_dump(mode="json")),
+        digest(replaced.model_dump(mode="json")),
+    ]
+    assert entries[-1].digest == digest(store.get(INTENT, "FR", "A").model_dump(mode="json"))
 
 
 def test_replaces_and_deletes_leave_the_indexes_holding_only_current_records(
