@@ -8,6 +8,7 @@ Fills a SQLite store with random operational intents (drone-flight-sized volumes
   acknowledged after commit), with ``--writers`` client threads;
 - bulk writes/s: the same checks through ``Store.create_many`` (a plan of 500 intents in one
   transaction, as when a staff publishes a day's air tasking at once);
+- CPU ms/write: the process's CPU time (every thread) per write of the writes/s column;
 - p50/p99 of a conflict query (``Store.preview`` of a random one-volume draft: candidate search
   plus exact check, no write).
 
@@ -67,7 +68,7 @@ def random_draft(rng: random.Random) -> IntentDraft:
 
 
 def fill(store: SqliteStore, drafts: list[IntentDraft], first_id: int, writers: int) -> float:
-    """Write the drafts with ``writers`` threads; returns the elapsed seconds."""
+    """Write the drafts with ``writers`` threads; returns the elapsed seconds (wall)."""
     chunks = [drafts[i::writers] for i in range(writers)]
     ids = [list(range(first_id + i, first_id + len(drafts), writers)) for i in range(writers)]
 
@@ -126,7 +127,7 @@ def main() -> None:
     )
     print(
         f"{'stored':>10} {'writes/s':>10} {'bulk writes/s':>14} {'query p50 ms':>13} "
-        f"{'query p99 ms':>13} {'conflicts/query':>16}"
+        f"{'query p99 ms':>13} {'conflicts/query':>16} {'CPU ms/write':>13}"
     )
     stored = 0
     for size in sorted(args.sizes):
@@ -138,7 +139,9 @@ def main() -> None:
             progress(stored, size, t0, since)
         print(file=sys.stderr)
         drafts = [random_draft(rng) for _ in range(args.measure_writes)]
+        cpu0 = time.process_time()
         elapsed = fill(store, drafts, stored, args.writers)
+        cpu_ms = (time.process_time() - cpu0) * 1000 / len(drafts)
         stored += len(drafts)
         bulk = [random_draft(rng) for _ in range(args.measure_writes)]
         bulk_elapsed = fill_bulk(store, bulk, stored)
@@ -154,7 +157,8 @@ def main() -> None:
         p99 = lat[min(len(lat) - 1, math.ceil(0.99 * len(lat)) - 1)]
         print(
             f"{stored:>10,} {len(drafts) / elapsed:>10,.0f} {len(bulk) / bulk_elapsed:>14,.0f} "
-            f"{statistics.median(lat):>13.2f} {p99:>13.2f} {hits / len(lat):>16.3f}",
+            f"{statistics.median(lat):>13.2f} {p99:>13.2f} {hits / len(lat):>16.3f} "
+            f"{cpu_ms:>13.3f}",
             flush=True,
         )
     store.close()

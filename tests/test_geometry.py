@@ -340,3 +340,34 @@ def test_who_may_conflict_with_whom(store_factory: Any) -> None:
         store.create(r.kind, r.id, r.owner, draft(r.kind, r.volumes), actor=r.owner)
     stored = {frozenset((c.a.id, c.b.id)) for p in ("FR", "RU") for c in store.list_conflicts(p)}
     assert stored == expected
+
+
+def test_a_polygon_keeps_the_cap_of_its_own_ring_from_validation() -> None:
+    """The cap computed while validating is kept by the model it belongs to, whatever was
+    validated (or refused) before it in the same thread."""
+    from deconfliction.model import IntentDraft
+    from deconfliction.model.footprint import PolygonFootprint, _polygon_cap, dense_ring
+
+    def box(lon: float, lat: float, w: float) -> list[list[float]]:
+        return [[lon, lat], [lon + w, lat], [lon + w, lat + w / 2], [lon, lat + w / 2], [lon, lat]]
+
+    with pytest.raises(ValueError):  # refused after its ring was checked: an unknown field
+        PolygonFootprint.model_validate(
+            {"type": "Polygon", "coordinates": [box(0, 0, 1)], "extra": 1}
+        )
+    trusted = PolygonFootprint.model_validate(  # not checked again: computes its cap when asked
+        {"type": "Polygon", "coordinates": [box(3, 3, 0.5)]}, context={"trusted": True}
+    )
+    vol = {"alt_lower_m": 0, "alt_upper_m": 10, "time_start": "2026-05-01T10:00:00Z"}
+    vol["time_end"] = "2026-05-01T11:00:00Z"
+    d = IntentDraft.model_validate(
+        {
+            "volumes": [
+                {**vol, "footprint": {"type": "Polygon", "coordinates": [box(5, 40, w)]}}
+                for w in (0.01, 2.0, 0.3)
+            ]
+        }
+    )
+    for fp in [*(v.footprint for v in d.volumes), trusted]:
+        assert isinstance(fp, PolygonFootprint)
+        assert fp.cap == _polygon_cap(*dense_ring(*fp.lonlat_ring()))

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-from deconfliction.audit import AuditEntry, first_bad_entry
+from deconfliction.audit import AuditEntry, digest, first_bad_entry
 from deconfliction.errors import NotFound, VersionConflict
+from deconfliction.geo import cover, record_coverings
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
+from deconfliction.model.footprint import PolygonFootprint
 from deconfliction.store import Store
+from deconfliction.store.base import cap_rows
 
 INTENT = RecordKind.INTENT
 
@@ -109,6 +112,62 @@ def test_audit_chain_detects_tampering(store: Store) -> None:
     assert first_bad_entry(forged) == e.seq
     assert first_bad_entry(entries[:2] + entries[3:]) == entries[3].seq
     assert first_bad_entry([entries[1], entries[0], *entries[2:]]) == entries[1].seq
+
+
+def test_a_writes_audit_digest_is_the_digest_of_the_record_as_read_back(store: Store) -> None:
+    created = store.create(INTENT, "A", "FR", draft(10, 10), actor="FR").record
+    replaced = store.replace(INTENT, "A", "FR", draft(11, 11), 1, actor="FR").record
+    entries = [e for e in store.audit_entries() if e.subject == "FR/A"]
+    assert [e.digest for e in entries] == [
+        digest(created.model_dump(mode="json")),
+        digest(replaced.model_dump(mode="json")),
+    ]
+    assert entries[-1].digest == digest(store.get(INTENT, "FR", "A").model_dump(mode="json"))
+
+
+def test_replaces_and_deletes_leave_the_indexes_holding_only_current_records(
+    store: Store,
+) -> None:
+    """The cell index and the cap index hold the rows of the records as they are now, after
+    replaces and deletes, also for a polygon whose cap is covered apart (not compact) and for
+    a record written before its cap cells were kept."""
+    thin = [[5.0, 5.0], [7.0, 5.0], [7.0, 5.02], [5.0, 5.02], [5.0, 5.0]]  # 220 km x 2 km
+    long_draft = IntentDraft(
+        volumes=[
+            draft(5, 5)
+            .volumes[0]
+            .model_copy(update={"footprint": PolygonFootprint(type="Polygon", coordinates=[thin])}),
+            draft(6, 6).volumes[0],
+        ]
+    )
+    cells, caps = record_coverings(long_draft.volumes[0].footprint)
+    assert cells != caps  # its cap is covered apart
+    store.create(INTENT, "A", "FR", long_draft, actor="FR")
+    store.create(INTENT, "B", "FR", draft(20, 20), actor="FR")
+    store.create(INTENT, "C", "RU", long_draft, actor="RU")
+    store.write_tx(lambda tx: tx.x("UPDATE records SET cap_cells = NULL WHERE id = 'RU/C'"))
+    store.replace(INTENT, "A", "FR", draft(30, 30), 1, actor="FR")
+    store.replace(INTENT, "B", "FR", long_draft, 1, actor="FR")
+    store.replace(INTENT, "C", "RU", draft(40, 40), 1, actor="RU")
+    store.delete(INTENT, "A", "FR", 2, actor="FR")
+
+    def rows(table: str) -> list[tuple[Any, ...]]:
+        return sorted(
+            store.read_tx(
+                lambda tx: tx.x(f"SELECT record_id, volume, cell FROM {table}").fetchall()
+            )
+        )
+
+    expected: dict[str, list[tuple[Any, ...]]] = {"record_cells": [], "record_caps": []}
+    for owner, rid in (("FR", "B"), ("RU", "C")):
+        rec = store.get(INTENT, owner, rid)
+        for i, v in enumerate(rec.volumes):
+            expected["record_cells"] += [(f"{owner}/{rid}", i, c) for c in cover(v.footprint)]
+        expected["record_caps"] += [
+            (r[1], r[2], r[0]) for r in cap_rows(f"{owner}/{rid}", INTENT, owner, rec.volumes)
+        ]
+    assert rows("record_cells") == sorted(expected["record_cells"])
+    assert rows("record_caps") == sorted(expected["record_caps"])
 
 
 def test_data_survives_reopening(store_factory: Any) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import NeedsAcknowledgement, NotFound
 from ..model import Conflict, IntentState, RecordExtent, RecordKind, Volume4D
 from ..store import Store
-from ..store.base import Draft, StoredRecord, Tx, record_key
+from ..store.base import Draft, StoredRecord, Tx, coverings_of, record_key
 from . import links, probes, release
 from .release import Shown
 
@@ -75,9 +75,11 @@ def write(
 ) -> Written:
     """Create (``expected_version`` None) or replace a record of ``party``'s; one transaction."""
 
+    covers = coverings_of(draft.volumes)  # needs nothing stored: before the writer's turn
+
     def run(tx: Tx) -> Written:
         at = _now()
-        res = tx.write(kind, record_id, party, draft, expected_version, actor, at)
+        res = tx.write(kind, record_id, party, draft, expected_version, actor, at, covers)
 
         def build(tx: Tx, shown: Shown) -> Written:
             key = record_key(party, res.record.id)

@@ -1,6 +1,15 @@
 """Geometry on the WGS84 ellipsoid: exact gaps, S2 coverings. No I/O."""
 
-from .cells import CellQuery, cell_query, cover, covering, query_cells, to_sql
+from .cells import (
+    CellQuery,
+    cap_covering,
+    cell_query,
+    cover,
+    covering,
+    query_cells,
+    record_coverings,
+    to_sql,
+)
 from .distance import (
     DISTANCE_RESOLUTION_M,
     Shape,
@@ -12,11 +21,13 @@ __all__ = [
     "DISTANCE_RESOLUTION_M",
     "CellQuery",
     "Shape",
+    "cap_covering",
     "cap_gap_lower_bound_m",
     "cell_query",
     "cover",
     "covering",
     "horizontal_gap_m",
     "query_cells",
+    "record_coverings",
     "to_sql",
 ]

@@ -85,24 +85,56 @@ def _grown_polygon(fp: PolygonFootprint, margin_m: float) -> s2.S2Polygon | None
     return s2.S2Polygon(loop)
 
 
-def _region(fp: Footprint, margin_m: float) -> s2.S2Region:
+def _ring_area_deg2(lons: list[float], lats: list[float]) -> float:
+    """Planar area of a closed simple ring in degrees squared (the shoelace formula)."""
+    twice = 0.0
+    for i in range(len(lons) - 1):
+        twice += lons[i] * lats[i + 1] - lons[i + 1] * lats[i]
+    return abs(twice) / 2.0
+
+
+def _region_and_kind(fp: Footprint, margin_m: float) -> tuple[s2.S2Region, bool]:
+    """The region to cover for ``fp`` grown by ``margin_m``, and whether it is the footprint's
+    cap grown by the margin (a circle's, or a compact polygon's)."""
     if isinstance(fp, CircleFootprint):
-        return _cap(fp.center[0], fp.center[1], fp.radius_m + margin_m + SLACK_M)
+        return _cap(fp.center[0], fp.center[1], fp.radius_m + margin_m + SLACK_M), True
     lon, lat, r = fp.cap
     # a compact polygon is covered about as tightly by its cap, which is much cheaper to build
     lons, lats = fp.lonlat_ring()
-    area_deg2 = shapely.Polygon(np.column_stack([lons, lats])).area
+    area_deg2 = _ring_area_deg2(lons, lats)
     cap_deg2 = math.pi * ((r + margin_m) / _M_PER_DEG) ** 2 * math.cos(math.radians(lat))
     if area_deg2 < 0.5 * cap_deg2:
         poly = _grown_polygon(fp, margin_m + SLACK_M)
         if poly is not None:
-            return poly
-    return _cap(lon, lat, r + margin_m + SLACK_M)
+            return poly, False
+    return _cap(lon, lat, r + margin_m + SLACK_M), True
+
+
+def _region(fp: Footprint, margin_m: float) -> s2.S2Region:
+    return _region_and_kind(fp, margin_m)[0]
+
+
+def _ids(region: s2.S2Region) -> list[int]:
+    return [c.id() for c in _coverer.GetCovering(region)]
 
 
 def covering(fp: Footprint, margin_m: float = 0.0) -> list[int]:
     """S2 cell ids (unsigned) whose union contains ``fp`` grown by ``margin_m``."""
-    return [c.id() for c in _coverer.GetCovering(_region(fp, margin_m))]
+    return _ids(_region(fp, margin_m))
+
+
+def cap_covering(lon: float, lat: float, radius_m: float) -> list[int]:
+    """S2 cell ids (unsigned) whose union contains the geodesic circle (``covering`` of a
+    ``CircleFootprint`` with this centre and radius)."""
+    return _ids(_cap(lon, lat, radius_m + SLACK_M))
+
+
+def record_coverings(fp: Footprint) -> tuple[list[int], list[int]]:
+    """(``covering(fp)``, the covering of its cap ``fp.cap``): the same list, computed once,
+    when the footprint is covered through its cap anyway (circles, compact polygons)."""
+    region, is_cap = _region_and_kind(fp, 0.0)
+    cells = _ids(region)
+    return cells, (cells if is_cap else cap_covering(*fp.cap))
 
 
 def cover(fp: Footprint, margin_m: float = 0.0) -> list[int]:
@@ -192,14 +224,17 @@ def cell_query(cells: list[int]) -> CellQuery:
     """The ranges and ancestors (stored ids) that a query covering (unsigned ids) matches."""
     spans = []
     ancestors: set[int] = set()
+    coarsest = 1 << (2 * (30 - MIN_LEVEL))  # the lowest set bit of a level-MIN_LEVEL cell
     for c in cells:
-        low = _lsb(c) - 1
-        spans.append((to_sql(c - low), to_sql(c + low)))
-        for lv in range(cell_level(c) - 1, MIN_LEVEL - 1, -1):
-            a = to_sql(cell_parent(c, lv))
+        lsb = c & -c
+        spans.append((c - lsb + 1 - _OFFSET, c + lsb - 1 - _OFFSET))
+        step = lsb << 2  # the parent's lowest set bit
+        while step <= coarsest:
+            a = ((c & -step) | step) - _OFFSET  # to_sql(cell_parent(c, level))
             if a in ancestors:
                 break  # and every coarser one is there too
             ancestors.add(a)
+            step <<= 2
     return CellQuery(tuple(spans), frozenset(ancestors))
 
 

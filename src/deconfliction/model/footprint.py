@@ -10,6 +10,7 @@ points within ``radius_m`` of its centre, measured along the WGS84 ellipsoid.
 from __future__ import annotations
 
 import math
+import threading
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,11 @@ MAX_POLYGON_VERTICES = 2_000
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+#: The cap the ring validator has just computed in this thread, with the ring it belongs to,
+#: for the model it validates to keep (a write needs it again; computing it is the costly part).
+_validated = threading.local()
 
 
 def _check_position(pos: Any, where: str) -> tuple[float, float]:
@@ -108,7 +114,18 @@ class PolygonFootprint(_Strict):
                 f"the polygon is too large: it reaches {cap[2] / 1000:.0f} km from its centre "
                 f"(at most {MAX_FOOTPRINT_RADIUS_M / 1000:.0f} km)"
             )
-        return [[[lon, lat] for lon, lat in pts]]
+        ring_out = [[lon, lat] for lon, lat in pts]
+        _validated.cap = (ring_out, cap)
+        return [ring_out]
+
+    def model_post_init(self, context: Any, /) -> None:
+        # keep the cap the validator computed for this very ring (validation runs in one
+        # thread, the ring validator just before this); anything else computes it when asked
+        done = getattr(_validated, "cap", None)
+        if done is not None:
+            _validated.cap = None
+            if done[0] == self.coordinates[0]:
+                self.__dict__["cap"] = done[1]
 
     def lonlat_ring(self) -> tuple[list[float], list[float]]:
         """The ring's vertices (closed), longitudes unwrapped so each edge takes the short way."""

@@ -13,6 +13,7 @@ party hears only of its own records in a conflict and the other party's name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -23,9 +24,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..audit import GENESIS, AuditEntry, digest
+from ..audit.chain import canonical
 from ..audit.export import CHECKPOINT_EVERY
 from ..audit.signing import Signer, message
 from ..engine import Finding, Record, check_pair
@@ -33,15 +35,16 @@ from ..errors import NotFound, VersionConflict
 from ..geo import (
     DISTANCE_RESOLUTION_M,
     CellQuery,
+    cap_covering,
     cap_gap_lower_bound_m,
     cell_query,
     covering,
+    record_coverings,
     to_sql,
 )
 from ..model import (
     Area,
     AreaDraft,
-    CircleFootprint,
     Conflict,
     Gaps,
     IntentDraft,
@@ -63,6 +66,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=256)
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -228,6 +232,29 @@ class Store(Protocol):
         ...
 
 
+class VolumeCover(NamedTuple):
+    """What a write indexes and searches of one volume (``geo.record_coverings``)."""
+
+    #: the volume's covering (``record_cells``)
+    cells: list[int]
+    #: its cap's covering (``record_caps``): the same list when it is covered through its cap
+    caps: list[int]
+    #: what its covering matches in stored ones (the candidate search without buffers)
+    query: CellQuery
+    #: its time and altitude ranges and its cap, as index rows hold them
+    bounds: tuple[float, ...]
+
+
+def coverings_of(volumes: Sequence[Volume4D]) -> list[VolumeCover]:
+    """What a write indexes and searches of its volumes: it needs nothing stored, so a caller
+    may work it out before it queues its transaction (outside the one writer's turn)."""
+    out = []
+    for v in volumes:
+        cells, caps = record_coverings(v.footprint)
+        out.append(VolumeCover(cells, caps, cell_query(cells), _bounds(v)))
+    return out
+
+
 def to_record(kind: RecordKind, rec: StoredRecord) -> Record:
     """The engine's view of a stored record (its id is the record's key)."""
     return Record(kind, record_key(rec.owner, rec.id), rec.owner, rec.volumes)
@@ -261,31 +288,35 @@ class RecordCache:
 
 
 def cap_rows(
-    key: str, kind: RecordKind, owner: str, volumes: Sequence[Volume4D]
+    key: str,
+    kind: RecordKind,
+    owner: str,
+    volumes: Sequence[Volume4D],
+    caps: Sequence[list[int]] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Rows of the cap index for a record: per volume, a coarse covering of its cap."""
-    rows = []
+    """Rows of the cap index for a record: per volume, a coarse covering of its cap (``caps``:
+    those coverings, when they are known already)."""
+    rows: list[tuple[Any, ...]] = []
     for i, v in enumerate(volumes):
         lon, lat, r = v.footprint.cap
-        circle = CircleFootprint.model_construct(type="Circle", center=[lon, lat], radius_m=r)
-        for c in covering(circle):
-            rows.append(
-                (
-                    to_sql(c),
-                    key,
-                    i,
-                    kind.value,
-                    owner,
-                    v.t_start_s,
-                    v.t_end_s,
-                    v.alt_lower_m,
-                    v.alt_upper_m,
-                    lon,
-                    lat,
-                    r,
-                )
-            )
+        cells = cap_covering(lon, lat, r) if caps is None else caps[i]
+        rows += _index_rows(cells, _index_tail(key, i, kind, owner, v))
     return rows
+
+
+def _index_tail(key: str, i: int, kind: RecordKind, owner: str, v: Volume4D) -> tuple[Any, ...]:
+    """What an index row (``record_cells``, ``record_caps``) holds after its cell."""
+    return (key, i, kind.value, owner, *_bounds(v))
+
+
+def _bounds(v: Volume4D) -> tuple[float, ...]:
+    """A volume's time and altitude ranges and its cap, as index rows hold them."""
+    return (v.t_start_s, v.t_end_s, v.alt_lower_m, v.alt_upper_m, *v.footprint.cap)
+
+
+def _index_rows(cells: list[int], tail: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Index rows of one volume: each of its cells (stored ids), then ``tail``."""
+    return [(to_sql(c), *tail) for c in cells]
 
 
 _CONFLICT_COLS = (
@@ -378,6 +409,10 @@ class Tx:
         self.audit(at, actor, "party.put", party.id, digest(party.model_dump(mode="json")))
         return party
 
+    def _party_exists(self, party_id: str) -> None:
+        if self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is None:
+            raise NotFound(f"no party {party_id!r}")
+
     def get_party(self, party_id: str) -> Party:
         row = self.x("SELECT id, name FROM parties WHERE id = ?", (party_id,)).fetchone()
         if row is None:
@@ -407,8 +442,11 @@ class Tx:
         expected_version: int | None,
         actor: str,
         at: datetime,
+        coverings: Sequence[VolumeCover] | None = None,
     ) -> WriteResult:
-        self.get_party(owner)
+        """Write a record (``expected_version`` None: create it); ``coverings``: the draft's,
+        worked out before the transaction (``coverings_of(draft.volumes)``), or None."""
+        self._party_exists(owner)
         rid = record_id or str(uuid.uuid4())
         key = record_key(owner, rid)
         existing = self.load(key)
@@ -425,28 +463,31 @@ class Tx:
         rec = model.model_construct(
             **dict(draft), id=rid, owner=owner, version=version, ovn=new_ovn(), updated_at=at
         )
-        body = rec.model_dump_json()
-        cells = [covering(v.footprint) for v in rec.volumes]
-        cells_json = json.dumps(cells)
+        # one encoding serves as the stored body and for the audit digest (canonical JSON)
+        canon = canonical(rec.model_dump(mode="json"))
+        body = canon.decode()
+        covers = coverings_of(rec.volumes) if coverings is None else coverings
+        cells_json = json.dumps([c.cells for c in covers])
+        caps_json = json.dumps([c.caps for c in covers])
         if existing is None:
             self.x(
-                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, kind.value, owner, version, rec.ovn, body, cells_json, iso(at)),
+                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, cap_cells, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind.value, owner, version, rec.ovn, body, cells_json, caps_json, iso(at)),
             )
         else:
             self.x(
-                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, updated_at = ? "
-                "WHERE id = ?",
-                (version, rec.ovn, body, cells_json, iso(at), key),
+                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, cap_cells = ?, "
+                "updated_at = ? WHERE id = ?",
+                (version, rec.ovn, body, cells_json, caps_json, iso(at), key),
             )
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
-        self._add_cells(engine_rec, cells)
+        self._add_cells(engine_rec, covers)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
-        conflicts = self._redetect(engine_rec, at, cells)
-        self.audit(at, actor, action, key, digest(json.loads(body)))
+        conflicts = self._redetect(engine_rec, at, covers)
+        self.audit(at, actor, action, key, hashlib.sha256(canon).hexdigest())
         self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
 
@@ -477,43 +518,41 @@ class Tx:
         for hook in self.hooks.record_changed:
             hook(self, kind, old, new, at)
 
-    def _add_cells(self, rec: Record, cells: list[list[int]]) -> None:
-        rows = []
-        for i, (v, vcells) in enumerate(zip(rec.volumes, cells, strict=True)):
-            for c in vcells:
-                rows.append(
-                    (
-                        to_sql(c),
-                        rec.id,
-                        i,
-                        rec.kind.value,
-                        rec.owner,
-                        v.t_start_s,
-                        v.t_end_s,
-                        v.alt_lower_m,
-                        v.alt_upper_m,
-                        *v.footprint.cap,
-                    )
-                )
+    def _add_cells(self, rec: Record, covers: Sequence[VolumeCover]) -> None:
+        """Index rows of a record: its volumes' coverings (``record_cells``) and their caps'
+        (``record_caps``); the same rows where a volume is covered through its cap."""
+        cell_rows: list[tuple[Any, ...]] = []
+        cap_rows_: list[tuple[Any, ...]] = []
+        kind = rec.kind.value
+        for i, cover in enumerate(covers):
+            tail = (rec.id, i, kind, rec.owner, *cover.bounds)
+            rows = _index_rows(cover.cells, tail)
+            cell_rows += rows
+            cap_rows_ += rows if cover.caps is cover.cells else _index_rows(cover.caps, tail)
         self.xm(
             "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
             "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            cell_rows,
         )
         self.xm(
             "INSERT INTO record_caps (cell, record_id, volume, kind, owner, t_start, t_end, "
             "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            cap_rows(rec.id, rec.kind, rec.owner, rec.volumes),
+            cap_rows_,
         )
 
     def _drop_cells(self, key: str) -> None:
-        row = self.x("SELECT cells FROM records WHERE id = ?", (key,)).fetchone()
+        row = self.x("SELECT cells, cap_cells FROM records WHERE id = ?", (key,)).fetchone()
         cells: list[list[int]] = json.loads(row[0]) if row else []
         keys = [(to_sql(c), key, i) for i, vcells in enumerate(cells) for c in vcells]
         self.xm("DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?", keys)
-        self.x("DELETE FROM record_caps WHERE record_id = ?", (key,))
+        if row is None or row[1] is None:  # written before its cap cells were kept
+            self.x("DELETE FROM record_caps WHERE record_id = ?", (key,))
+            return
+        caps: list[list[int]] = json.loads(row[1])
+        keys = [(to_sql(c), key, i) for i, vcaps in enumerate(caps) for c in vcaps]
+        self.xm("DELETE FROM record_caps WHERE cell = ? AND record_id = ? AND volume = ?", keys)
 
     # --- candidate search ----------------------------------------------------------------
     def candidates(
@@ -523,18 +562,18 @@ class Tx:
         scope: tuple[str, Sequence[Any]],
         *,
         exclude_id: str | None = None,
-        cells: list[list[int]] | None = None,
+        covers: Sequence[VolumeCover] | None = None,
     ) -> list[tuple[StoredRecord, Record]]:
         """Records with a volume near (cells, time and altitude ranges grown by the buffers).
 
         ``scope`` is an SQL condition on ``kind`` and ``owner`` with its parameters (see
-        ``scope_for``); ``exclude_id``: a record key to leave out; ``cells``: the volumes' own
-        coverings, reused when the lateral buffer is 0.
+        ``scope_for``); ``exclude_id``: a record key to leave out; ``covers``: the volumes' own
+        (``coverings_of``), whose cell queries serve when the lateral buffer is 0.
         """
         ids: set[str] = set()
         for i, v in enumerate(volumes):
-            if cells is not None and policy.lateral_m == 0.0:
-                query = cell_query(cells[i])
+            if covers is not None and policy.lateral_m == 0.0:
+                query = covers[i].query
             else:
                 query = cell_query(covering(v.footprint, policy.lateral_m))
             cell_sql, params = cell_filter(query)
@@ -610,12 +649,12 @@ class Tx:
         return out
 
     def findings(
-        self, rec: Record, policy: SeparationPolicy, cells: list[list[int]] | None = None
+        self, rec: Record, policy: SeparationPolicy, covers: Sequence[VolumeCover] | None = None
     ) -> list[tuple[Record, Finding]]:
         """Exact conflicts of a record with stored ones (see ``engine.may_conflict``)."""
         out = []
         for _, other in self.candidates(
-            rec.volumes, policy, scope_for(rec), exclude_id=rec.id, cells=cells
+            rec.volumes, policy, scope_for(rec), exclude_id=rec.id, covers=covers
         ):
             finding = check_pair(rec, other, policy)
             if finding is not None:
@@ -623,8 +662,8 @@ class Tx:
         return out
 
     # --- conflicts -----------------------------------------------------------------------
-    def _redetect(self, rec: Record, at: datetime, cells: list[list[int]]) -> list[Conflict]:
-        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy, cells)}
+    def _redetect(self, rec: Record, at: datetime, covers: Sequence[VolumeCover]) -> list[Conflict]:
+        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy, covers)}
         open_rows = self.x(
             "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
             (rec.id, rec.id),

@@ -15,7 +15,16 @@ from typing import Any, TypeVar
 from ..audit import AuditEntry
 from ..audit.signing import Signer
 from ..model import Conflict, Party, RecordKind, SeparationPolicy, Volume4D
-from .base import Draft, RecordCache, StoredRecord, StoreHooks, Tx, WriteResult, now_utc
+from .base import (
+    Draft,
+    RecordCache,
+    StoredRecord,
+    StoreHooks,
+    Tx,
+    WriteResult,
+    coverings_of,
+    now_utc,
+)
 
 T = TypeVar("T")
 
@@ -63,16 +72,22 @@ class TxStore:
     def create(
         self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
     ) -> WriteResult:
+        covers = coverings_of(draft.volumes)
         return self.write_tx(
-            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc())
+            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc(), covers)
         )
 
     def create_many(
         self, kind: RecordKind, items: Sequence[tuple[str | None, str, Draft]], *, actor: str
     ) -> list[WriteResult]:
+        covers = [coverings_of(d.volumes) for _, _, d in items]
+
         def run(tx: Tx) -> list[WriteResult]:
             at = now_utc()
-            return [tx.write(kind, rid, owner, d, None, actor, at) for rid, owner, d in items]
+            return [
+                tx.write(kind, rid, owner, d, None, actor, at, c)
+                for (rid, owner, d), c in zip(items, covers, strict=True)
+            ]
 
         return self.write_tx(run)
 
@@ -86,8 +101,11 @@ class TxStore:
         *,
         actor: str,
     ) -> WriteResult:
+        covers = coverings_of(draft.volumes)
         return self.write_tx(
-            lambda tx: tx.write(kind, record_id, owner, draft, expected_version, actor, now_utc())
+            lambda tx: tx.write(
+                kind, record_id, owner, draft, expected_version, actor, now_utc(), covers
+            )
         )
 
     def delete(
