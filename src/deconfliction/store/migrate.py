@@ -120,6 +120,10 @@ def _applied(cur: Any, dialect: Dialect) -> dict[int, str | None]:
     return {int(r[0]): r[1] for r in cur.fetchall()}
 
 
+#: How long a process starting on an SQLite database waits for another's migrations.
+MIGRATION_WAIT_S = 120.0
+
+
 def apply(conn: Any, dialect: Dialect) -> int:
     """Check the applied migrations and apply the others, on a DB-API connection; returns the
     newest number applied.
@@ -127,8 +131,14 @@ def apply(conn: Any, dialect: Dialect) -> int:
     Safe when several processes start together on one new database (``serve --workers N``):
     on PostgreSQL the caller holds a session advisory lock around this; on SQLite each
     migration reads what is applied again inside its own write transaction, so it runs once
-    whoever gets there first; a failed one is rolled back (and SQLite's write lock released)."""
+    whoever gets there first; a failed one is rolled back (and SQLite's write lock released).
+    On SQLite a process waits up to ``MIGRATION_WAIT_S`` for another one's migrations (on a
+    busy machine they take longer than a write's usual wait for the lock)."""
     cur = conn.cursor()
+    usual_ms = None
+    if dialect == "sqlite":
+        usual_ms = cur.execute("PRAGMA busy_timeout").fetchone()[0]
+        cur.execute(f"PRAGMA busy_timeout = {int(MIGRATION_WAIT_S * 1000)}")
     try:
         return _apply(conn, cur, dialect)
     except BaseException:
@@ -138,6 +148,9 @@ def apply(conn: Any, dialect: Dialect) -> int:
         else:
             conn.rollback()
         raise
+    finally:
+        if usual_ms is not None:
+            cur.execute(f"PRAGMA busy_timeout = {int(usual_ms)}")
 
 
 def _apply(conn: Any, cur: Any, dialect: Dialect) -> int:
