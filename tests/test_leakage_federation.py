@@ -17,6 +17,9 @@ aside.
 Russia replaces or deletes its record after the nodes exchanged it, or at once (before they
 exchange anything); the agreement comes into force before the records are written or after.
 
+A second test has Russia create, replace and delete records while the nodes exchange and
+France reads: every view and notice that crossed, and every answer, stays on the grid.
+
 The nodes run in process: the real app on each side, the deliverer driven by the test, each
 request carried to the other node's ``/federation/v1/inbox`` route, signed and checked as on
 the wire.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +59,7 @@ from test_leakage import (
     _meets,
     _no_times,
     _normal,
+    _on_grid,
     scenes,
 )
 
@@ -400,3 +405,76 @@ def test_what_the_level_hides_changes_nothing_another_node_holds_or_shows(
     assert seen_a.keys() == seen_b.keys()
     for path in seen_a:
         assert seen_a[path] == seen_b[path], (path, _first_difference(seen_a[path], seen_b[path]))
+
+
+def test_what_crosses_while_the_owner_replaces_and_deletes_stays_within_the_level(
+    tokens: dict[str, str], auth: AuthConfig
+) -> None:
+    """Russia creates, replaces and deletes records on its node as fast as it can while the
+    nodes exchange and France reads its picture and its conflicts across nodes: every view and
+    notice that crossed, and everything France read, holds Russia's records as extents on the
+    grid; once the nodes converge, France holds nothing of them."""
+    grid = Coarsening()
+    with _nodes(tokens, auth) as nodes:
+        at_fr, at_ru = nodes["fr"].api, nodes["ru"].api
+        r = at_fr.put("/v1/agreements/RU", "FR-admin", json=_agreement("extent", False, grid))
+        assert r.status_code == 201, r.text
+        _converge(nodes)
+        r = at_ru.post(f"/v1/agreements/FR/versions/{r.json()['version']}/accept", "RU-admin")
+        assert r.status_code == 200, r.text
+        f = _circle(30.5, 34.5, 20_000, (0, 3_000), (0, 7_200)).model_dump(mode="json")
+        assert at_fr.post("/v1/intents", "FR", json={"id": "F", "volumes": [f]}).status_code == 201
+        errors: list[str] = []
+
+        def churn() -> None:
+            for k in range(25):
+                v = _circle(30.5 + 0.001 * k, 34.5, 5_000 + k, (100, 200), (60, 3_000))
+                body = {"id": f"R{k}", "volumes": [v.model_dump(mode="json")]}
+                if at_ru.post("/v1/intents", "RU", json=body).status_code != 201:
+                    errors.append(f"create R{k}")
+                again = {"version": 1, "volumes": body["volumes"]}
+                if at_ru.put(f"/v1/intents/R{k}", "RU", json=again).status_code != 200:
+                    errors.append(f"replace R{k}")
+                if at_ru.delete(f"/v1/intents/R{k}?version=2", "RU").status_code != 200:
+                    errors.append(f"delete R{k}")
+
+        worker = threading.Thread(target=churn)
+        worker.start()
+        reads = 0
+        try:
+            while worker.is_alive() or reads < 5:
+                for n in nodes.values():
+                    n.dispatcher.run_once()
+                for rec in at_fr.get("/v1/picture", "FR").json()["records"]:
+                    if rec["record"]["owner"] == "RU":
+                        assert rec["level"] == "extent", rec
+                        _on_grid(rec["record"]["volumes"], grid)
+                for c in at_fr.get("/v1/federation/conflicts", "FR").json()["conflicts"]:
+                    for side in ("conflict", "ours", "theirs"):
+                        for x in ("a", "b") if c.get(side) else ():
+                            if c[side][x]["owner"] == "RU":
+                                _on_grid(c[side][x]["volumes"], grid)
+                reads += 1
+        finally:
+            worker.join()
+        assert not errors, errors
+        _converge(nodes)
+        crossed = nodes["ru"].store.read_tx(
+            lambda tx: tx.x("SELECT type, body FROM fed_outbox WHERE peer = 'fr'").fetchall()
+        )
+        puts = notices = 0
+        for type_, body in crossed:
+            doc = json.loads(body)
+            if type_ == "view.put":
+                puts += 1
+                assert doc["level"] == "extent", doc
+                _on_grid(doc["view"]["volumes"], grid)
+            elif type_ == "conflict.notice" and doc.get("conflict") is not None:
+                notices += 1
+                for x in ("a", "b"):
+                    if doc["conflict"][x]["owner"] == "RU":
+                        _on_grid(doc["conflict"][x]["volumes"], grid)
+        assert puts >= 25 and notices >= 1, (puts, notices)
+        assert at_fr.get("/v1/federation/views", "FR").json()["views"] == []
+        still = at_fr.get("/v1/federation/conflicts", "FR").json()["conflicts"]
+        assert all(c["finding"] == "resolved" for c in still), still
