@@ -64,9 +64,13 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
     def away(fn: Any) -> Any:
         raise ServiceUnavailable("the database cannot be reached now; try again", 2)
 
-    real = store.read_tx, store.write_tx
+    async def away_async(fn: Any) -> Any:
+        away(fn)
+
+    real = store.read_tx, store.write_tx, store.write_async
     store.read_tx = away  # type: ignore[method-assign]
     store.write_tx = away  # type: ignore[method-assign]
+    store.write_async = away_async  # type: ignore[method-assign]
     refused = []
     try:
         for op, params in operations(scene.api):
@@ -86,7 +90,7 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
                 assert r.headers["content-type"] == "application/problem+json"
                 assert r.json()["status"] == 503
     finally:
-        store.read_tx, store.write_tx = real  # type: ignore[method-assign]
+        store.read_tx, store.write_tx, store.write_async = real  # type: ignore[method-assign]
     assert ("GET", "/v1/me") in refused  # was 403 "not a registered party"
     assert len(refused) >= 55
     doc = scene.api.client.app.openapi()

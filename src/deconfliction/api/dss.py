@@ -108,6 +108,12 @@ def _render(body: Any) -> bytes:
     ).encode("utf-8")
 
 
+#: Bodies up to this size are parsed and checked in the event loop (a circle or a small polygon:
+#: well under a millisecond); larger ones in a worker thread, so that they hold up no other
+#: request.
+_INLINE_BYTES = 4 << 10
+
+
 async def _run(
     request: Request,
     options: list[set[str]],
@@ -121,18 +127,27 @@ async def _run(
         caller = _caller(request, options)
         raw = await request.body() if body else None
         store = request.app.state.store
-        run = store.write_tx if write else store.read_tx
         base_url = getattr(request.app.state, "public_url", "")
 
-        def serve() -> bytes:
-            # parsing and checking volumes (S2 cells) is CPU work: in a worker thread, so that
-            # a large request holds up no other; the answer is made inside the transaction
+        def prepare() -> Callable[[Scd], Any]:
             doc = _parse(raw) if body else None
-            prepared = work(caller, doc)  # stateless validation; the transaction to run
-            out: bytes = run(lambda tx: _render(prepared(Scd(tx, datetime.now(UTC), base_url))))
-            return out
+            prepared: Callable[[Scd], Any] = work(caller, doc)  # stateless validation
+            return prepared
 
-        content = await run_in_threadpool(serve)
+        if raw is None or len(raw) <= _INLINE_BYTES:
+            prepared = prepare()
+        else:  # parsing and checking volumes (S2 cells) is CPU work
+            prepared = await run_in_threadpool(prepare)
+
+        def transaction(tx: Any) -> bytes:
+            # the answer is made inside the transaction
+            return _render(prepared(Scd(tx, datetime.now(UTC), base_url)))
+
+        content: bytes
+        if write:  # SQLite's single writer: no worker thread in between
+            content = await store.write_async(transaction)
+        else:
+            content = await run_in_threadpool(store.read_tx, transaction)
         return Response(content, status_code=status, media_type="application/json")
     except ServiceUnavailable as exc:
         return problems.unavailable(request, exc)
