@@ -21,7 +21,7 @@ same run. The server gets one core (the first; affinity set where the machine ha
 and the load generator the others: ``wrk`` when it is installed, else client processes.
 
 ``--py-spy FILE`` records a profile of the server during the measured window (``py-spy`` next
-to this Python or on the PATH; ``--idle`` samples included, so waits show).
+to this Python or on the PATH; idle samples included, so waits show, unless ``--busy-only``).
 """
 
 from __future__ import annotations
@@ -275,14 +275,14 @@ def _process(cmd: list[str], port: int, cpus: set[int] | None) -> Iterator[int]:
         server.wait(timeout=30)
 
 
-def _py_spy(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes] | None:
+def _py_spy(pid: int, seconds: float, out: str, idle: bool) -> subprocess.Popen[bytes] | None:
     exe = Path(sys.executable).with_name("py-spy")
     found = str(exe) if exe.exists() else shutil.which("py-spy")
     if found is None:
         print("  (py-spy not found: no profile)")
         return None
     cmd = [found, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "200"]
-    cmd += ["--idle", "--threads", "-f", "raw", "-o", out]
+    cmd += ["--threads", "-f", "raw", "-o", out, *(["--idle"] if idle else [])]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -311,7 +311,7 @@ def cell_mode(args: argparse.Namespace) -> None:
         while time.monotonic() < start:
             time.sleep(0.001)
         cpu0 = _cpu_s(pid)
-        spy = _py_spy(pid, args.seconds, args.py_spy) if args.py_spy else None
+        spy = _py_spy(pid, args.seconds, args.py_spy, not args.busy_only) if args.py_spy else None
         tallies = [out.get(timeout=args.seconds + 120) for _ in procs]
         cpu1 = _cpu_s(pid)
         for p in procs:
@@ -500,6 +500,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     ap.add_argument("--connections", type=int, default=8, help="connections (rps mode)")
     ap.add_argument("--py-spy", metavar="FILE", help="record the server's profile here")
+    ap.add_argument("--busy-only", action="store_true", help="py-spy: leave out idle samples")
     args = ap.parse_args()
     if args.mode == "rps":
         rps_mode(args)
