@@ -108,10 +108,29 @@ def _render(body: Any) -> bytes:
     ).encode("utf-8")
 
 
-#: Bodies up to this size are parsed and checked in the event loop (a circle or a small polygon:
-#: well under a millisecond); larger ones in a worker thread, so that they hold up no other
-#: request.
+#: What is checked in the event loop: a body up to this size whose volumes are all circles of
+#: this radius at most (their few cells take microseconds to find). A circle of the largest area
+#: allowed takes milliseconds, a polygon up to tens, a large body's parsing too: those are
+#: checked in a worker thread, so that they hold up no other request.
 _INLINE_BYTES = 4 << 10
+_INLINE_RADIUS_M = 2000.0
+
+
+def _light(doc: dict[str, Any] | None) -> bool:
+    """Whether a request's volumes are all small circles (cheap to check in the event loop)."""
+    if doc is None:
+        return True
+    items = doc.get("extents", [doc.get("area_of_interest")])
+    if not isinstance(items, list) or len(items) > 4:
+        return False
+    for item in items:
+        circle = (item.get("volume") or {}) if isinstance(item, dict) else None
+        circle = circle.get("outline_circle") if isinstance(circle, dict) else None
+        radius = circle.get("radius") if isinstance(circle, dict) else None
+        value = radius.get("value") if isinstance(radius, dict) else None
+        if not isinstance(value, (int, float)) or not 0 < value <= _INLINE_RADIUS_M:
+            return False
+    return True
 
 
 async def _run(
@@ -129,15 +148,15 @@ async def _run(
         store = request.app.state.store
         base_url = getattr(request.app.state, "public_url", "")
 
-        def prepare() -> Callable[[Scd], Any]:
+        # stateless validation, and the transaction to run (see _INLINE_BYTES)
+        if raw is not None and len(raw) > _INLINE_BYTES:
+            prepared = await run_in_threadpool(lambda: work(caller, _parse(raw)))
+        else:
             doc = _parse(raw) if body else None
-            prepared: Callable[[Scd], Any] = work(caller, doc)  # stateless validation
-            return prepared
-
-        if raw is None or len(raw) <= _INLINE_BYTES:
-            prepared = prepare()
-        else:  # parsing and checking volumes (S2 cells) is CPU work
-            prepared = await run_in_threadpool(prepare)
+            if _light(doc):
+                prepared = work(caller, doc)
+            else:
+                prepared = await run_in_threadpool(work, caller, doc)
 
         def transaction(tx: Any) -> bytes:
             # the answer is made inside the transaction

@@ -34,11 +34,6 @@ CONFIG_ENV = "DECONFLICTION_SERVE_CONFIG"
 
 #: Exit code when the service cannot listen on its address (documented in docs/cli.md).
 EXIT_CANNOT_LISTEN = 3
-#: How long a thread may hold the interpreter while another waits for it (Python's default is
-#: 5 ms). The single writer thread gives the interpreter up at each SQLite statement (tens per
-#: write) and must get it back from the event loop each time: while the loop is busy, every
-#: statement could wait the whole interval, and every write waits for the writer.
-SWITCH_INTERVAL_S = 0.0005
 
 
 def is_loopback(host: str) -> bool:
@@ -243,7 +238,6 @@ def build_service(config: dict[str, Any]) -> Service:
     from ..federation import Federation
     from ..store import open_store
 
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     data_dir = Path(config["data_dir"])
     audiences = config["audiences"]
     auth = AuthConfig.from_files(
