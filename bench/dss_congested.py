@@ -47,8 +47,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from deconfliction.auth import dev_private_key, mint_token
-
 SC = "utm.strategic_coordination"
 LAT, LNG = 48.8566, 2.3522  # every volume: a 30 m circle here, in one level-13 cell
 OIR = "/dss/v1/operational_intent_references"
@@ -161,7 +159,10 @@ class OvnBoard:
 
 def run_client(port: int, token: str, me: str, board: OvnBoard, start: float, stop: float) -> Tally:
     """One USS's loop (see the module's docstring) from ``start`` to ``stop`` (monotonic)."""
-    conn = Conn(port, token)
+    return _loop(Conn(port, token), me, board, start, stop)
+
+
+def _loop(conn: Conn, me: str, board: OvnBoard, start: float, stop: float) -> Tally:
     t = Tally()
     previous: tuple[str, str] | None = None
     while time.monotonic() < start:
@@ -215,8 +216,15 @@ def run_client(port: int, token: str, me: str, board: OvnBoard, start: float, st
     return t
 
 
-def _client_process(args: tuple[Any, ...], out: Any) -> None:
-    out.put(run_client(*args))
+def _client_process(
+    port: int, token: str, me: str, board: OvnBoard, seconds: float, ready: Any, go: Any, out: Any
+) -> None:
+    """A client process: connected, it waits for every other, then runs ``seconds`` from the
+    start the parent gives (so that slow process starts take nothing from the window)."""
+    conn = Conn(port, token)
+    ready.wait()
+    start = go.value
+    out.put(_loop(conn, me, board, start, start + seconds))
 
 
 def _cpu_s(pid: int) -> float:
@@ -287,6 +295,8 @@ def _py_spy(pid: int, seconds: float, out: str, idle: bool) -> subprocess.Popen[
 
 
 def cell_mode(args: argparse.Namespace) -> None:
+    from deconfliction.auth import dev_private_key, mint_token
+
     data = Path(tempfile.mkdtemp(prefix="bench-dss-"))
     key = dev_private_key(data)
     shm = Path("/dev/shm")
@@ -298,16 +308,16 @@ def cell_mode(args: argparse.Namespace) -> None:
         warm = mint_token(key, "warmup", audience="localhost", scopes=[SC])
         now = time.monotonic()
         run_client(port, warm, "warmup", board, now, now + args.warmup)
-        out = ctx.Queue()
-        start = time.monotonic() + 2.0  # every process started and connected by then
-        stop = start + args.seconds
+        out, ready, go = ctx.Queue(), ctx.Barrier(args.clients + 1), ctx.Value("d", 0.0)
         procs = []
         for k in range(args.clients):
             token = mint_token(key, f"uss{k}", audience="localhost", scopes=[SC])
-            a = (port, token, f"uss{k}", board, start, stop)
-            procs.append(ctx.Process(target=_client_process, args=(a, out)))
+            a = (port, token, f"uss{k}", board, args.seconds, ready, go, out)
+            procs.append(ctx.Process(target=_client_process, args=a))
         for p in procs:
             p.start()
+        go.value = start = time.monotonic() + 0.2
+        ready.wait(timeout=300)  # every client process started and connected
         while time.monotonic() < start:
             time.sleep(0.001)
         cpu0 = _cpu_s(pid)
@@ -320,6 +330,8 @@ def cell_mode(args: argparse.Namespace) -> None:
             spy.wait()
     shutil.rmtree(board_dir, ignore_errors=True)
     elapsed = max(t.last for t in tallies) - start
+    if elapsed <= 0 or not any(t.creates for t in tallies):
+        raise SystemExit("no create completed in the window")
     creates = sum(t.creates for t in tallies)
     deletes = sum(t.deletes for t in tallies)
     requests = sum(t.requests for t in tallies)
@@ -440,6 +452,8 @@ def _load_py(
 
 
 def rps_mode(args: argparse.Namespace) -> None:
+    from deconfliction.auth import dev_private_key, mint_token
+
     cpus = sorted(os.sched_getaffinity(0))
     server_cpus = {cpus[0]} if len(cpus) > 1 else None
     if server_cpus is not None:

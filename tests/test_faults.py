@@ -11,6 +11,7 @@ fault is gone; background work is done by one process at a time, in order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -97,6 +98,38 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
     for op in refused:
         documented = doc["paths"][op[1]][op[0].lower()]["responses"]
         assert "503" in documented and "Retry-After" in documented["503"]["headers"], op
+
+
+def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write queued behind a stuck writer past ``WAIT_S`` is answered 503 and never runs,
+    whether its caller waits in a thread or in the event loop."""
+    from deconfliction.store import sqlite
+
+    monkeypatch.setattr(sqlite, "WAIT_S", 0.3)
+    store = SqliteStore(tmp_path / "db.sqlite")
+    started, stuck, ran = threading.Event(), threading.Event(), []
+
+    def hold(tx: Any) -> None:
+        started.set()
+        stuck.wait(10)
+
+    try:
+        first = threading.Thread(target=store.write_tx, args=(hold,))
+        first.start()
+        assert started.wait(10)
+        with pytest.raises(ServiceUnavailable, match="too busy"):
+            store.write_tx(lambda tx: ran.append("thread"))
+        with pytest.raises(ServiceUnavailable, match="too busy"):
+            asyncio.run(store.write_async(lambda tx: ran.append("loop")))
+        stuck.set()
+        first.join(10)
+        assert store.write_tx(lambda tx: "after") == "after" and ran == []
+        assert asyncio.run(store.write_async(lambda tx: "after")) == "after" and ran == []
+    finally:
+        stuck.set()
+        store.close()
 
 
 def test_a_dss_answer_that_cannot_be_made_rolls_its_write_back(
