@@ -11,7 +11,6 @@ fault is gone; background work is done by one process at a time, in order.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -65,13 +64,9 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
     def away(fn: Any) -> Any:
         raise ServiceUnavailable("the database cannot be reached now; try again", 2)
 
-    async def away_async(fn: Any) -> Any:
-        away(fn)
-
-    real = store.read_tx, store.write_tx, store.write_async
+    real = store.read_tx, store.write_tx
     store.read_tx = away  # type: ignore[method-assign]
     store.write_tx = away  # type: ignore[method-assign]
-    store.write_async = away_async  # type: ignore[method-assign]
     refused = []
     try:
         for op, params in operations(scene.api):
@@ -91,7 +86,7 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
                 assert r.headers["content-type"] == "application/problem+json"
                 assert r.json()["status"] == 503
     finally:
-        store.read_tx, store.write_tx, store.write_async = real  # type: ignore[method-assign]
+        store.read_tx, store.write_tx = real  # type: ignore[method-assign]
     assert ("GET", "/v1/me") in refused  # was 403 "not a registered party"
     assert len(refused) >= 55
     doc = scene.api.client.app.openapi()
@@ -103,8 +98,7 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
 def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write queued behind a stuck writer past ``WAIT_S`` is answered 503 and never runs,
-    whether its caller waits in a thread or in the event loop."""
+    """A write queued behind a stuck writer past ``WAIT_S`` is answered 503 and never runs."""
     from deconfliction.store import sqlite
 
     monkeypatch.setattr(sqlite, "WAIT_S", 0.3)
@@ -120,13 +114,10 @@ def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
         first.start()
         assert started.wait(10)
         with pytest.raises(ServiceUnavailable, match="too busy"):
-            store.write_tx(lambda tx: ran.append("thread"))
-        with pytest.raises(ServiceUnavailable, match="too busy"):
-            asyncio.run(store.write_async(lambda tx: ran.append("loop")))
+            store.write_tx(lambda tx: ran.append("late"))
         stuck.set()
         first.join(10)
         assert store.write_tx(lambda tx: "after") == "after" and ran == []
-        assert asyncio.run(store.write_async(lambda tx: "after")) == "after" and ran == []
     finally:
         stuck.set()
         store.close()

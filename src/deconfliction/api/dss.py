@@ -108,31 +108,6 @@ def _render(body: Any) -> bytes:
     ).encode("utf-8")
 
 
-#: What is checked in the event loop: a body up to this size whose volumes are all circles of
-#: this radius at most (their few cells take microseconds to find). A circle of the largest area
-#: allowed takes milliseconds, a polygon up to tens, a large body's parsing too: those are
-#: checked in a worker thread, so that they hold up no other request.
-_INLINE_BYTES = 4 << 10
-_INLINE_RADIUS_M = 2000.0
-
-
-def _light(doc: dict[str, Any] | None) -> bool:
-    """Whether a request's volumes are all small circles (cheap to check in the event loop)."""
-    if doc is None:
-        return True
-    items = doc.get("extents", [doc.get("area_of_interest")])
-    if not isinstance(items, list) or len(items) > 4:
-        return False
-    for item in items:
-        circle = (item.get("volume") or {}) if isinstance(item, dict) else None
-        circle = circle.get("outline_circle") if isinstance(circle, dict) else None
-        radius = circle.get("radius") if isinstance(circle, dict) else None
-        value = radius.get("value") if isinstance(radius, dict) else None
-        if not isinstance(value, (int, float)) or not 0 < value <= _INLINE_RADIUS_M:
-            return False
-    return True
-
-
 async def _run(
     request: Request,
     options: list[set[str]],
@@ -146,27 +121,18 @@ async def _run(
         caller = _caller(request, options)
         raw = await request.body() if body else None
         store = request.app.state.store
+        run = store.write_tx if write else store.read_tx
         base_url = getattr(request.app.state, "public_url", "")
 
-        # stateless validation, and the transaction to run (see _INLINE_BYTES)
-        if raw is not None and len(raw) > _INLINE_BYTES:
-            prepared = await run_in_threadpool(lambda: work(caller, _parse(raw)))
-        else:
+        def serve() -> bytes:
+            # parsing and checking volumes (S2 cells) is CPU work: in a worker thread, so that
+            # a large request holds up no other; the answer is made inside the transaction
             doc = _parse(raw) if body else None
-            if _light(doc):
-                prepared = work(caller, doc)
-            else:
-                prepared = await run_in_threadpool(work, caller, doc)
+            prepared = work(caller, doc)  # stateless validation; the transaction to run
+            out: bytes = run(lambda tx: _render(prepared(Scd(tx, datetime.now(UTC), base_url))))
+            return out
 
-        def transaction(tx: Any) -> bytes:
-            # the answer is made inside the transaction
-            return _render(prepared(Scd(tx, datetime.now(UTC), base_url)))
-
-        content: bytes
-        if write:  # SQLite's single writer: no worker thread in between
-            content = await store.write_async(transaction)
-        else:
-            content = await run_in_threadpool(store.read_tx, transaction)
+        content = await run_in_threadpool(serve)
         return Response(content, status_code=status, media_type="application/json")
     except ServiceUnavailable as exc:
         return problems.unavailable(request, exc)

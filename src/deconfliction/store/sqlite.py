@@ -13,7 +13,6 @@ waited ``WAIT_S`` in the queue without being started is taken out of it and answ
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import queue
 import sqlite3
@@ -56,10 +55,6 @@ def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     ):
         return ServiceUnavailable(f"the database cannot be used now ({exc}); try again", RETRY_S)
     return None
-
-
-def _too_busy() -> ServiceUnavailable:
-    return ServiceUnavailable("the database is too busy to take this write now; try again", RETRY_S)
 
 
 class SqliteStore(TxStore):
@@ -153,33 +148,19 @@ class SqliteStore(TxStore):
                 else:
                     fut.set_exception(val)
 
-    def _submit(self, fn: Callable[[Tx], T]) -> Future[T]:
+    def _write(self, fn: Callable[[Tx], T]) -> T:
         if not self._writer.is_alive():
             raise RuntimeError("the store is closed")
         fut: Future[T] = Future()
         self._queue.put((fn, fut))
-        return fut
-
-    def _write(self, fn: Callable[[Tx], T]) -> T:
-        fut = self._submit(fn)
         try:
             return fut.result(timeout=WAIT_S)
         except TimeoutError:
             if fut.cancel():  # not started: it never will be
-                raise _too_busy() from None
+                raise ServiceUnavailable(
+                    "the database is too busy to take this write now; try again", RETRY_S
+                ) from None
             return fut.result()  # started: its outcome is coming
-
-    async def write_async(self, fn: Callable[[Tx], T]) -> T:
-        """``write_tx`` for an event loop: the loop waits for the writer thread itself, without
-        a worker thread in between (one hand-off each way instead of two)."""
-        fut = self._submit(fn)
-        outcome = asyncio.wrap_future(fut)
-        try:
-            return await asyncio.wait_for(asyncio.shield(outcome), WAIT_S)
-        except TimeoutError:
-            if fut.cancel():  # not started: it never will be
-                raise _too_busy() from None
-            return await outcome  # started: its outcome is coming
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         conn = getattr(self._local, "conn", None)

@@ -7,7 +7,6 @@ operation here is one such transaction over ``Tx``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -49,11 +48,6 @@ class TxStore:
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:
         raise NotImplementedError
-
-    async def write_async(self, fn: Callable[[Tx], T]) -> T:
-        """``write_tx`` for an event loop (in a worker thread, unless the back end does
-        better)."""
-        return await asyncio.to_thread(self.write_tx, fn)
 
     # --- the Store protocol --------------------------------------------------------------
     def put_party(self, party: Party, *, actor: str) -> Party:
