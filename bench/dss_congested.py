@@ -1,38 +1,55 @@
 """Many USSs writing operational intents into one congested S2 level-13 cell, over HTTP.
 
-Starts ``deconfliction serve`` on the embedded store (a fresh data folder), then runs
-``--clients`` threads for ``--seconds``. Each client keeps one live operational intent in the
-same cell: it queries the cell, creates a new intent with the key it saw (every OVN there), on
-409 adds the intents the answer says are missing to its key and retries, then deletes its
-previous intent. Prints successful creates per
-second, and p50/p99 of the create request and of a whole attempt (query + create, retries
-included).
+    python bench/dss_congested.py --clients 4 --seconds 15
+    python bench/dss_congested.py --mode rps --seconds 5
 
-    python bench/dss_congested.py --clients 16 --seconds 20
+``--mode cell`` (the default) starts ``deconfliction serve`` on the embedded store (a fresh
+data folder), then runs ``--clients`` client processes (one USS each, a plain keep-alive
+HTTP/1.1 connection, no HTTP library: a request costs the client some tens of microseconds, so
+the clients are not what is measured). Each keeps one live operational intent in the same
+cell: it queries the cell, creates a new intent with the key it saw (every OVN there), on 409
+adds the intents the answer says are missing to its key and retries, then deletes its previous
+intent. Others' OVNs come from their USSs in real life; here, from a folder the client
+processes share. Prints successful creates and writes (creates plus deletes) per second, the
+p50/p99 of every write request (creates, refused creates and deletes), of the create and of a
+whole attempt (query + create, retries included), and the CPU the server and the clients
+spent per request.
+
+``--mode rps`` measures requests per second of one ``serve`` process (``/v1/health`` and a
+DSS query) next to a bare ASGI app under the same uvicorn settings (httptools, uvloop), in the
+same run. The server gets one core (the first; affinity set where the machine has two or more)
+and the load generator the others: ``wrk`` when it is installed, else client processes.
+
+``--py-spy FILE`` records a profile of the server during the measured window (``py-spy`` next
+to this Python or on the PATH; idle samples included, so waits show, unless ``--busy-only``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
+import multiprocessing
+import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from deconfliction.auth import dev_private_key, mint_token
-
 SC = "utm.strategic_coordination"
 LAT, LNG = 48.8566, 2.3522  # every volume: a 30 m circle here, in one level-13 cell
+OIR = "/dss/v1/operational_intent_references"
 
 
 def _port() -> int:
@@ -66,113 +83,443 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))] if xs else float("nan")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=20.0)
-    args = ap.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="bench-dss-"))
-    key = dev_private_key(data)
-    port = _port()
-    base = f"http://127.0.0.1:{port}/dss/v1"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deconfliction",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--auth-audience",
-            "localhost",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(600):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+class Conn:
+    """One keep-alive HTTP/1.1 connection; answers are read by their ``Content-Length``."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.auth = f"Authorization: Bearer {token}\r\n".encode()
+        self.buf = b""
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.auth
+        data = b""
+        if body is not None:
+            data = json.dumps(body).encode()
+            head += b"Content-Type: application/json\r\n"
+        head += f"Content-Length: {len(data)}\r\n\r\n".encode()
+        self.sock.sendall(head + data)
+        while b"\r\n\r\n" not in self.buf:
+            self._more()
+        top, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = top.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(self.buf) < length:
+            self._more()
+        out, self.buf = self.buf[:length], self.buf[length:]
+        return status, out
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf += chunk
+
+
+@dataclass
+class Tally:
+    creates: int = 0
+    deletes: int = 0
+    refused: int = 0
+    write_ms: list[float] = field(default_factory=list)
+    create_ms: list[float] = field(default_factory=list)
+    attempt_ms: list[float] = field(default_factory=list)
+    requests: int = 0
+    cpu_s: float = 0.0
+    last: float = 0.0
+
+
+class OvnBoard:
+    """Others' OVNs, as their USSs would give them: one small file per intent."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def put(self, oid: str, ovn: str) -> None:
+        tmp = self.folder / f".{oid}"
+        tmp.write_text(ovn)
+        os.replace(tmp, self.folder / oid)
+
+    def get(self, oid: str) -> str | None:
+        try:
+            return (self.folder / oid).read_text()
+        except FileNotFoundError:
+            return None
+
+    def drop(self, oid: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / oid).unlink()
+
+
+def run_client(port: int, token: str, me: str, board: OvnBoard, start: float, stop: float) -> Tally:
+    """One USS's loop (see the module's docstring) from ``start`` to ``stop`` (monotonic)."""
+    return _loop(Conn(port, token), me, board, start, stop)
+
+
+def _loop(conn: Conn, me: str, board: OvnBoard, start: float, stop: float) -> Tally:
+    t = Tally()
+    previous: tuple[str, str] | None = None
+    while time.monotonic() < start:
+        time.sleep(0.001)
+    cpu0 = time.process_time()
+    while time.monotonic() < stop:
+        t0 = time.perf_counter()
+        oid = str(uuid.uuid4())
+        status, raw = conn.request("POST", f"{OIR}/query", {"area_of_interest": _volume()})
+        t.requests += 1
+        if status != 200:
+            raise SystemExit(f"query: unexpected {status}: {raw[:200]!r}")
+        refs = json.loads(raw)["operational_intent_references"]
+        while True:
+            keys = [r["ovn"] if r["manager"] == me else board.get(r["id"]) for r in refs]
+            body = {
+                "extents": [_volume()],
+                "key": [x for x in keys if x],
+                "state": "Accepted",
+                "uss_base_url": "https://uss.example",
+            }
+            t1 = time.perf_counter()
+            status, raw = conn.request("PUT", f"{OIR}/{oid}", body)
+            t2 = time.perf_counter()
+            t.requests += 1
+            t.write_ms.append((t2 - t1) * 1000)
+            if status == 201:
                 break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        put_ms: list[float] = []
-        attempt_ms: list[float] = []
-        conflicts = [0]
-        lock = threading.Lock()
-        stop = time.monotonic() + args.seconds
+            if status != 409 or time.monotonic() > stop + 30:
+                raise SystemExit(f"create: unexpected {status}: {raw[:200]!r}")
+            # as a USS does: learn from the 409 what was missing, then retry
+            refs += json.loads(raw)["missing_operational_intents"]
+            t.refused += 1
+        ovn = json.loads(raw)["operational_intent_reference"]["ovn"]
+        board.put(oid, ovn)
+        t.creates += 1
+        t.create_ms.append((t2 - t1) * 1000)
+        t.attempt_ms.append((t2 - t0) * 1000)
+        if previous is not None:
+            t3 = time.perf_counter()
+            status, raw = conn.request("DELETE", f"{OIR}/{previous[0]}/{previous[1]}")
+            t.write_ms.append((time.perf_counter() - t3) * 1000)
+            t.requests += 1
+            if status != 200:
+                raise SystemExit(f"delete: unexpected {status}: {raw[:200]!r}")
+            t.deletes += 1
+            board.drop(previous[0])
+        previous = (oid, ovn)
+        t.last = time.monotonic()
+    t.cpu_s = time.process_time() - cpu0
+    return t
 
-        def client(k: int) -> None:
-            token = mint_token(key, f"uss{k}", audience="localhost", scopes=[SC])
-            headers = {"Authorization": f"Bearer {token}"}
-            previous: tuple[str, str] | None = None
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
-                while time.monotonic() < stop:
-                    t0 = time.perf_counter()
-                    oid = str(uuid.uuid4())
-                    q = c.post(
-                        "/operational_intent_references/query",
-                        json={"area_of_interest": _volume()},
-                    )
-                    refs = q.json()["operational_intent_references"]
-                    while True:
-                        # others' OVNs come from their USSs in real life (here, from a table
-                        # the clients share); one's own are in the answer
-                        with lock:
-                            keys = [
-                                r["ovn"] if r["manager"] == f"uss{k}" else ovns.get(r["id"])
-                                for r in refs
-                            ]
-                        body = {
-                            "extents": [_volume()],
-                            "key": [x for x in keys if x],
-                            "state": "Accepted",
-                            "uss_base_url": "https://uss.example",
-                        }
-                        t1 = time.perf_counter()
-                        r = c.put(f"/operational_intent_references/{oid}", json=body)
-                        t2 = time.perf_counter()
-                        if r.status_code == 201:
-                            break
-                        if r.status_code != 409 or time.monotonic() > stop + 30:
-                            raise SystemExit(f"unexpected {r.status_code}: {r.text[:200]}")
-                        # as a USS does: learn from the 409 what was missing, then retry
-                        refs += r.json()["missing_operational_intents"]
-                        with lock:
-                            conflicts[0] += 1
-                    ovn = r.json()["operational_intent_reference"]["ovn"]
-                    with lock:
-                        ovns[oid] = ovn
-                        put_ms.append((t2 - t1) * 1000)
-                        attempt_ms.append((t2 - t0) * 1000)
-                    if previous is not None:
-                        c.delete(f"/operational_intent_references/{previous[0]}/{previous[1]}")
-                        with lock:
-                            ovns.pop(previous[0], None)
-                    previous = (oid, ovn)
 
-        ovns: dict[str, str] = {}
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
-        t_start = time.perf_counter()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - t_start
+def _client_process(
+    port: int, token: str, me: str, board: OvnBoard, seconds: float, ready: Any, go: Any, out: Any
+) -> None:
+    """A client process: connected, it waits for every other, then runs ``seconds`` from the
+    start the parent gives (so that slow process starts take nothing from the window)."""
+    conn = Conn(port, token)
+    ready.wait()
+    start = go.value
+    out.put(_loop(conn, me, board, start, start + seconds))
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ", 1)[0]
+    except OSError:
+        return "?"
+
+
+def _wait_up(port: int, path: str = "/v1/health") -> None:
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"nothing answers on port {port}")
+
+
+@contextlib.contextmanager
+def _serve(
+    data: Path, cpus: set[int] | None = None, rate_limit: float | None = None
+) -> Iterator[tuple[int, int]]:
+    """``deconfliction serve`` on a fresh port: (port, pid)."""
+    port = _port()
+    cmd = [sys.executable, "-m", "deconfliction", "serve", "--port", str(port)]
+    cmd += ["--data-dir", str(data), "--auth-audience", "localhost"]
+    if rate_limit is not None:
+        cmd += ["--rate-limit", str(rate_limit)]
+    with _process(cmd, port, cpus) as pid:
+        yield port, pid
+
+
+@contextlib.contextmanager
+def _process(cmd: list[str], port: int, cpus: set[int] | None) -> Iterator[int]:
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if cpus:
+            os.sched_setaffinity(server.pid, cpus)
+        _wait_up(port)
+        yield server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
-    n = len(put_ms)
-    print(f"dss congested cell: {args.clients} clients, {elapsed:.1f} s, one level-13 cell")
-    print(f"  successful creates/s  {n / elapsed:8.1f}   (plus as many deletes)")
-    print(f"  409 retries           {conflicts[0]:8d}")
-    print(f"  create p50 / p99 ms   {statistics.median(put_ms):8.2f} / {pct(put_ms, 0.99):.2f}")
+
+
+def _py_spy(pid: int, seconds: float, out: str, idle: bool) -> subprocess.Popen[bytes] | None:
+    exe = Path(sys.executable).with_name("py-spy")
+    found = str(exe) if exe.exists() else shutil.which("py-spy")
+    if found is None:
+        print("  (py-spy not found: no profile)")
+        return None
+    cmd = [found, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "200"]
+    cmd += ["--threads", "-f", "raw", "-o", out, *(["--idle"] if idle else [])]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def cell_mode(args: argparse.Namespace) -> None:
+    from deconfliction.auth import dev_private_key, mint_token
+
+    data = Path(tempfile.mkdtemp(prefix="bench-dss-"))
+    key = dev_private_key(data)
+    shm = Path("/dev/shm")
+    board_dir = Path(tempfile.mkdtemp(prefix="bench-dss-ovn-", dir=shm if shm.is_dir() else None))
+    board = OvnBoard(board_dir)
+    ctx = multiprocessing.get_context("spawn")
+    with _serve(data) as (port, pid):
+        # warm up (routes built, caches filled) with a USS of its own
+        warm = mint_token(key, "warmup", audience="localhost", scopes=[SC])
+        now = time.monotonic()
+        run_client(port, warm, "warmup", board, now, now + args.warmup)
+        out, ready, go = ctx.Queue(), ctx.Barrier(args.clients + 1), ctx.Value("d", 0.0)
+        procs = []
+        for k in range(args.clients):
+            token = mint_token(key, f"uss{k}", audience="localhost", scopes=[SC])
+            a = (port, token, f"uss{k}", board, args.seconds, ready, go, out)
+            procs.append(ctx.Process(target=_client_process, args=a))
+        for p in procs:
+            p.start()
+        go.value = start = time.monotonic() + 0.2
+        ready.wait(timeout=300)  # every client process started and connected
+        while time.monotonic() < start:
+            time.sleep(0.001)
+        cpu0 = _cpu_s(pid)
+        spy = _py_spy(pid, args.seconds, args.py_spy, not args.busy_only) if args.py_spy else None
+        tallies = [out.get(timeout=args.seconds + 120) for _ in procs]
+        cpu1 = _cpu_s(pid)
+        for p in procs:
+            p.join()
+        if spy is not None:
+            spy.wait()
+    shutil.rmtree(board_dir, ignore_errors=True)
+    elapsed = max(t.last for t in tallies) - start
+    if elapsed <= 0 or not any(t.creates for t in tallies):
+        raise SystemExit("no create completed in the window")
+    creates = sum(t.creates for t in tallies)
+    deletes = sum(t.deletes for t in tallies)
+    requests = sum(t.requests for t in tallies)
+    writes_ms = [x for t in tallies for x in t.write_ms]
+    create_ms = [x for t in tallies for x in t.create_ms]
+    attempt_ms = [x for t in tallies for x in t.attempt_ms]
+    print(
+        f"dss congested cell: {args.clients} client processes, {elapsed:.1f} s, one level-13 "
+        f"cell, load average {_loadavg()} at the end"
+    )
+    print(f"  successful creates/s  {creates / elapsed:8.1f}")
+    print(f"  writes/s              {(creates + deletes) / elapsed:8.1f}   (creates + deletes)")
+    print(f"  409 retries/s         {sum(t.refused for t in tallies) / elapsed:8.1f}")
+    print(f"  requests/s            {requests / elapsed:8.1f}   (queries, writes, refusals)")
+    print(
+        f"  write p50 / p99 ms    {statistics.median(writes_ms):8.2f} / {pct(writes_ms, 0.99):.2f}"
+    )
+    print(
+        f"  create p50 / p99 ms   {statistics.median(create_ms):8.2f} / {pct(create_ms, 0.99):.2f}"
+    )
     print(
         f"  attempt p50 / p99 ms  {statistics.median(attempt_ms):8.2f} / "
         f"{pct(attempt_ms, 0.99):.2f}   (query + create, retries included)"
     )
+    print(
+        f"  CPU per request ms    {1000 * (cpu1 - cpu0) / requests:8.3f} server, "
+        f"{1000 * sum(t.cpu_s for t in tallies) / requests:.3f} clients"
+    )
+
+
+# --- requests per second of one process ---------------------------------------------------
+def bare_app() -> None:
+    """A bare ASGI app under uvicorn as ``serve`` runs it (``--bare-app PORT``)."""
+    import uvicorn
+
+    body = b'{"status":"ok"}'
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"15")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+
+
+_WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[{body}]]
+"""
+
+
+def _load_wrk(
+    wrk: str,
+    port: int,
+    method: str,
+    path: str,
+    body: Any,
+    token: str,
+    args: argparse.Namespace,
+    seconds: int,
+) -> tuple[float, str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        text = json.dumps(body) if body is not None else ""
+        f.write(_WRK_SCRIPT.format(method=method, token=token, body=text))
+    cmd = [wrk, "-t", "1", "-c", str(args.connections), "-d", f"{seconds}s", "--latency"]
+    cmd += ["-s", f.name, f"http://127.0.0.1:{port}{path}"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", res.stdout).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", res.stdout, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", res.stdout, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", res.stdout)
+    note = f"p50 {p50.group(1) if p50 else '?'}, p99 {p99.group(1) if p99 else '?'}"
+    if errors:
+        note += f", {errors.group(1)} non-2xx"
+    return rps, note
+
+
+def _load_loop(
+    port: int, method: str, path: str, body: Any, token: str, stop: float, out: Any
+) -> None:
+    conn = Conn(port, token)
+    n = bad = 0
+    while time.monotonic() < stop:
+        status, _ = conn.request(method, path, body)
+        n += 1
+        bad += status >= 300
+    out.put((n, bad))
+
+
+def _load_py(
+    port: int,
+    method: str,
+    path: str,
+    body: Any,
+    token: str,
+    args: argparse.Namespace,
+    seconds: int,
+) -> tuple[float, str]:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    stop = time.monotonic() + 1.0 + seconds
+    procs = [
+        ctx.Process(target=_load_loop, args=(port, method, path, body, token, stop, out))
+        for _ in range(args.connections)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=seconds + 60) for _ in procs]
+    for p in procs:
+        p.join()
+    n, bad = sum(r[0] for r in results), sum(r[1] for r in results)
+    return n / (seconds + 1.0), f"{args.connections} client processes, {bad} non-2xx"
+
+
+def rps_mode(args: argparse.Namespace) -> None:
+    from deconfliction.auth import dev_private_key, mint_token
+
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpus = {cpus[0]} if len(cpus) > 1 else None
+    if server_cpus is not None:
+        os.sched_setaffinity(0, set(cpus[1:]))  # this process and its load generator
+    wrk = shutil.which("wrk")
+
+    def load(
+        port: int, method: str, path: str, body: Any, token: str, seconds: int | None = None
+    ) -> tuple[float, str]:
+        s = max(1, round(args.seconds)) if seconds is None else seconds
+        if wrk is not None:
+            return _load_wrk(wrk, port, method, path, body, token, args, s)
+        return _load_py(port, method, path, body, token, args, s)
+
+    rows = []
+    port = _port()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-app", str(port)]
+    with _process(cmd, port, server_cpus):
+        load(port, "GET", "/", None, "-", 1)  # warm-up
+        rows.append(("bare ASGI app, GET /", *load(port, "GET", "/", None, "-")))
+    data = Path(tempfile.mkdtemp(prefix="bench-dss-rps-"))
+    key = dev_private_key(data)
+    token = mint_token(key, "uss0", audience="localhost", scopes=[SC])
+    query = {"area_of_interest": _volume()}
+    # one caller sends them all: its rate limit raised (the limiter still runs)
+    with _serve(data, server_cpus, rate_limit=1e6) as (port, _pid):
+        conn = Conn(port, token)  # one intent in the cell, so that a query finds something
+        body = {
+            "extents": [_volume()],
+            "key": [],
+            "state": "Accepted",
+            "uss_base_url": "https://uss.example",
+        }
+        status, raw = conn.request("PUT", f"{OIR}/{uuid.uuid4()}", body)
+        assert status == 201, raw
+        load(port, "GET", "/v1/health", None, token, 1)  # warm-up
+        rows.append(("serve, GET /v1/health", *load(port, "GET", "/v1/health", None, token)))
+        load(port, "POST", f"{OIR}/query", query, token, 1)
+        rows.append(("serve, POST DSS query", *load(port, "POST", f"{OIR}/query", query, token)))
+    bare = rows[0][1]
+    print(
+        f"requests/s of one process on one core ({'wrk' if wrk else 'client processes'}, "
+        f"{args.connections} connections, {args.seconds:.0f} s each, load average {_loadavg()} "
+        f"at the end)"
+    )
+    for name, rps, note in rows:
+        print(f"  {name:<26} {rps:9.0f} req/s  {rps / bare:6.1%} of bare   ({note})")
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--bare-app":
+        bare_app()
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--mode", choices=("cell", "rps"), default="cell")
+    ap.add_argument("--clients", type=int, default=4, help="client processes (cell mode)")
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    ap.add_argument("--connections", type=int, default=8, help="connections (rps mode)")
+    ap.add_argument("--py-spy", metavar="FILE", help="record the server's profile here")
+    ap.add_argument("--busy-only", action="store_true", help="py-spy: leave out idle samples")
+    args = ap.parse_args()
+    if args.mode == "rps":
+        rps_mode(args)
+    else:
+        cell_mode(args)
 
 
 if __name__ == "__main__":

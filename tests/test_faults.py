@@ -95,6 +95,34 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
         assert "503" in documented and "Retry-After" in documented["503"]["headers"], op
 
 
+def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write queued behind a stuck writer past ``WAIT_S`` is answered 503 and never runs."""
+    from deconfliction.store import sqlite
+
+    monkeypatch.setattr(sqlite, "WAIT_S", 0.3)
+    store = SqliteStore(tmp_path / "db.sqlite")
+    started, stuck, ran = threading.Event(), threading.Event(), []
+
+    def hold(tx: Any) -> None:
+        started.set()
+        stuck.wait(10)
+
+    try:
+        first = threading.Thread(target=store.write_tx, args=(hold,))
+        first.start()
+        assert started.wait(10)
+        with pytest.raises(ServiceUnavailable, match="too busy"):
+            store.write_tx(lambda tx: ran.append("late"))
+        stuck.set()
+        first.join(10)
+        assert store.write_tx(lambda tx: "after") == "after" and ran == []
+    finally:
+        stuck.set()
+        store.close()
+
+
 def test_a_dss_answer_that_cannot_be_made_rolls_its_write_back(
     scene: Scene, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -368,7 +368,8 @@ def create_app(
     )
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
-    async def health() -> Health:  # in the event loop: no thread to wait for
+    async def health() -> Health:
+        # async: nothing here blocks, so it needs no worker thread (a sync route takes two)
         return Health(status="ok", version=__version__)
 
     @app.get("/v1/me", response_model=Me, responses=responses(401, 403), tags=["service"])

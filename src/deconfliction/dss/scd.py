@@ -17,7 +17,6 @@ from typing import Any, Literal, overload
 from pydantic import ValidationError
 
 from ..errors import DeconflictionError
-from ..geo.cells import to_sql
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
 from ..store.base import Tx, record_key
 from . import native, storage
@@ -84,6 +83,7 @@ class Scd:
         self.now = now
         #: ``uss_base_url`` of native intents: this service, which serves their details
         self.native_base_url = native_base_url
+        self._availability: dict[str, tuple[str, str]] = {}
 
     # --- storage (dss/storage.py) ---------------------------------------------------------
     @overload
@@ -112,20 +112,10 @@ class Scd:
     def search(self, kind: Literal["sub"], cells: Iterable[int]) -> list[StoredSubscription]: ...
     def search(self, kind: Kind, cells: Iterable[int]) -> Sequence[Reference | StoredSubscription]:
         """Entities of a kind sharing at least one cell, by id."""
-        ids: set[str] = set()
-        cl = [to_sql(c) for c in cells]
-        for k in range(0, len(cl), 500):
-            chunk = cl[k : k + 500]
-            rows = self.tx.x(
-                f"SELECT DISTINCT id FROM scd_cells WHERE kind = ? AND cell IN "
-                f"({', '.join('?' * len(chunk))})",
-                (kind, *chunk),
-            ).fetchall()
-            ids.update(r[0] for r in rows)
-        out = [self.get(kind, i) for i in sorted(ids)]
-        found = [e for e in out if e is not None]
+        cells = frozenset(cells)
+        found = storage.in_cells(self.tx, kind, cells)
         if kind in native.CELL_KIND:
-            found += native.search(self.tx, kind, frozenset(cells), self.native_base_url)
+            found += native.search(self.tx, kind, cells, self.native_base_url)
         return found
 
     def dependents(self, sub_id: str) -> list[str]:
@@ -135,10 +125,15 @@ class Scd:
         return [r[0] for r in rows]
 
     def availability(self, uss: str) -> tuple[str, str]:
-        row = self.tx.x(
-            "SELECT availability, version FROM scd_availability WHERE uss = ?", (uss,)
-        ).fetchone()
-        return (row[0], row[1]) if row else ("Unknown", "")
+        """(availability, version) of a USS, read once per transaction (an answer names the
+        same managers again and again)."""
+        known = self._availability.get(uss)
+        if known is None:
+            row = self.tx.x(
+                "SELECT availability, version FROM scd_availability WHERE uss = ?", (uss,)
+            ).fetchone()
+            known = self._availability[uss] = (row[0], row[1]) if row else ("Unknown", "")
+        return known
 
     # --- JSON views ------------------------------------------------------------------------
     def oir_json(self, e: Reference, caller: str) -> OperationalIntentReference:
@@ -608,6 +603,7 @@ class Scd:
             "version = excluded.version",
             (uss, availability, new),
         )
+        self._availability[uss] = (availability, new)
         return {"status": {"uss": uss, "availability": availability}, "version": new}
 
 

@@ -50,6 +50,23 @@ def get(tx: Tx, kind: Kind, eid: str) -> Entity | None:
     return None if row is None else load(row[0])
 
 
+def in_cells(tx: Tx, kind: Kind, cells: Iterable[int]) -> list[Entity]:
+    """Entities of a kind with at least one of these cells, by id (one statement per 500
+    cells: the ids and their bodies together)."""
+    bodies: dict[str, str] = {}
+    cl = [to_sql(c) for c in cells]
+    for k in range(0, len(cl), 500):
+        chunk = cl[k : k + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = tx.x(
+            "SELECT id, body FROM scd_entities WHERE kind = ? AND id IN "
+            f"(SELECT id FROM scd_cells WHERE kind = ? AND cell IN ({marks}))",
+            (kind, kind, *chunk),
+        ).fetchall()
+        bodies.update((r[0], r[1]) for r in rows)
+    return [load(bodies[i]) for i in sorted(bodies)]
+
+
 def save(tx: Tx, kind: Kind, ent: Entity, old: Entity | None) -> None:
     if old is not None:
         drop_cells(tx, kind, ent["id"], old["cells"])

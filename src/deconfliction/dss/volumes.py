@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -14,6 +15,13 @@ from ..errors import DeconflictionError
 from ..geo.cells import dss_circle_cells, dss_polygon_cells
 from ..model import Volume4D
 from .entities import Time
+
+#: The cells of recent small circles: a USS queries an area and then writes the intent it
+#: checked, and updates it again and again, with the same circles (the cells are an immutable
+#: set). Only circles up to ``_CACHED_RADIUS_M`` (a few dozen cells each: a few MB at most), so
+#: that nobody can fill memory with large ones.
+_CACHED_RADIUS_M = 2000.0
+_circle_cells = functools.lru_cache(maxsize=4096)(dss_circle_cells)
 
 MAX_AREA_KM2 = 2500.0
 #: Most vertices of one polygon outline (the work to check it grows with them).
@@ -139,7 +147,8 @@ def parse_volume4d(obj: Any, where: str, *, max_area_km2: float = MAX_AREA_KM2) 
             raise BadRequest(f"{where}.volume.outline_circle.radius.value: must be > 0")
         if r > math.sqrt(max_area_km2 / math.pi) * 1000.0:
             raise BadRequest(f"{where}.volume.outline_circle: area over {max_area_km2:g} km^2")
-        cells = dss_circle_cells(lat, lng, r)
+        small = r <= _CACHED_RADIUS_M
+        cells = _circle_cells(lat, lng, r) if small else dss_circle_cells(lat, lng, r)
     elif polygon is not None:
         verts = polygon.get("vertices") if isinstance(polygon, dict) else None
         if not isinstance(verts, list):
