@@ -1,0 +1,146 @@
+"""A store transaction's cursor, and what every write leaves behind it: outbox events
+(``outbox``) and the audit log with its signed checkpoints (``audit_log``, ``checkpoints``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from ..audit import GENESIS, AuditEntry, digest
+from ..audit.export import CHECKPOINT_EVERY
+from ..audit.signing import Signer, message
+from ..model import (
+    SeparationPolicy,
+)
+from .rows import (
+    RecordCache,
+    StoreHooks,
+    iso,
+)
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from .base import Tx
+
+
+class JournalTx:
+    """The base of ``Tx``: one DB-API cursor (statements written with ``?`` placeholders), what
+    the transaction's upper layers keep for its length, its outbox and its audit log."""
+
+    def __init__(
+        self,
+        cur: Any,
+        cache: RecordCache,
+        policy: SeparationPolicy,
+        placeholder: str = "?",
+        signer: Signer | None = None,
+        hooks: StoreHooks | None = None,
+        secret: bytes = b"",
+    ) -> None:
+        self.cur = cur
+        self.cache = cache
+        self.policy = policy
+        self._ph = placeholder
+        #: signs audit checkpoints (None: no checkpoints, e.g. a store opened by a tool)
+        self.signer = signer
+        self.hooks = hooks or StoreHooks()
+        #: the store's secret (keys conflict ids)
+        self.secret = secret
+        #: set while the DSS writes the native view of its own references (no hooks then)
+        self.from_dss = False
+        #: what upper layers work out once per transaction (agreements, levels)
+        self.memo: dict[str, Any] = {}
+        #: called once the transaction has committed (never if it rolls back)
+        self.after_commit: list[Callable[[], None]] = []
+
+    def committed(self) -> None:
+        """Run what waits for the commit (the back end calls it after committing)."""
+        for fn in self.after_commit:
+            try:
+                fn()
+            except Exception:  # the commit stands: what follows it must not undo the answer
+                log.exception("after-commit step failed")
+
+    def x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement written with ``?`` placeholders; the cursor, to fetch from."""
+        if self._ph != "?":
+            sql = sql.replace("?", self._ph)
+        self.cur.execute(sql, tuple(params))
+        return self.cur
+
+    def xm(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many rows (``?`` placeholders)."""
+        if not rows:
+            return
+        if self._ph != "?":
+            sql = sql.replace("?", self._ph)
+        self.cur.executemany(sql, [tuple(r) for r in rows])
+
+    # --- outbox and audit ----------------------------------------------------------------
+    def event(self, party: str, type_: str, payload: dict[str, Any], at: datetime) -> None:
+        self.x(
+            "INSERT INTO outbox (party, type, payload, created_at) VALUES (?, ?, ?, ?)",
+            (party, type_, json.dumps(payload, sort_keys=True), iso(at)),
+        )
+        for hook in self.hooks.event_written:
+            hook(cast("Tx", self), party, type_, payload, at)
+
+    def audit(
+        self, at: datetime, actor: str, action: str, subject: str, record_digest: str
+    ) -> AuditEntry:
+        row = self.x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (int(row[0]) + 1, row[1]) if row else (1, GENESIS)
+        e = AuditEntry.make(seq, iso(at), actor, action, subject, record_digest, prev)
+        self.x(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, digest, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.seq, e.at, e.actor, e.action, e.subject, e.digest, e.prev_hash, e.hash),
+        )
+        if self.signer is not None and e.seq % CHECKPOINT_EVERY == 0:
+            self._sign(e.seq, e.hash, e.at)
+        return e
+
+    def checkpoint(self, at: datetime) -> tuple[int, str] | None:
+        """Sign the chain's head now, if it is not signed yet: (seq, hash), or None if the log
+        is empty or there is no signer."""
+        if self.signer is None:
+            return None
+        row = self.x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        seq, h = int(row[0]), str(row[1])
+        done = self.x("SELECT 1 FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
+        if done is None:
+            self._sign(seq, h, iso(at))
+        return seq, h
+
+    def _sign(self, seq: int, entry_hash: str, at: str) -> None:
+        """Sign a checkpoint, unless the chain no longer holds what this service signed before
+        (``audit.guard``): then raise the alarm instead."""
+        assert self.signer is not None
+        problem = self.signer.guard.check(self)
+        if problem is not None:
+            self._alarm(problem, datetime.fromisoformat(at.replace("Z", "+00:00")))
+            return
+        self.x(
+            "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (seq, entry_hash, at, self.signer.key_id, self.signer.sign(message(seq, entry_hash))),
+        )
+        guard = self.signer.guard
+        self.after_commit.append(lambda: guard.remember(seq, entry_hash))
+
+    def _alarm(self, problem: str, at: datetime) -> None:
+        """Tell every party that the audit chain was changed under the service (an event each,
+        and an entry every party sees in its export)."""
+        if self.memo.get("audit-alarm"):
+            return
+        self.memo["audit-alarm"] = True
+        note = {"problem": problem, "at": iso(at)}
+        for (party,) in self.x("SELECT id FROM parties ORDER BY id").fetchall():
+            self.event(party, "audit.alarm", note, at)
+        self.audit(at, "service", "audit.alarm", "*", digest(note))

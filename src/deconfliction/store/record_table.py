@@ -1,0 +1,88 @@
+"""Parties and records as stored (``parties``, ``records``): reading them, and the hooks a
+record's change calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
+
+from ..audit import digest
+from ..engine import Record
+from ..errors import NotFound
+from ..model import (
+    Party,
+    RecordKind,
+)
+from .journal import JournalTx
+from .rows import (
+    StoredRecord,
+    iso,
+    record_key,
+)
+
+if TYPE_CHECKING:
+    from .base import Tx
+
+
+class RecordsTx(JournalTx):
+    """Part of ``Tx`` (``store.base``): see the module."""
+
+    # --- parties -------------------------------------------------------------------------
+    def put_party(self, party: Party, actor: str, at: datetime) -> Party:
+        row = self.x("SELECT name FROM parties WHERE id = ?", (party.id,)).fetchone()
+        if row is None:
+            self.x(
+                "INSERT INTO parties (id, name, created_at) VALUES (?, ?, ?)",
+                (party.id, party.name, iso(at)),
+            )
+        else:
+            self.x("UPDATE parties SET name = ? WHERE id = ?", (party.name, party.id))
+        self.audit(at, actor, "party.put", party.id, digest(party.model_dump(mode="json")))
+        return party
+
+    def _party_exists(self, party_id: str) -> None:
+        if self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is None:
+            raise NotFound(f"no party {party_id!r}")
+
+    def get_party(self, party_id: str) -> Party:
+        row = self.x("SELECT id, name FROM parties WHERE id = ?", (party_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no party {party_id!r}")
+        return Party(id=row[0], name=row[1])
+
+    # --- records -------------------------------------------------------------------------
+    def load(self, key: str) -> tuple[StoredRecord, Record] | None:
+        """The record with this key (``record_key(owner, id)``), if there is one."""
+        row = self.x("SELECT kind, body, version FROM records WHERE id = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return self.cache.get(row[0], row[1], key, int(row[2]))
+
+    def get(self, kind: RecordKind, owner: str, record_id: str) -> StoredRecord:
+        found = self.load(record_key(owner, record_id))
+        if found is None or RecordKind(found[1].kind) is not kind:
+            raise NotFound(f"no {kind.value} {record_id!r}")
+        return found[0]
+
+    def load_many(self, keys: Sequence[str]) -> list[tuple[StoredRecord, Record]]:
+        """Records by key (those that exist), in the order given."""
+        out = []
+        for k in range(0, len(keys), 500):
+            chunk = list(keys[k : k + 500])
+            rows = self.x(
+                f"SELECT id, kind, body, version FROM records WHERE id IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            by_key = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
+            out += [by_key[i] for i in chunk if i in by_key]
+        return out
+
+    def _record_changed(
+        self, kind: RecordKind, old: StoredRecord | None, new: StoredRecord | None, at: datetime
+    ) -> None:
+        if self.from_dss:
+            return
+        for hook in self.hooks.record_changed:
+            hook(cast("Tx", self), kind, old, new, at)
