@@ -9,13 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..audit import AuditEntry, digest
 from ..audit.export import build, log_rows
-from ..audit.signing import key_id, load_public, message, public_pem, verify
+from ..audit.signing import key_id, load_public, message, public_pem
 from ..auth import PARTY_ADMIN_SCOPE
 from ..errors import FieldError, Forbidden, InvalidInput, NotFound
 from ..model import MAX_COUNT
-from ..store.base import Tx, iso
+from ..store.base import Tx
 from .deps import PartyDep, PrincipalDep
 from .problems import responses
 
@@ -63,13 +62,7 @@ async def put_key(body: KeyIn, request: Request, party: PartyDep, who: Principal
         raise InvalidInput([FieldError("/public_key_pem", str(exc))]) from None
 
     def run(tx: Tx) -> None:
-        now = datetime.now(UTC)
-        tx.x(
-            "INSERT INTO party_keys (key_id, party, public_key_pem, at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (key_id) DO NOTHING",
-            (kid, party, body.public_key_pem, iso(now)),
-        )
-        tx.audit(now, who.subject, "audit.key", party, digest({"key_id": kid}))
+        tx.register_key(kid, party, body.public_key_pem, who.subject, datetime.now(UTC))
 
     await run_in_threadpool(request.app.state.store.write_tx, run)
     return KeyOut(party=party, key_id=kid)
@@ -84,28 +77,18 @@ async def list_checkpoints(
     """The service's signed checkpoints after entry ``after`` (at most 1,000)."""
 
     def run(tx: Tx) -> list[Checkpoint]:
-        rows = tx.x(
-            "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
-            "ORDER BY seq LIMIT 1000",
-            (after,),
-        ).fetchall()
-        out = []
-        for r in rows:
-            by = tx.x(
-                "SELECT party FROM audit_countersignatures WHERE seq = ? ORDER BY party", (r[0],)
-            ).fetchall()
-            out.append(
-                Checkpoint(
-                    seq=int(r[0]),
-                    hash=r[1],
-                    at=r[2],
-                    key_id=r[3],
-                    signature=r[4],
-                    message=message(int(r[0]), r[1]).decode(),
-                    countersigned_by=[b[0] for b in by],
-                )
+        return [
+            Checkpoint(
+                seq=cp.seq,
+                hash=cp.hash,
+                at=cp.at,
+                key_id=cp.key_id,
+                signature=cp.signature,
+                message=message(cp.seq, cp.hash).decode(),
+                countersigned_by=by,
             )
-        return out
+            for cp, by in tx.checkpoints_after(after, 1000)
+        ]
 
     rows = await run_in_threadpool(request.app.state.store.read_tx, run)
     return Checkpoints(checkpoints=rows)
@@ -136,30 +119,7 @@ async def countersign(
     over the checkpoint's message. The countersignature is itself an audit entry."""
 
     def run(tx: Tx) -> Countersigned:
-        cp = tx.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
-        if cp is None:
-            raise NotFound(f"no checkpoint at entry {seq}")
-        k = tx.x(
-            "SELECT public_key_pem FROM party_keys WHERE key_id = ? AND party = ?",
-            (body.key_id, party),
-        ).fetchone()
-        if k is None:
-            raise InvalidInput([FieldError("/key_id", "not a registered key of your party")])
-        if not verify(load_public(k[0]), message(seq, cp[0]), body.signature):
-            raise InvalidInput([FieldError("/signature", "does not verify over the message")])
-        now = datetime.now(UTC)
-        tx.x(
-            "INSERT INTO audit_countersignatures (seq, party, key_id, signature, at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq, party) DO NOTHING",
-            (seq, party, body.key_id, body.signature, iso(now)),
-        )
-        tx.audit(
-            now,
-            who.subject,
-            "audit.countersigned",
-            f"{party}|checkpoint:{seq}",
-            digest({"seq": seq, "key_id": body.key_id, "signature": body.signature}),
-        )
+        tx.countersign(seq, party, body.key_id, body.signature, who.subject, datetime.now(UTC))
         return Countersigned(seq=seq, party=party, key_id=body.key_id)
 
     out: Countersigned = await run_in_threadpool(request.app.state.store.write_tx, run)
@@ -226,15 +186,7 @@ async def links(
         raise InvalidInput([FieldError("/query/to", f"must be after 'after', by 1 to {MAX_LINKS}")])
 
     def run(tx: Tx) -> list[Link]:
-        rows = tx.x(
-            "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
-            "WHERE seq > ? AND seq <= ? ORDER BY seq",
-            (after, to),
-        ).fetchall()
-        return [
-            Link(seq=int(r[0]), content_hash=AuditEntry(int(r[0]), *r[1:]).content_hash())
-            for r in rows
-        ]
+        return [Link(seq=e.seq, content_hash=e.content_hash()) for e in tx.entries(after, to)]
 
     rows = await run_in_threadpool(store.read_tx, run)
     key = {"key_id": store.signer.key_id, "public_key_pem": public_pem(store.signer.public)}

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..audit.export import build, log_rows, read_export, verify_export
 from ..audit.signing import AUDIT_KEY_FILE, Signer, key_id, message, public_pem
+from ..errors import NotFound
 from . import UsageError
 
 
@@ -42,11 +43,10 @@ def run_export(db: str, data_dir: Path, party: str, out: Path) -> int:
     store = open_store(db)
     try:
         store.signer = signer
-        known = store.read_tx(
-            lambda tx: tx.x("SELECT 1 FROM parties WHERE id = ?", (party,)).fetchone()
-        )
-        if known is None:
-            raise UsageError(f"--party: no party {party!r} in this database")
+        try:
+            store.get_party(party)
+        except NotFound:
+            raise UsageError(f"--party: no party {party!r} in this database") from None
         # a signed checkpoint at the head, so that the whole export is covered
         store.write_tx(lambda tx: tx.checkpoint(datetime.now(UTC)))
         entries, checkpoints, counters = store.read_tx(log_rows)

@@ -7,11 +7,12 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ..audit import GENESIS, AuditEntry, digest
 from ..audit.export import CHECKPOINT_EVERY
-from ..audit.signing import Signer, message
+from ..audit.signing import Signer, load_public, message, verify
+from ..errors import FieldError, InvalidInput, NotFound
 from ..model import (
     SeparationPolicy,
 )
@@ -22,6 +23,17 @@ from .rows import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class SignedCheckpoint(NamedTuple):
+    """A checkpoint the service signed: the chain's head at entry ``seq``."""
+
+    seq: int
+    hash: str
+    at: str
+    key_id: str
+    signature: str
+
 
 if TYPE_CHECKING:
     from .base import Tx
@@ -133,6 +145,72 @@ class JournalTx:
         )
         guard = self.signer.guard
         self.after_commit.append(lambda: guard.remember(seq, entry_hash))
+
+    # --- what the parties add to the log: their keys and countersignatures -----------------
+    def register_key(self, key_id_: str, party: str, pem: str, actor: str, at: datetime) -> None:
+        """Register a party's public key for countersigning (once per key), audited."""
+        self.x(
+            "INSERT INTO party_keys (key_id, party, public_key_pem, at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key_id) DO NOTHING",
+            (key_id_, party, pem, iso(at)),
+        )
+        self.audit(at, actor, "audit.key", party, digest({"key_id": key_id_}))
+
+    def checkpoints_after(self, after: int, limit: int) -> list[tuple[SignedCheckpoint, list[str]]]:
+        """The signed checkpoints after entry ``after`` (at most ``limit``), each with the
+        parties that countersigned it."""
+        rows = self.x(
+            "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        out = []
+        for r in rows:
+            by = self.x(
+                "SELECT party FROM audit_countersignatures WHERE seq = ? ORDER BY party", (r[0],)
+            ).fetchall()
+            cp = SignedCheckpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]))
+            out.append((cp, [str(b[0]) for b in by]))
+        return out
+
+    def countersign(
+        self, seq: int, party: str, key_id_: str, signature: str, actor: str, at: datetime
+    ) -> None:
+        """Record a party's countersignature of checkpoint ``seq`` (once per party), audited:
+        the signature must verify, with a registered key of the party, over the checkpoint's
+        message."""
+        cp = self.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
+        if cp is None:
+            raise NotFound(f"no checkpoint at entry {seq}")
+        k = self.x(
+            "SELECT public_key_pem FROM party_keys WHERE key_id = ? AND party = ?",
+            (key_id_, party),
+        ).fetchone()
+        if k is None:
+            raise InvalidInput([FieldError("/key_id", "not a registered key of your party")])
+        if not verify(load_public(k[0]), message(seq, cp[0]), signature):
+            raise InvalidInput([FieldError("/signature", "does not verify over the message")])
+        self.x(
+            "INSERT INTO audit_countersignatures (seq, party, key_id, signature, at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq, party) DO NOTHING",
+            (seq, party, key_id_, signature, iso(at)),
+        )
+        self.audit(
+            at,
+            actor,
+            "audit.countersigned",
+            f"{party}|checkpoint:{seq}",
+            digest({"seq": seq, "key_id": key_id_, "signature": signature}),
+        )
+
+    def entries(self, after: int, to: int) -> list[AuditEntry]:
+        """The log's entries after ``after`` up to ``to``, in order."""
+        rows = self.x(
+            "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
+            "WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (after, to),
+        ).fetchall()
+        return [AuditEntry(int(r[0]), *r[1:]) for r in rows]
 
     def _alarm(self, problem: str, at: datetime) -> None:
         """Tell every party that the audit chain was changed under the service (an event each,
