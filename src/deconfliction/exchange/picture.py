@@ -73,7 +73,7 @@ def released_picture(
 
     def run(tx: Tx, shown: release.Shown) -> Picture:
         records = []
-        for rec in _all_records(tx):
+        for rec in tx.all_records():
             view = release.view_record(tx, rec, party, shown)
             if view is None:
                 continue
@@ -104,8 +104,3 @@ def released_picture(
         )
 
     return release.read(store, run, "picture", at)
-
-
-def _all_records(tx: Tx) -> list[StoredRecord]:
-    rows = tx.x("SELECT id, kind, body, version FROM records ORDER BY owner, kind, id").fetchall()
-    return [tx.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]

@@ -79,6 +79,13 @@ class RecordsTx(JournalTx):
             out += [by_key[i] for i in chunk if i in by_key]
         return out
 
+    def all_records(self) -> list[StoredRecord]:
+        """Every record stored, by owner, kind and id."""
+        rows = self.x(
+            "SELECT id, kind, body, version FROM records ORDER BY owner, kind, id"
+        ).fetchall()
+        return [self.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]
+
     def _record_changed(
         self, kind: RecordKind, old: StoredRecord | None, new: StoredRecord | None, at: datetime
     ) -> None:
