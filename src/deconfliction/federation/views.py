@@ -36,7 +36,7 @@ from ..exchange import release
 from ..exchange.agreements import active
 from ..geo import DISTANCE_RESOLUTION_M, cap_gap_lower_bound_m, cell_query, covering, to_sql
 from ..model import Area, OperationalIntent, RecordExtent, RecordKind, SeparationPolicy, Volume4D
-from ..store.base import StoredRecord, Tx, cell_filter, iso, record_key, split_key
+from ..store.base import StoredRecord, Tx, iso, near_filter, record_key, split_key
 from . import outbox, peers
 
 
@@ -364,21 +364,13 @@ def near(
     keys: set[str] = set()
     for v in volumes:
         query = cell_query(covering(v.footprint, policy.lateral_m))
-        cell_sql, params = cell_filter(query)
+        near_sql, params = near_filter(query, v, policy)
         sql = (
             "SELECT DISTINCT record_key, cap_lon, cap_lat, cap_r FROM fed_view_cells "
-            f"WHERE {cell_sql} AND to_party = ? "
-            f"AND kind IN ({', '.join('?' * len(kind_list))}) "
-            "AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ?"
+            f"WHERE {near_sql} AND to_party = ? "
+            f"AND kind IN ({', '.join('?' * len(kind_list))})"
         )
-        params += [
-            to_party,
-            *kind_list,
-            v.t_end_s + policy.time_s,
-            v.t_start_s - policy.time_s,
-            v.alt_upper_m + policy.vertical_m,
-            v.alt_lower_m - policy.vertical_m,
-        ]
+        params += [to_party, *kind_list]
         if owner is not None:
             sql += " AND owner = ?"
             params.append(owner)

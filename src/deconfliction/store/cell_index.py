@@ -10,6 +10,7 @@ from typing import Any
 from ..engine import Record
 from ..geo import (
     DISTANCE_RESOLUTION_M,
+    CellQuery,
     cap_gap_lower_bound_m,
     cell_query,
     covering,
@@ -24,7 +25,7 @@ from .rows import (
     StoredRecord,
     VolumeCover,
     _index_rows,
-    cell_filter,
+    near_filter,
 )
 
 
@@ -89,25 +90,7 @@ class CellIndexTx(RecordsTx):
                 query = covers[i].query
             else:
                 query = cell_query(covering(v.footprint, policy.lateral_m))
-            cell_sql, params = cell_filter(query)
-            sql = (
-                "SELECT DISTINCT record_id, volume, cap_lon, cap_lat, cap_r FROM record_cells "
-                f"WHERE {cell_sql} "
-                f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
-                f"AND {scope[0]}"
-            )
-            params += [
-                v.t_end_s + policy.time_s,
-                v.t_start_s - policy.time_s,
-                v.alt_upper_m + policy.vertical_m,
-                v.alt_lower_m - policy.vertical_m,
-                *scope[1],
-            ]
-            lon, lat, r = v.footprint.cap
-            reach = policy.lateral_m + DISTANCE_RESOLUTION_M
-            for rid, _, clon, clat, cr in self.x(sql, params).fetchall():
-                if rid not in ids and cap_gap_lower_bound_m(lon, lat, r, clon, clat, cr) <= reach:
-                    ids.add(rid)
+            self._near_ids("record_cells", query, v, policy, scope, ids)
         ids.discard(exclude_id or "")
         return self.load_many(sorted(ids))
 
@@ -125,24 +108,28 @@ class CellIndexTx(RecordsTx):
         ids: set[str] = set()
         for v in volumes:
             query = cell_query(covering(v.footprint, reach.lateral_m))
-            cell_sql, params = cell_filter(query)
-            sql = (
-                "SELECT DISTINCT record_id, cap_lon, cap_lat, cap_r FROM record_caps "
-                f"WHERE {cell_sql} "
-                f"AND t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ? "
-                f"AND {scope[0]}"
-            )
-            params += [
-                v.t_end_s + reach.time_s,
-                v.t_start_s - reach.time_s,
-                v.alt_upper_m + reach.vertical_m,
-                v.alt_lower_m - reach.vertical_m,
-                *scope[1],
-            ]
-            lon, lat, r = v.footprint.cap
-            limit = reach.lateral_m + DISTANCE_RESOLUTION_M
-            for rid, clon, clat, cr in self.x(sql, params).fetchall():
-                if rid not in ids and cap_gap_lower_bound_m(lon, lat, r, clon, clat, cr) <= limit:
-                    ids.add(rid)
+            self._near_ids("record_caps", query, v, reach, scope, ids)
         ids.discard(exclude_id or "")
         return self.load_many(sorted(ids))
+
+    def _near_ids(
+        self,
+        table: str,
+        query: CellQuery,
+        v: Volume4D,
+        buffers: SeparationPolicy,
+        scope: tuple[str, Sequence[Any]],
+        ids: set[str],
+    ) -> None:
+        """Add to ``ids`` the records of an index table (``record_cells`` or ``record_caps``)
+        with a row near ``v`` whose cap comes within the lateral buffer of ``v``'s."""
+        near_sql, params = near_filter(query, v, buffers)
+        sql = (
+            f"SELECT DISTINCT record_id, cap_lon, cap_lat, cap_r FROM {table} "
+            f"WHERE {near_sql} AND {scope[0]}"
+        )
+        lon, lat, r = v.footprint.cap
+        reach = buffers.lateral_m + DISTANCE_RESOLUTION_M
+        for rid, clon, clat, cr in self.x(sql, [*params, *scope[1]]).fetchall():
+            if rid not in ids and cap_gap_lower_bound_m(lon, lat, r, clon, clat, cr) <= reach:
+                ids.add(rid)

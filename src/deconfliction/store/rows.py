@@ -138,6 +138,21 @@ def cell_filter(query: CellQuery) -> tuple[str, list[Any]]:
     return f"({' OR '.join(terms)})", params
 
 
+def near_filter(query: CellQuery, v: Volume4D, buffers: SeparationPolicy) -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) on an index table's ``cell``, ``t_start``,
+    ``t_end``, ``alt_lower`` and ``alt_upper`` columns that rows near ``v`` match: one of the
+    covering's cells, a window and a band within the buffers of ``v``'s."""
+    cell_sql, params = cell_filter(query)
+    window = "t_start <= ? AND t_end >= ? AND alt_lower <= ? AND alt_upper >= ?"
+    return f"{cell_sql} AND {window}", [
+        *params,
+        v.t_end_s + buffers.time_s,
+        v.t_start_s - buffers.time_s,
+        v.alt_upper_m + buffers.vertical_m,
+        v.alt_lower_m - buffers.vertical_m,
+    ]
+
+
 def own_records_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str, Any] | None:
     """The default note: the party's own records in the conflict and the other party's name."""
     own, _ = row.side_of(party)
