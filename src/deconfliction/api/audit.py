@@ -85,9 +85,9 @@ async def list_checkpoints(
                 key_id=cp.key_id,
                 signature=cp.signature,
                 message=message(cp.seq, cp.hash).decode(),
-                countersigned_by=by,
+                countersigned_by=tx.countersigners(cp.seq),
             )
-            for cp, by in tx.checkpoints_after(after, 1000)
+            for cp in tx.checkpoints_after(after, 1000)
         ]
 
     rows = await run_in_threadpool(request.app.state.store.read_tx, run)

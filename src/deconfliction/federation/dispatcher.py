@@ -258,23 +258,19 @@ class Dispatcher:
         pem = public_pem(signer.public)
         at = datetime.fromtimestamp(self.clock(), UTC)
         for p in peers.all_peers(tx):
-            rows = tx.x(
-                "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
-                "ORDER BY seq LIMIT 50",
-                (p.checkpoint_seq,),
-            ).fetchall()
-            for seq, h, cat, kid, sig in rows:
+            rows = tx.checkpoints_after(p.checkpoint_seq, 50)
+            for cp in rows:
                 body = {
-                    "seq": int(seq),
-                    "hash": h,
-                    "at": cat,
-                    "key_id": kid,
-                    "signature": sig,
+                    "seq": cp.seq,
+                    "hash": cp.hash,
+                    "at": cp.at,
+                    "key_id": cp.key_id,
+                    "signature": cp.signature,
                     "public_key_pem": pem,
                 }
                 outbox.enqueue(tx, p.name, "checkpoint", body, at)
             if rows:
-                peers.checkpoints_sent(tx, p.name, int(rows[-1][0]))
+                peers.checkpoints_sent(tx, p.name, rows[-1].seq)
 
     def _queue_pings(self, tx: Tx) -> None:
         now = self.clock()

@@ -156,22 +156,23 @@ class JournalTx:
         )
         self.audit(at, actor, "audit.key", party, digest({"key_id": key_id_}))
 
-    def checkpoints_after(self, after: int, limit: int) -> list[tuple[SignedCheckpoint, list[str]]]:
-        """The signed checkpoints after entry ``after`` (at most ``limit``), each with the
-        parties that countersigned it."""
+    def checkpoints_after(self, after: int, limit: int) -> list[SignedCheckpoint]:
+        """The signed checkpoints after entry ``after``, at most ``limit``, in order."""
         rows = self.x(
             "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
             "ORDER BY seq LIMIT ?",
             (after, limit),
         ).fetchall()
-        out = []
-        for r in rows:
-            by = self.x(
-                "SELECT party FROM audit_countersignatures WHERE seq = ? ORDER BY party", (r[0],)
-            ).fetchall()
-            cp = SignedCheckpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]))
-            out.append((cp, [str(b[0]) for b in by]))
-        return out
+        return [
+            SignedCheckpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows
+        ]
+
+    def countersigners(self, seq: int) -> list[str]:
+        """The parties that countersigned checkpoint ``seq``."""
+        rows = self.x(
+            "SELECT party FROM audit_countersignatures WHERE seq = ? ORDER BY party", (seq,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def countersign(
         self, seq: int, party: str, key_id_: str, signature: str, actor: str, at: datetime
