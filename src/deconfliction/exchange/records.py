@@ -91,13 +91,15 @@ def write(
 
         return release.in_write(tx, build, via, at)
 
-    return store.write_tx(run)
+    return store.write_tx(run, placed=True)
 
 
 def delete(
     store: Store, kind: RecordKind, record_id: str, party: str, version: int, *, actor: str
 ) -> StoredRecord:
-    return store.write_tx(lambda tx: tx.delete(kind, record_id, party, version, actor, _now()))
+    return store.write_tx(
+        lambda tx: tx.delete(kind, record_id, party, version, actor, _now()), placed=True
+    )
 
 
 def get(

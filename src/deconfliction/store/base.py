@@ -38,6 +38,7 @@ from ..model import (
     Volume4D,
 )
 from .conflict_table import ConflictsTx
+from .places import WholeStore, places_of
 from .rows import (
     PREVIEW_ID,
     ConflictNote,
@@ -145,8 +146,10 @@ class Store(Protocol):
     def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
     def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]: ...
-    def write_tx(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn(tx)`` as one write transaction (serializable with every other write)."""
+    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
+        """Run ``fn(tx)`` as one write transaction (serializable with every other write).
+        ``placed``: ``fn`` starts by writing or deleting one record (``Tx.write``,
+        ``Tx.delete``), so a back end may run it beside writes into other places."""
         ...
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:
@@ -175,7 +178,11 @@ class Tx(ConflictsTx):
         self._party_exists(owner)
         rid = record_id or str(uuid.uuid4())
         key = record_key(owner, rid)
+        if self.locks is not None:
+            self.locks.record(key)
         existing = self.load(key)
+        if self.locks is not None:
+            self._hold_places([*draft.volumes, *(existing[0].volumes if existing else ())])
         if expected_version is None:
             if existing is not None:
                 raise VersionConflict(f"{rid!r} already exists (version {existing[0].version})")
@@ -210,9 +217,12 @@ class Tx(ConflictsTx):
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
         self._add_cells(engine_rec, covers)
+        # the exact search before the first journal entry: with places held, other writes go
+        # on meanwhile, and wait only for this one's journal entries and commit
+        found = self.findings(engine_rec, self.policy, covers)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
-        conflicts = self._redetect(engine_rec, at, covers)
+        conflicts = self._redetect(engine_rec, at, covers, found)
         self.audit(at, actor, action, key, hashlib.sha256(canon).hexdigest())
         self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)
@@ -227,7 +237,11 @@ class Tx(ConflictsTx):
         at: datetime,
     ) -> StoredRecord:
         key = record_key(owner, record_id)
+        if self.locks is not None:
+            self.locks.record(key)
         old = _owned_at_version(self.load(key), kind, record_id, expected_version)
+        if self.locks is not None:
+            self._hold_places(old.volumes)
         self._drop_cells(key)
         self.x("DELETE FROM records WHERE id = ?", (key,))
         self._resolve_all(key, at)
@@ -235,3 +249,11 @@ class Tx(ConflictsTx):
         self.audit(at, actor, f"{kind.value}.deleted", key, digest(old.model_dump(mode="json")))
         self._record_changed(kind, old, None, at)
         return old
+
+    def _hold_places(self, volumes: Sequence[Volume4D]) -> None:
+        """Hold the places of these volumes (``places``), or ask for the whole store."""
+        assert self.locks is not None
+        ids = places_of(volumes, self.policy)
+        if ids is None:
+            raise WholeStore
+        self.locks.places(ids)

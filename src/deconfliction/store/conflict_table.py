@@ -54,8 +54,17 @@ class ConflictsTx(CellIndexTx):
         return out
 
     # --- conflicts -----------------------------------------------------------------------
-    def _redetect(self, rec: Record, at: datetime, covers: Sequence[VolumeCover]) -> list[Conflict]:
-        found = {o.id: (o, f) for o, f in self.findings(rec, self.policy, covers)}
+    def _redetect(
+        self,
+        rec: Record,
+        at: datetime,
+        covers: Sequence[VolumeCover],
+        findings: list[tuple[Record, Finding]] | None = None,
+    ) -> list[Conflict]:
+        """Open, update and resolve ``rec``'s conflicts (``findings``: found already, or None)."""
+        if findings is None:
+            findings = self.findings(rec, self.policy, covers)
+        found = {o.id: (o, f) for o, f in findings}
         open_rows = self.x(
             "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
             (rec.id, rec.id),

@@ -37,6 +37,7 @@ class SignedCheckpoint(NamedTuple):
 
 if TYPE_CHECKING:
     from .base import Tx
+    from .places import PlaceLocks
 
 
 class JournalTx:
@@ -68,6 +69,9 @@ class JournalTx:
         self.memo: dict[str, Any] = {}
         #: called once the transaction has committed (never if it rolls back)
         self.after_commit: list[Callable[[], None]] = []
+        #: set by a back end that runs writes into different places side by side
+        #: (``places``): the write holds its record and places, then the journal
+        self.locks: PlaceLocks | None = None
 
     def committed(self) -> None:
         """Run what waits for the commit (the back end calls it after committing)."""
@@ -94,6 +98,8 @@ class JournalTx:
 
     # --- outbox and audit ----------------------------------------------------------------
     def event(self, party: str, type_: str, payload: dict[str, Any], at: datetime) -> None:
+        if self.locks is not None:
+            self.locks.tail()
         self.x(
             "INSERT INTO outbox (party, type, payload, created_at) VALUES (?, ?, ?, ?)",
             (party, type_, json.dumps(payload, sort_keys=True), iso(at)),
@@ -104,6 +110,8 @@ class JournalTx:
     def audit(
         self, at: datetime, actor: str, action: str, subject: str, record_digest: str
     ) -> AuditEntry:
+        if self.locks is not None:
+            self.locks.tail()
         row = self.x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (int(row[0]) + 1, row[1]) if row else (1, GENESIS)
         e = AuditEntry.make(seq, iso(at), actor, action, subject, record_digest, prev)
@@ -121,6 +129,8 @@ class JournalTx:
         is empty or there is no signer."""
         if self.signer is None:
             return None
+        if self.locks is not None:
+            self.locks.tail()
         row = self.x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
             return None

@@ -1,12 +1,19 @@
 """The PostgreSQL store: the same schema, transactions and logic as SQLite, on a server.
 
-Every write transaction takes the store's advisory write lock, so writers take turns across
-all API processes (as SQLite's single writer does in one), and runs at SERIALIZABLE; when
-PostgreSQL refuses one anyway (serialization
-failure or deadlock, SQLSTATE 40001 / 40P01) the whole transaction function runs again, up to
-``RETRIES`` times, so concurrent writers get exactly a serial outcome (the F3548 key rule
-included: two writers that each saw an empty cell cannot both succeed). Reads run on a
-repeatable-read snapshot.
+**Writes into different places run side by side.** A write of one record (create, replace,
+delete: ``write_tx(fn, placed=True)``) holds the store's write lock shared, then its record,
+then its places (``places``: the S2 cells of about 100 km its footprint, grown by the lateral
+buffer, meets, old version included), all as transaction-level advisory locks, at READ
+COMMITTED: its candidate search and exact test read what is committed once it holds them, and
+no write that could open or close a conflict with it runs meanwhile. Its first outbox event or
+audit entry takes the journal's lock, held to its commit, so the outbox and the audit chain
+grow in commit order (a reader of events after a sequence number never misses one committed
+later with a lower number). Every other write (parties, agreements, the DSS, a write spanning
+more than ``places.MAX_PLACES`` places) holds the write lock alone, so it runs by itself, at
+SERIALIZABLE. When PostgreSQL refuses a transaction anyway (serialization failure or deadlock,
+SQLSTATE 40001 / 40P01) the whole transaction function runs again, up to ``RETRIES`` times, so
+concurrent writers get exactly a serial outcome (the F3548 key rule included: two writers that
+each saw an empty cell cannot both succeed). Reads run on a repeatable-read snapshot.
 
 **When the database is away** (stopped, restarting, failing over to a replica, or every
 connection busy) an operation fails at once with ``ServiceUnavailable`` (503 with
@@ -33,7 +40,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -45,6 +52,7 @@ from ..errors import ServiceUnavailable
 from ..model import SeparationPolicy
 from . import migrate
 from .base import RecordCache, StoreHooks, Tx
+from .places import WholeStore
 from .txstore import TxStore
 
 log = logging.getLogger(__name__)
@@ -52,8 +60,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: How many times a refused serializable transaction is run again before giving up.
 RETRIES = 30
-#: The advisory lock every write transaction holds (migrations use another).
+#: The advisory lock every write transaction holds: shared by writes of one record (which
+#: then hold their places), alone by any other (migrations use another).
 WRITE_LOCK = 4243
+#: The first number of a record's lock (two-number advisory keys), and the journal's lock.
+RECORD_LOCKS = 4244
+JOURNAL_LOCK = 4245
 #: How long an operation waits for a free connection before answering 503.
 POOL_WAIT_S = 10.0
 #: An idle connection unused for longer than this is checked (one round trip) before use.
@@ -210,6 +222,34 @@ def _connect_patiently(url: str, wait_s: float) -> psycopg.Connection[Any]:
             delay = min(1.0, delay * 2)
 
 
+class _PlaceLocks:
+    """A placed write's locks (``places.PlaceLocks``): transaction-level advisory locks, let go
+    at its end. Records are locked by a hash of their key (two-number keys, apart from the
+    places' one-number keys); a collision only makes two writes take turns."""
+
+    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+        self.cur = cur
+        self._held: set[int] = set()
+        self._tail = False
+
+    def record(self, key: str) -> None:
+        self.cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RECORD_LOCKS, key))
+
+    def places(self, ids: Sequence[int]) -> None:
+        todo = sorted(set(ids) - self._held)
+        if todo:
+            # in the array's order: every write asks for its places in ascending order
+            self.cur.execute(
+                "SELECT count(pg_advisory_xact_lock(p)) FROM unnest(%s::bigint[]) AS p", (todo,)
+            )
+            self._held.update(todo)
+
+    def tail(self) -> None:
+        if not self._tail:
+            self.cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (JOURNAL_LOCK,))
+            self._tail = True
+
+
 class _BrokeBeforeCommit(Exception):
     """The connection broke before ``COMMIT`` was sent: nothing of the transaction was kept."""
 
@@ -243,12 +283,27 @@ class PostgresStore(TxStore):
                 conn.commit()
         self.pool = Connections(self.url, pool_size, pool_wait_s)
 
-    def _write_once(self, conn: psycopg.Connection[Any], fn: Callable[[Tx], T]) -> T:
+    def _write_once(self, conn: psycopg.Connection[Any], fn: Callable[[Tx], T], placed: bool) -> T:
         committing = False
         try:
-            # writers take turns (as on SQLite's single writer): under contention in one
-            # area, serializable transactions alone abort each other in storms. The lock is
-            # taken before the transaction begins, so its snapshot is taken after it.
+            if placed:
+                # a write of one record: beside other such writes, holding its record, its
+                # places, then the journal (``_PlaceLocks``); each statement reads what is
+                # committed when it runs, so reads made after a lock see the writes it waited for
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+                    with conn.cursor() as cur:
+                        tx = self.make_tx(cur, "%s")
+                        tx.locks = _PlaceLocks(cur)
+                        result = fn(tx)
+                    committing = True
+                tx.committed()
+                return result
+            # any other write holds the whole store (as on SQLite's single writer): under
+            # contention in one area, serializable transactions alone abort each other in
+            # storms. The lock is taken before the transaction begins, so its snapshot is
+            # taken after it.
             conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
             try:
                 with conn.transaction():
@@ -278,15 +333,19 @@ class PostgresStore(TxStore):
                 ) from exc
             raise _BrokeBeforeCommit from exc
 
-    def write_tx(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn(tx)`` at SERIALIZABLE, again if PostgreSQL refuses it (then ``fn`` must not
-        have side effects outside the transaction)."""
+    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
+        """Run ``fn(tx)`` serially with every other write, again if PostgreSQL refuses it (then
+        ``fn`` must not have side effects outside the transaction). ``placed``: ``fn`` writes
+        one record through ``Tx.write`` or ``Tx.delete`` first, so it runs beside writes into
+        other places (``places``), or alone when it spans too many."""
         fresh_tries = 1  # a connection found broken before anything was kept: once more
         attempt = 0
         while True:
             try:
                 with self.pool.connection() as conn:
-                    return self._write_once(conn, fn)
+                    return self._write_once(conn, fn, placed)
+            except WholeStore:
+                placed = False
             except (errors.SerializationFailure, errors.DeadlockDetected):
                 attempt += 1
                 if attempt >= RETRIES:

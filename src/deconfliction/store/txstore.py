@@ -52,7 +52,7 @@ class TxStore:
         )
         return bytes.fromhex(cur.fetchone()[0])
 
-    def write_tx(self, fn: Callable[[Tx], T]) -> T:
+    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
         raise NotImplementedError
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:
@@ -74,7 +74,8 @@ class TxStore:
     ) -> WriteResult:
         covers = coverings_of(draft.volumes)
         return self.write_tx(
-            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc(), covers)
+            lambda tx: tx.write(kind, record_id, owner, draft, None, actor, now_utc(), covers),
+            placed=True,
         )
 
     def create_many(
@@ -105,14 +106,16 @@ class TxStore:
         return self.write_tx(
             lambda tx: tx.write(
                 kind, record_id, owner, draft, expected_version, actor, now_utc(), covers
-            )
+            ),
+            placed=True,
         )
 
     def delete(
         self, kind: RecordKind, record_id: str, owner: str, expected_version: int, *, actor: str
     ) -> StoredRecord:
         return self.write_tx(
-            lambda tx: tx.delete(kind, record_id, owner, expected_version, actor, now_utc())
+            lambda tx: tx.delete(kind, record_id, owner, expected_version, actor, now_utc()),
+            placed=True,
         )
 
     def get(self, kind: RecordKind, owner: str, record_id: str) -> StoredRecord:
