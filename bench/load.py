@@ -4,6 +4,7 @@ p50/p99 latency per operation.
 
     python bench/load.py --seconds 20                          # SQLite, one process
     python bench/load.py --seconds 20 --pg URL --workers 2      # PostgreSQL, two processes
+    python bench/load.py --seconds 20 --pg URL --workers 2 --mix planners --planners 8
 
 Starts ``deconfliction serve`` on a fresh data folder (and, with ``--pg``, a fresh database on
 that server), registers four parties, then runs for ``--seconds``:
@@ -114,6 +115,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--pg", help="a PostgreSQL server URL (postgresql://user@host:port)")
+    ap.add_argument(
+        "--mix",
+        choices=("all", "planners"),
+        default="all",
+        help="planners: only the planners (native intents written, queried, deleted), so that "
+        "what a second process adds to writes shows alone",
+    )
+    ap.add_argument("--planners", type=int, default=4)
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-load-"))
     key = dev_private_key(data)
@@ -270,7 +279,8 @@ def main() -> None:
 
         threads = [
             threading.Thread(target=f, args=(n,))
-            for f, k in ((planner, 4), (dss, 4), (feeder, 2), (listener, 4))
+            for f, k in ((planner, args.planners), (dss, 4), (feeder, 2), (listener, 4))
+            if args.mix == "all" or f is planner
             for n in range(k)
         ]
         t0 = time.perf_counter()
@@ -284,7 +294,10 @@ def main() -> None:
         server.wait(timeout=30)
     store = "PostgreSQL" if args.pg else "SQLite"
     load = os.getloadavg()[0]
-    print(f"load: {store}, {args.workers} process(es), {elapsed:.1f} s, load average {load:.1f}")
+    print(
+        f"load: {store}, {args.workers} process(es), mix {args.mix}, {args.planners} planners, "
+        f"{elapsed:.1f} s, load average {load:.1f}"
+    )
     print(f"{'operation':<22}{'per s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     total = 0
     for name in sorted(stats.lat):
