@@ -134,7 +134,8 @@ def main() -> None:
         name = f"load_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
-        extra += ["--db", f"{args.pg}/{name}"]
+        db_url = f"{args.pg}/{name}"
+        extra += ["--db", db_url]
     server = subprocess.Popen(
         [
             sys.executable,
@@ -277,12 +278,32 @@ def main() -> None:
             except httpx.HTTPError:
                 return
 
+        waits: list[tuple[int, int]] = []  # (waiting on an advisory lock, running) per sample
+
+        def lock_sampler() -> None:
+            import psycopg
+
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                while time.monotonic() < stop:
+                    row = conn.execute(
+                        "SELECT count(*) FILTER (WHERE wait_event = 'advisory'), "
+                        "count(*) FILTER (WHERE state = 'active' AND wait_event IS NULL "
+                        "OR wait_event_type IN ('IO', 'LWLock')) "
+                        "FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    ).fetchone()
+                    if row is not None:
+                        waits.append((int(row[0]), int(row[1])))
+                    time.sleep(0.02)
+
         threads = [
             threading.Thread(target=f, args=(n,))
             for f, k in ((planner, args.planners), (dss, 4), (feeder, 2), (listener, 4))
             if args.mix == "all" or f is planner
             for n in range(k)
         ]
+        if args.pg:
+            threads.append(threading.Thread(target=lock_sampler))
         t0 = time.perf_counter()
         for t in threads:
             t.start()
@@ -307,6 +328,13 @@ def main() -> None:
         print(f"{name:<22}{rate:>8.1f}{p50:>9.1f}{p99:>9.1f}{stats.errors[name]:>8}")
     print(f"{'all requests':<22}{total / elapsed:>8.1f}")
     print(f"events received by 4 stream listeners: {events[0]}")
+    if waits:
+        waiting = statistics.fmean(w for w, _ in waits)
+        running = statistics.fmean(r for _, r in waits)
+        print(
+            f"database sessions, mean of {len(waits)} samples: {waiting:.2f} waiting on a write "
+            f"lock (advisory), {running:.2f} running a statement"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from deconfliction import dss, exchange
+from deconfliction.alerts import leases
 from deconfliction.audit import first_bad_entry
 from deconfliction.errors import NotFound, VersionConflict
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
@@ -127,6 +128,15 @@ def test_a_write_elsewhere_goes_on_while_one_holds_its_place_and_a_near_one_wait
         far.join(30)
         assert not far.is_alive() and "error" not in far_out, far_out
         assert b.get(INTENT, "RU", "far").version == 1
+        # a lease's row (background work) is written meanwhile too
+        lease, lease_out = _in_thread(
+            lambda: b.write_tx(
+                lambda tx: leases.take(tx, "ticker", "p1", time.time(), 30),
+                lock=leases.lock("ticker"),
+            )
+        )
+        lease.join(30)
+        assert not lease.is_alive() and lease_out.get("value") == 1, lease_out
         # overlapping the held one: it waits for its place; so does a write spanning too many
         # places (a box of 12 degrees), which runs alone
         near, near_out = _in_thread(

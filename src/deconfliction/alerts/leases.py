@@ -23,6 +23,12 @@ from __future__ import annotations
 from ..store.base import Tx
 
 
+def lock(name: str) -> str:
+    """What a transaction that writes only lease ``name``'s row names (``Store.write_tx``), so
+    that it runs beside other writes on a server database."""
+    return f"lease:{name}"
+
+
 def take(tx: Tx, name: str, holder: str, now: float, ttl_s: float) -> int | None:
     """Take or renew the lease ``name`` for ``holder`` until ``now + ttl_s``: its fencing
     token, or None if another holder has it."""

@@ -48,7 +48,8 @@ class Ticker:
         """One turn: True if this process held the lease and ran ``fn``."""
         now = self.clock()
         token = self.store.write_tx(
-            lambda tx: leases.take(tx, self.name, self.holder, now, self.lease_s)
+            lambda tx: leases.take(tx, self.name, self.holder, now, self.lease_s),
+            lock=leases.lock(self.name),
         )
         if token is None:
             return False
@@ -65,7 +66,8 @@ class Ticker:
     def _renew(self, token: int) -> bool:
         now = self.clock()
         held: bool = self.store.write_tx(
-            lambda tx: leases.renew(tx, self.name, self.holder, token, now, self.lease_s)
+            lambda tx: leases.renew(tx, self.name, self.holder, token, now, self.lease_s),
+            lock=leases.lock(self.name),
         )
         return held
 
@@ -110,6 +112,8 @@ class Ticker:
         if self._heart.is_alive():
             self._heart.join(timeout=10)
         try:
-            self.store.write_tx(lambda tx: leases.release(tx, self.name, self.holder))
+            self.store.write_tx(
+                lambda tx: leases.release(tx, self.name, self.holder), lock=leases.lock(self.name)
+            )
         except Exception:  # closing, or out of reach: the lease runs out by itself
             log.info("%s: lease not released; it runs out by itself", self.name)

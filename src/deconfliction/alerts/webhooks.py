@@ -301,7 +301,8 @@ class Dispatcher:
     # --- the lease that covers every delivery --------------------------------------------
     def _take_lease(self, now: float) -> bool:
         token = self.store.write_tx(
-            lambda tx: leases.take(tx, LEASE, self.holder, now, self.lease_s)
+            lambda tx: leases.take(tx, LEASE, self.holder, now, self.lease_s),
+            lock=leases.lock(LEASE),
         )
         with self._lease_lock:
             self._lease = None if token is None else (token, now)
@@ -326,7 +327,7 @@ class Dispatcher:
         if held is None:
             raise LeaseLost
         if self.clock() - held[1] > self.lease_s - self.timeout_s - LEASE_MARGIN_S:
-            self.store.write_tx(self._fence)
+            self.store.write_tx(self._fence, lock=leases.lock(LEASE))
 
     def _deliver_party_fenced(self, hook: Webhook) -> int:
         try:
@@ -339,7 +340,9 @@ class Dispatcher:
 
     def _release_lease(self) -> None:
         try:
-            self.store.write_tx(lambda tx: leases.release(tx, LEASE, self.holder))
+            self.store.write_tx(
+                lambda tx: leases.release(tx, LEASE, self.holder), lock=leases.lock(LEASE)
+            )
         except Exception:  # the store may be closing or out of reach: the lease runs out
             log.info("webhook lease not released; it runs out by itself")
 

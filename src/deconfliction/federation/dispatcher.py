@@ -189,7 +189,8 @@ class Dispatcher:
         if held is not None and now - held[1] < self.lease_s / 2:
             return True
         token = self.store.write_tx(
-            lambda tx: leases.take(tx, LEASE, self.holder, now, self.lease_s)
+            lambda tx: leases.take(tx, LEASE, self.holder, now, self.lease_s),
+            lock=leases.lock(LEASE),
         )
         with self._held_lock:
             self._held = None if token is None else (token, now)
@@ -224,7 +225,7 @@ class Dispatcher:
         if held is None:
             raise LeaseLost
         if self.clock() - held[1] > self.lease_s - self.timeout_s - LEASE_MARGIN_S:
-            self.store.write_tx(self._fence)
+            self.store.write_tx(self._fence, lock=leases.lock(LEASE))
 
     def _lost(self) -> None:
         log.warning("federation lease lost to another process; delivery stops here")
@@ -233,7 +234,9 @@ class Dispatcher:
 
     def _release(self) -> None:
         try:
-            self.store.write_tx(lambda tx: leases.release(tx, LEASE, self.holder))
+            self.store.write_tx(
+                lambda tx: leases.release(tx, LEASE, self.holder), lock=leases.lock(LEASE)
+            )
         except Exception:  # the store may be closing or out of reach: the lease runs out
             log.info("federation lease not released; it runs out by itself")
 

@@ -146,10 +146,14 @@ class Store(Protocol):
     def list_conflicts(self, party: str, *, include_resolved: bool = False) -> list[Conflict]: ...
     def audit_entries(self) -> list[AuditEntry]: ...
     def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]: ...
-    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
+    def write_tx(
+        self, fn: Callable[[Tx], T], *, placed: bool = False, lock: str | None = None
+    ) -> T:
         """Run ``fn(tx)`` as one write transaction (serializable with every other write).
         ``placed``: ``fn`` starts by writing or deleting one record (``Tx.write``,
-        ``Tx.delete``), so a back end may run it beside writes into other places."""
+        ``Tx.delete``), so a back end may run it beside writes into other places. ``lock``:
+        ``fn`` writes only rows that every writer of them names so (a lease's row), so a back
+        end may run it beside writes that do not name it."""
         ...
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:

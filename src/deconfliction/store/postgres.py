@@ -66,6 +66,8 @@ WRITE_LOCK = 4243
 #: The first number of a record's lock (two-number advisory keys), and the journal's lock.
 RECORD_LOCKS = 4244
 JOURNAL_LOCK = 4245
+#: The first number of the lock of a write's name (``write_tx(lock=...)``).
+NAMED_LOCKS = 4246
 #: How long an operation waits for a free connection before answering 503.
 POOL_WAIT_S = 10.0
 #: An idle connection unused for longer than this is checked (one round trip) before use.
@@ -283,16 +285,23 @@ class PostgresStore(TxStore):
                 conn.commit()
         self.pool = Connections(self.url, pool_size, pool_wait_s)
 
-    def _write_once(self, conn: psycopg.Connection[Any], fn: Callable[[Tx], T], placed: bool) -> T:
+    def _write_once(
+        self, conn: psycopg.Connection[Any], fn: Callable[[Tx], T], placed: bool, lock: str | None
+    ) -> T:
         committing = False
         try:
-            if placed:
-                # a write of one record: beside other such writes, holding its record, its
-                # places, then the journal (``_PlaceLocks``); each statement reads what is
-                # committed when it runs, so reads made after a lock see the writes it waited for
+            if placed or lock is not None:
+                # a write of one record, or of rows named by ``lock``: beside other such
+                # writes, holding its record and places (or its name), then the journal
+                # (``_PlaceLocks``); each statement reads what is committed when it runs, so
+                # reads made after a lock see the writes that held it
                 with conn.transaction():
                     conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                     conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+                    if lock is not None:
+                        conn.execute(
+                            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (NAMED_LOCKS, lock)
+                        )
                     with conn.cursor() as cur:
                         tx = self.make_tx(cur, "%s")
                         tx.locks = _PlaceLocks(cur)
@@ -333,17 +342,21 @@ class PostgresStore(TxStore):
                 ) from exc
             raise _BrokeBeforeCommit from exc
 
-    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
+    def write_tx(
+        self, fn: Callable[[Tx], T], *, placed: bool = False, lock: str | None = None
+    ) -> T:
         """Run ``fn(tx)`` serially with every other write, again if PostgreSQL refuses it (then
         ``fn`` must not have side effects outside the transaction). ``placed``: ``fn`` writes
         one record through ``Tx.write`` or ``Tx.delete`` first, so it runs beside writes into
-        other places (``places``), or alone when it spans too many."""
+        other places (``places``), or alone when it spans too many. ``lock``: ``fn`` writes only
+        rows that every writer of them names so (a lease's row), so it runs beside any write
+        that does not name it."""
         fresh_tries = 1  # a connection found broken before anything was kept: once more
         attempt = 0
         while True:
             try:
                 with self.pool.connection() as conn:
-                    return self._write_once(conn, fn, placed)
+                    return self._write_once(conn, fn, placed, lock)
             except WholeStore:
                 placed = False
             except (errors.SerializationFailure, errors.DeadlockDetected):

@@ -177,9 +177,11 @@ class SqliteStore(TxStore):
         except sqlite3.OperationalError as exc:
             raise (unavailable(exc) or exc) from exc
 
-    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
+    def write_tx(
+        self, fn: Callable[[Tx], T], *, placed: bool = False, lock: str | None = None
+    ) -> T:
         """Run ``fn(tx)`` as one write transaction, serial with every other write (one writer:
-        ``placed`` changes nothing)."""
+        ``placed`` and ``lock`` change nothing)."""
         return self._write(fn)
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:

@@ -52,7 +52,9 @@ class TxStore:
         )
         return bytes.fromhex(cur.fetchone()[0])
 
-    def write_tx(self, fn: Callable[[Tx], T], *, placed: bool = False) -> T:
+    def write_tx(
+        self, fn: Callable[[Tx], T], *, placed: bool = False, lock: str | None = None
+    ) -> T:
         raise NotImplementedError
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:
