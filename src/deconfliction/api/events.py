@@ -122,7 +122,10 @@ def _is_party(store: Store, party: str) -> bool:
 
 def _heartbeat(store: Store, party: str) -> None:
     try:
-        store.write_tx(lambda tx: links.heartbeat(tx, party, "event-stream", datetime.now(UTC)))
+        store.write_tx(
+            lambda tx: links.heartbeat(tx, party, "event-stream", datetime.now(UTC)),
+            lock=links.lock(party),
+        )
     except Exception:  # bookkeeping: never the reason a stream fails
         log.exception("heartbeat of %s's event stream failed", party)
 

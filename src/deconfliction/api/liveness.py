@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -46,6 +47,6 @@ async def heartbeat(request: Request, party: PartyDep, body: HeartbeatIn | None 
     open); one that neither answers pings nor heartbeats is degraded after three rounds."""
     client = body.client if body is not None else "client"
     return await run_in_threadpool(
-        request.app.state.store.write_tx,
+        partial(request.app.state.store.write_tx, lock=links.lock(party)),
         lambda tx: links.heartbeat(tx, party, client, datetime.now(UTC)),
     )

@@ -155,6 +155,12 @@ HEARTBEAT_EVERY_S = 30.0
 HEARTBEAT_WINDOW_S = 90.0
 
 
+def lock(party: str) -> str:
+    """What a write of ``party``'s link state alone names (``Store.write_tx``), so that it runs
+    beside other writes on a server database (a round of checks takes the whole store)."""
+    return f"link:{party}"
+
+
 def heartbeat(tx: Tx, party: str, client: str, at: datetime, threshold: int = 3) -> dict[str, Any]:
     """A signed heartbeat from one of ``party``'s clients (``client`` names it: "map", "cli",
     a feed...): recorded; a party that is not up (unknown or degraded) is up from now."""

@@ -18,6 +18,8 @@ from .base import Store
 
 #: A track not reported for this long is dropped.
 STALE_AFTER = timedelta(seconds=120)
+#: What every write of live tracks names (``Store.write_tx``): they run beside other writes.
+TRACKS_LOCK = "live_tracks"
 
 
 class TrackTable:
@@ -112,13 +114,15 @@ class SharedTrackTable:
                 changed += 1
             return changed
 
-        changed: int = self.store.write_tx(run)
+        # only live tracks' rows (and their revision, taken in commit order under the name)
+        changed: int = self.store.write_tx(run, lock=TRACKS_LOCK)
         return changed
 
     def expire(self) -> int:
         limit = (self.clock() - self.stale_after).timestamp()
         gone: int = self.store.write_tx(
-            lambda tx: tx.x("DELETE FROM live_tracks WHERE received_at < ?", (limit,)).rowcount
+            lambda tx: tx.x("DELETE FROM live_tracks WHERE received_at < ?", (limit,)).rowcount,
+            lock=TRACKS_LOCK,
         )
         return gone
 
