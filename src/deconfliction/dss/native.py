@@ -300,12 +300,8 @@ def put_publication(tx: Tx, party: str, pub: Publication, actor: str, at: dateti
         (party, pub.model_dump_json(), iso(at)),
     )
     tx.memo.setdefault("publication", {})[party] = pub
-    rows = tx.x(
-        "SELECT id, kind, body, version FROM records WHERE owner = ? ORDER BY id", (party,)
-    ).fetchall()
-    for r in rows:
-        rec, _ = tx.cache.get(r[1], r[2], r[0], int(r[3]))
-        _republish(tx, RecordKind(r[1]), rec, rec, at)
+    for rec, eng in tx.owned(party):
+        _republish(tx, eng.kind, rec, rec, at)
     tx.audit(at, actor, "dss.publication", party, digest(pub.model_dump(mode="json")))
     return pub
 
@@ -411,7 +407,7 @@ def details_volumes(tx: Tx, ent: Reference, caller: str) -> list[Volume4D]:
     """The volumes a caller is shown in details: the exact ones when the caller is a party
     the agreements give ``full`` on the record, else the published ones."""
     found = tx.load(ent["native"]["key"])
-    if found is not None and tx.x("SELECT 1 FROM parties WHERE id = ?", (caller,)).fetchone():
+    if found is not None and tx.has_party(caller):
         level, _, _ = level_for(tx, found[0], caller)
         if level is Release.FULL:
             return list(found[0].volumes)

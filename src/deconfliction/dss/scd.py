@@ -311,8 +311,7 @@ class Scd:
                         RecordKind.INTENT, eid, manager, found[0].version, manager, self.now
                     )
                 return
-            known = self.tx.x("SELECT 1 FROM parties WHERE id = ?", (manager,)).fetchone()
-            if known is None:
+            if not self.tx.has_party(manager):
                 self.tx.put_party(Party(id=manager, name=manager), manager, self.now)
             draft = IntentDraft(
                 volumes=native_volumes,

@@ -138,7 +138,7 @@ def open_record_thread(
         raise InvalidInput([FieldError("/with", "name the party to talk with about your record")])
     if other == party:
         raise InvalidInput([FieldError("/with", "a thread is between two different parties")])
-    if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
+    if not tx.has_party(other):
         raise InvalidInput([FieldError("/with", f"no party {other!r}")])
     t = Thread(str(uuid.uuid4()), "record", key, tuple(sorted({party, other})), party, iso(at))
     _insert(tx, t)

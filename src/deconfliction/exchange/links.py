@@ -30,7 +30,7 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
 
-from ..alerts.webhooks import SIGNATURE_HEADER, hold, probe_soon, sign
+from ..alerts.webhooks import SIGNATURE_HEADER, endpoints, hold, probe_soon, sign
 from ..audit import digest
 from ..store.base import Store, Tx, iso
 from .agreements import all_active
@@ -194,11 +194,8 @@ class LinkChecker:
 
     def run_once(self) -> dict[str, str]:
         def read(tx: Tx) -> list[tuple[str, str | None, str | None, float | None]]:
-            hooks = {
-                r[0]: (r[1], r[2])
-                for r in tx.x("SELECT party, url, secret FROM webhooks").fetchall()
-            }
-            parties = [r[0] for r in tx.x("SELECT id FROM parties ORDER BY id").fetchall()]
+            hooks = endpoints(tx)
+            parties = tx.party_ids()
             return [(p, *hooks.get(p, (None, None)), last_heartbeat(tx, p)) for p in parties]
 
         states = {}

@@ -198,16 +198,7 @@ def _send_one(
 def _owned(
     tx: Tx, owner: str, after: str, limit: int | None
 ) -> list[tuple[RecordKind, StoredRecord]]:
-    sql = "SELECT id, kind, body, version FROM records WHERE owner = ? AND id > ? ORDER BY id"
-    params: list[Any] = [owner, after]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    out = []
-    for r in tx.x(sql, params).fetchall():
-        rec, eng = tx.cache.get(r[1], r[2], r[0], int(r[3]))
-        out.append((eng.kind, rec))
-    return out
+    return [(eng.kind, rec) for rec, eng in tx.owned(owner, after=after, limit=limit)]
 
 
 def sync_pair(
