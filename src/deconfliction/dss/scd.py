@@ -119,10 +119,7 @@ class Scd:
         return found
 
     def dependents(self, sub_id: str) -> list[str]:
-        rows = self.tx.x(
-            "SELECT id FROM scd_entities WHERE kind = 'oir' AND ref = ? ORDER BY id", (sub_id,)
-        ).fetchall()
-        return [r[0] for r in rows]
+        return storage.oirs_of_subscription(self.tx, sub_id)
 
     def availability(self, uss: str) -> tuple[str, str]:
         """(availability, version) of a USS, read once per transaction (an answer names the

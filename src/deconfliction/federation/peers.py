@@ -185,11 +185,9 @@ def add(
 
 
 def forget(tx: Tx, name: str, actor: str, at: datetime) -> None:
-    """Remove a peer's rows (its parties, its outbox, what was sent to it), audited; what its
-    parties released here is dropped first by ``service.remove_peer``."""
+    """Remove a peer's rows (its parties and the peer), audited; its outbox, what was sent to
+    it, and what its parties released here are dropped first by ``service.remove_peer``."""
     tx.x("DELETE FROM fed_peer_parties WHERE peer = ?", (name,))
-    tx.x("DELETE FROM fed_outbox WHERE peer = ?", (name,))
-    tx.x("DELETE FROM fed_sent WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_peers WHERE name = ?", (name,))
     tx.memo.pop("fed.hosted", None)
     tx.audit(at, actor, "federation.peer-removed", name, digest({"name": name}))

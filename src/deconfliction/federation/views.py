@@ -139,6 +139,11 @@ def _sent(tx: Tx, to_party: str, key: str) -> tuple[str, str] | None:
     return None if r is None else (r[0], r[1])
 
 
+def forget_sent(tx: Tx, peer: str) -> None:
+    """Forget what was sent to ``peer`` (it is being removed)."""
+    tx.x("DELETE FROM fed_sent WHERE peer = ?", (peer,))
+
+
 def send_record(tx: Tx, key: str, kind: RecordKind, rec: StoredRecord | None, at: datetime) -> None:
     """Tell every party another node speaks for what it may now see of one of this node's
     records (``rec`` None: deleted); only what changed is sent."""

@@ -127,10 +127,9 @@ class RecordsTx(JournalTx):
         """The keys of the records of one kind that these parties own (in no order)."""
         if not owners:
             return []
+        marks = ", ".join("?" * len(owners))
         rows = self.x(
-            f"SELECT id FROM records WHERE kind = ? AND owner IN "
-            f"({', '.join('?' * len(owners))})",
-            [kind.value, *owners],
+            f"SELECT id FROM records WHERE kind = ? AND owner IN ({marks})", [kind.value, *owners]
         ).fetchall()
         return [r[0] for r in rows]
 
