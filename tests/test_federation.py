@@ -264,6 +264,8 @@ class Federation:
     #: the FR-RU link runs through these (FR's way to RU, and RU's way to FR)
     fr_to_ru: Proxy
     ru_to_fr: Proxy
+    #: the scene's agreements and records are made (``scene``)
+    scene_made: bool = False
 
     @property
     def nodes(self) -> list[Node]:
@@ -377,7 +379,12 @@ def _exactly_once(f: Federation) -> None:
             assert len({m for _, m in got}) == len(got)
 
 
-def test_the_demo_across_three_nodes_releases_no_more_than_agreed(fed: Federation) -> None:
+@pytest.fixture
+def scene(fed: Federation) -> Federation:
+    """The nodes with the scene's agreements (FR-RU, GB-FR) and records (S1, N1, A1, E1, G1),
+    delivered: made by whichever test asks first, so that each test can run alone."""
+    if fed.scene_made:
+        return fed
     fr, ru, gb = fed.fr, fed.ru, fed.gb
     _agree(
         fr,
@@ -401,6 +408,17 @@ def test_the_demo_across_three_nodes_releases_no_more_than_agreed(fed: Federatio
     for node, doc in ((fr, S1), (fr, N1), (ru, A1), (ru, E1), (gb, G1)):
         _write(node, doc)
     wait_for("the nodes to converge", lambda: _converged(fed))
+    wait_for(
+        "FR's conflict with A1",
+        lambda: any(c["finding"] == "agreed" for c in _conflicts(fr)),
+    )
+    fed.scene_made = True
+    return fed
+
+
+def test_the_demo_across_three_nodes_releases_no_more_than_agreed(scene: Federation) -> None:
+    fed = scene
+    fr, ru, gb = fed.fr, fed.ru, fed.gb
 
     # what each node was given of the others' records
     assert _views(fr) == {"RU/A1": "extent"}
@@ -520,7 +538,8 @@ def _thread_texts(node: Node, cid: str) -> list[str]:
     return [m["text"] for m in th["messages"]]
 
 
-def test_a_partition_then_reconnection_delivers_everything_once(fed: Federation) -> None:
+def test_a_partition_then_reconnection_delivers_everything_once(scene: Federation) -> None:
+    fed = scene
     fr, ru = fed.fr, fed.ru
     [c] = [c for c in _conflicts(fr) if c["finding"] == "agreed"]
     cid = c["id"]
@@ -573,7 +592,8 @@ def test_a_partition_then_reconnection_delivers_everything_once(fed: Federation)
     _exactly_once(fed)
 
 
-def test_a_node_killed_mid_burst_loses_nothing(fed: Federation) -> None:
+def test_a_node_killed_mid_burst_loses_nothing(scene: Federation) -> None:
+    fed = scene
     fr, ru = fed.fr, fed.ru
     acked: list[str] = []
     lock = threading.Lock()
@@ -626,8 +646,9 @@ def _refusals(node: Node) -> list[tuple[str, str]]:
 
 
 def test_forged_replayed_and_unauthorized_requests_are_refused_and_audited(
-    fed: Federation, tmp_path: Path
+    scene: Federation, tmp_path: Path
 ) -> None:
+    fed = scene
     fr, ru = fed.fr, fed.ru
     inbox = ru.url + "/federation/v1/inbox"
     to = ru.key

@@ -42,14 +42,9 @@ class Event:
 
 
 def events_after(tx: Tx, party: str, after_seq: int, limit: int = PAGE) -> list[Event]:
-    rows = tx.x(
-        "SELECT seq, type, payload, created_at FROM outbox WHERE party = ? AND seq > ? "
-        "ORDER BY seq LIMIT ?",
-        (party, after_seq, limit),
-    ).fetchall()
-    return [Event(int(r[0]), party, r[1], json.loads(r[2]), r[3]) for r in rows]
+    rows = tx.events_after(party, after_seq, limit)
+    return [Event(seq, party, type_, json.loads(payload), at) for seq, type_, payload, at in rows]
 
 
 def last_seq(tx: Tx, party: str) -> int:
-    row = tx.x("SELECT MAX(seq) FROM outbox WHERE party = ?", (party,)).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    return tx.last_event_seq(party)

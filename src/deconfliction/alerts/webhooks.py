@@ -192,6 +192,11 @@ def get_webhook(tx: Tx, party: str) -> Webhook | None:
     return None if r is None else _row(r)
 
 
+def endpoints(tx: Tx) -> dict[str, tuple[str, str]]:
+    """Every party's webhook: its url and secret, by party."""
+    return {r[0]: (r[1], r[2]) for r in tx.x("SELECT party, url, secret FROM webhooks").fetchall()}
+
+
 def delete_webhook(tx: Tx, party: str, actor: str, at: datetime) -> bool:
     if get_webhook(tx, party) is None:
         return False
@@ -201,25 +206,25 @@ def delete_webhook(tx: Tx, party: str, actor: str, at: datetime) -> bool:
 
 
 def pending(tx: Tx, party: str, after_seq: int) -> int:
-    row = tx.x(
-        "SELECT COUNT(*) FROM outbox WHERE party = ? AND seq > ?", (party, after_seq)
-    ).fetchone()
-    return int(row[0])
+    return tx.events_pending(party, after_seq)
 
 
 def dead_letters(tx: Tx, party: str) -> list[dict[str, Any]]:
     rows = tx.x(
-        "SELECT d.seq, d.attempts, d.last_error, d.at, o.type, o.payload, o.created_at "
-        "FROM webhook_dead_letters d JOIN outbox o ON o.seq = d.seq "
-        "WHERE d.party = ? ORDER BY d.seq",
+        "SELECT seq, attempts, last_error, at FROM webhook_dead_letters "
+        "WHERE party = ? ORDER BY seq",
         (party,),
     ).fetchall()
+    events = tx.events_by_seq([int(r[0]) for r in rows])
     out = []
     for r in rows:
-        event = Event(int(r[0]), party, r[4], {}, r[6])
+        if int(r[0]) not in events:  # only the letters whose event the outbox still holds
+            continue
+        type_, payload, created_at = events[int(r[0])]
+        event = Event(int(r[0]), party, type_, {}, created_at)
         out.append(
             {
-                "event": {**event.as_json(), "payload": json.loads(r[5])},
+                "event": {**event.as_json(), "payload": json.loads(payload)},
                 "attempts": int(r[1]),
                 "last_error": r[2],
                 "given_up_at": r[3],

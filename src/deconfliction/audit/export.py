@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .chain import GENESIS, AuditEntry, canonical, link
+from .log import AuditLog
 from .signing import Signer, key_id, load_public, message, public_pem, verify
 
 FORMAT = "deconfliction-audit/1"
@@ -70,29 +71,13 @@ def build(
     return canonical(doc)
 
 
-def log_rows(tx: Any) -> tuple[list[AuditEntry], list[dict[str, Any]], list[dict[str, Any]]]:
+def log_rows(
+    tx: AuditLog,
+) -> tuple[list[AuditEntry], list[dict[str, Any]], list[dict[str, Any]]]:
     """Every entry, checkpoint and countersignature of the log (``tx``: a store transaction)."""
-    entries = [
-        AuditEntry(*r)
-        for r in tx.x(
-            "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
-            "ORDER BY seq"
-        ).fetchall()
-    ]
-    checkpoints = [
-        {"seq": int(r[0]), "hash": r[1], "at": r[2], "key_id": r[3], "signature": r[4]}
-        for r in tx.x(
-            "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq"
-        ).fetchall()
-    ]
-    counters = [
-        {"seq": int(r[0]), "party": r[1], "key_id": r[2], "signature": r[3], "at": r[4]}
-        for r in tx.x(
-            "SELECT seq, party, key_id, signature, at FROM audit_countersignatures "
-            "ORDER BY seq, party"
-        ).fetchall()
-    ]
-    return entries, checkpoints, counters
+    checkpoints = [dict(cp._asdict()) for cp in tx.checkpoints_after(0)]
+    counters = [dict(c._asdict()) for c in tx.countersignatures()]
+    return tx.entries(0), checkpoints, counters
 
 
 @dataclass(frozen=True)

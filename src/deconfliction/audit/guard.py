@@ -21,18 +21,14 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .chain import GENESIS, AuditEntry
+from .chain import GENESIS
 from .keys import message, verify
+from .log import AuditLog
 
 HEAD_FILE = "audit-head.json"
-
-
-class Sql(Protocol):
-    def x(self, sql: str, params: Any = ()) -> Any: ...
 
 
 class ChainGuard:
@@ -50,7 +46,7 @@ class ChainGuard:
             doc = json.loads(path.read_text(encoding="utf-8"))
             self.seq, self.hash = int(doc["seq"]), str(doc["hash"])
 
-    def check(self, tx: Sql) -> str | None:
+    def check(self, tx: AuditLog) -> str | None:
         """None if the chain still holds what was signed and links up to its head; else why
         not (and from then on, always that)."""
         with self._lock:
@@ -58,41 +54,32 @@ class ChainGuard:
                 self.problem = self._check(tx)
             return self.problem
 
-    def _check(self, tx: Sql) -> str | None:
+    def _check(self, tx: AuditLog) -> str | None:
         if self.seq:
-            row = tx.x("SELECT hash FROM audit_log WHERE seq = ?", (self.seq,)).fetchone()
-            if row is None:
+            kept = tx.entry_hash(self.seq)
+            if kept is None:
                 return (
                     f"entry {self.seq} is gone: the log was cut back below a checkpoint this "
                     "service signed"
                 )
-            if row[0] != self.hash:
+            if kept != self.hash:
                 return (
                     f"entry {self.seq} changed since this service signed it: history before "
                     "it was rewritten"
                 )
-        rows = tx.x(
-            "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
-            "WHERE seq > ? ORDER BY seq",
-            (self.seq,),
-        ).fetchall()
         prev, expected = self.hash, self.seq + 1
         hashes: dict[int, str] = {}
-        for r in rows:
-            e = AuditEntry(int(r[0]), *r[1:])
+        for e in tx.entries(self.seq):
             if e.seq != expected or e.prev_hash != prev or e.hash != e.expected_hash():
                 return f"entry {e.seq}: the chain is broken there"
             hashes[e.seq] = e.hash
             prev, expected = e.hash, expected + 1
         # remember the newest checkpoint committed under this key
-        newest = tx.x(
-            "SELECT seq, hash, signature FROM audit_checkpoints WHERE seq > ? ORDER BY seq DESC",
-            (self.seq,),
-        ).fetchall()
-        for seq, h, sig in newest:
-            seq = int(seq)
-            if hashes.get(seq) == h and verify(self.public, message(seq, h), str(sig)):
-                self._remember(seq, h)
+        for cp in reversed(tx.checkpoints_after(self.seq)):
+            if hashes.get(cp.seq) == cp.hash and verify(
+                self.public, message(cp.seq, cp.hash), cp.signature
+            ):
+                self._remember(cp.seq, cp.hash)
                 break
         return None
 

@@ -119,11 +119,7 @@ def _is_mirror(tx: Tx, kind: RecordKind, rec: StoredRecord) -> bool:
     """Whether the record is the native view of a DSS client's own reference."""
     if kind is not RecordKind.INTENT:
         return False
-    row = tx.x(
-        "SELECT 1 FROM scd_entities WHERE kind = 'oir' AND id = ? AND manager = ?",
-        (rec.id, rec.owner),
-    ).fetchone()
-    return row is not None
+    return storage.is_managed_oir(tx, rec.id, rec.owner)
 
 
 # --- the published references ---------------------------------------------------------------
@@ -202,16 +198,7 @@ def search(tx: Tx, kind: str, cells: frozenset[int], base_url: str) -> list[Refe
     ordered = sorted(cells)
     for k in range(0, len(ordered), _CHUNK):
         q = cell_query(ordered[k : k + _CHUNK])
-        terms = ["cell BETWEEN ? AND ?"] * len(q.ranges)
-        params: list[Any] = [x for span in q.ranges for x in span]
-        if q.ancestors:
-            terms.append(f"cell IN ({', '.join('?' * len(q.ancestors))})")
-            params += sorted(q.ancestors)
-        rows = tx.x(
-            f"SELECT DISTINCT id FROM scd_cells WHERE kind = ? AND ({' OR '.join(terms)})",
-            [CELL_KIND[kind], *params],
-        ).fetchall()
-        ids.update(r[0] for r in rows)
+        ids.update(storage.ids_in_ranges(tx, CELL_KIND[kind], list(q.ranges), sorted(q.ancestors)))
     out = []
     around: Shape | None = None
     for did in sorted(ids):
@@ -237,7 +224,7 @@ def _unpublish(tx: Tx, did: str, kind: str) -> list[Volume4D]:
     r = tx.x("SELECT volumes FROM dss_native WHERE dss_id = ?", (did,)).fetchone()
     if r is None:
         return []
-    tx.x("DELETE FROM scd_cells WHERE kind = ? AND id = ?", (CELL_KIND[kind], did))
+    storage.unindex(tx, CELL_KIND[kind], did)
     tx.x("DELETE FROM dss_native WHERE dss_id = ?", (did,))
     return [Volume4D.model_validate(v) for v in json.loads(r[0])]
 
@@ -260,10 +247,7 @@ def _publish(tx: Tx, kind: RecordKind, rec: StoredRecord, volumes: list[Volume4D
         ),
     )
     coarse = sorted({to_sql(c) for v in volumes for c in covering(v.footprint)})
-    tx.xm(
-        "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)",
-        [(CELL_KIND[dkind], c, did) for c in coarse],
-    )
+    storage.index_cells(tx, CELL_KIND[dkind], did, coarse)
 
 
 def _republish(
@@ -300,12 +284,8 @@ def put_publication(tx: Tx, party: str, pub: Publication, actor: str, at: dateti
         (party, pub.model_dump_json(), iso(at)),
     )
     tx.memo.setdefault("publication", {})[party] = pub
-    rows = tx.x(
-        "SELECT id, kind, body, version FROM records WHERE owner = ? ORDER BY id", (party,)
-    ).fetchall()
-    for r in rows:
-        rec, _ = tx.cache.get(r[1], r[2], r[0], int(r[3]))
-        _republish(tx, RecordKind(r[1]), rec, rec, at)
+    for rec, eng in tx.owned(party):
+        _republish(tx, eng.kind, rec, rec, at)
     tx.audit(at, actor, "dss.publication", party, digest(pub.model_dump(mode="json")))
     return pub
 
@@ -318,22 +298,10 @@ def _subs_in(tx: Tx, coarse: list[int]) -> set[str]:
         {to_sql(cell_parent(c, DSS_LEVEL)) for c in coarse if cell_level(c) > DSS_LEVEL}
     )
     if parents:
-        rows = tx.x(
-            f"SELECT DISTINCT id FROM scd_cells WHERE kind = 'sub' AND cell IN "
-            f"({', '.join('?' * len(parents))})",
-            parents,
-        ).fetchall()
-        ids.update(r[0] for r in rows)
+        ids.update(storage.ids_in_cells(tx, "sub", parents))
     spans = [s for c in coarse if cell_level(c) <= DSS_LEVEL for s in cell_query([c]).ranges]
     for k in range(0, len(spans), _CHUNK):
-        part = spans[k : k + _CHUNK]
-        rows = tx.x(
-            "SELECT DISTINCT id FROM scd_cells WHERE kind = 'sub' AND ("
-            + " OR ".join(["cell BETWEEN ? AND ?"] * len(part))
-            + ")",
-            [x for span in part for x in span],
-        ).fetchall()
-        ids.update(r[0] for r in rows)
+        ids.update(storage.ids_in_ranges(tx, "sub", list(spans[k : k + _CHUNK])))
     return ids
 
 
@@ -351,13 +319,7 @@ def _touching(tx: Tx, volumes: list[Volume4D]) -> set[str]:
     ids: set[str] = set()
     probe = [to_sql(c) for c in sorted(own)]
     for k in range(0, len(probe), _CHUNK):
-        chunk = probe[k : k + _CHUNK]
-        rows = tx.x(
-            f"SELECT DISTINCT id FROM scd_cells WHERE kind = 'sub' AND cell IN "
-            f"({', '.join('?' * len(chunk))})",
-            chunk,
-        ).fetchall()
-        ids.update(r[0] for r in rows)
+        ids.update(storage.ids_in_cells(tx, "sub", probe[k : k + _CHUNK]))
     return ids
 
 
@@ -371,7 +333,7 @@ def _notify(
     deleted: bool,
     at: datetime,
 ) -> None:
-    if tx.x("SELECT 1 FROM scd_cells WHERE kind = 'sub' LIMIT 1").fetchone() is None:
+    if not storage.any_of_kind(tx, "sub"):
         return  # no subscription anywhere
     flag: NotifyFlag = (
         "notify_for_operational_intents" if kind == "oir" else "notify_for_constraints"
@@ -411,7 +373,7 @@ def details_volumes(tx: Tx, ent: Reference, caller: str) -> list[Volume4D]:
     """The volumes a caller is shown in details: the exact ones when the caller is a party
     the agreements give ``full`` on the record, else the published ones."""
     found = tx.load(ent["native"]["key"])
-    if found is not None and tx.x("SELECT 1 FROM parties WHERE id = ?", (caller,)).fetchone():
+    if found is not None and tx.has_party(caller):
         level, _, _ = level_for(tx, found[0], caller)
         if level is Release.FULL:
             return list(found[0].volumes)

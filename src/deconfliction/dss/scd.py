@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from ..errors import DeconflictionError
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
+from ..store import availability as uss_availability
 from ..store.base import Tx, record_key
 from . import native, storage
 from .entities import (
@@ -119,20 +120,14 @@ class Scd:
         return found
 
     def dependents(self, sub_id: str) -> list[str]:
-        rows = self.tx.x(
-            "SELECT id FROM scd_entities WHERE kind = 'oir' AND ref = ? ORDER BY id", (sub_id,)
-        ).fetchall()
-        return [r[0] for r in rows]
+        return storage.oirs_of_subscription(self.tx, sub_id)
 
     def availability(self, uss: str) -> tuple[str, str]:
         """(availability, version) of a USS, read once per transaction (an answer names the
         same managers again and again)."""
         known = self._availability.get(uss)
         if known is None:
-            row = self.tx.x(
-                "SELECT availability, version FROM scd_availability WHERE uss = ?", (uss,)
-            ).fetchone()
-            known = self._availability[uss] = (row[0], row[1]) if row else ("Unknown", "")
+            known = self._availability[uss] = uss_availability.get(self.tx, uss) or ("Unknown", "")
         return known
 
     # --- JSON views ------------------------------------------------------------------------
@@ -311,8 +306,7 @@ class Scd:
                         RecordKind.INTENT, eid, manager, found[0].version, manager, self.now
                     )
                 return
-            known = self.tx.x("SELECT 1 FROM parties WHERE id = ?", (manager,)).fetchone()
-            if known is None:
+            if not self.tx.has_party(manager):
                 self.tx.put_party(Party(id=manager, name=manager), manager, self.now)
             draft = IntentDraft(
                 volumes=native_volumes,
@@ -597,12 +591,7 @@ class Scd:
         if old_version != version:
             raise ScdError(409, "old_version is not the current version")
         new = new_version()
-        self.tx.x(
-            "INSERT INTO scd_availability (uss, availability, version) VALUES (?, ?, ?) "
-            "ON CONFLICT (uss) DO UPDATE SET availability = excluded.availability, "
-            "version = excluded.version",
-            (uss, availability, new),
-        )
+        uss_availability.put(self.tx, uss, availability, new)
         self._availability[uss] = (availability, new)
         return {"status": {"uss": uss, "availability": availability}, "version": new}
 

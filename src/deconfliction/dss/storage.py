@@ -93,3 +93,65 @@ def drop_cells(tx: Tx, kind: Kind, eid: str, cells: Iterable[int]) -> None:
         "DELETE FROM scd_cells WHERE kind = ? AND cell = ? AND id = ?",
         [(kind, to_sql(c), eid) for c in cells],
     )
+
+
+def is_managed_oir(tx: Tx, eid: str, manager: str) -> bool:
+    """Whether ``manager`` manages the operational intent reference ``eid``."""
+    row = tx.x(
+        "SELECT 1 FROM scd_entities WHERE kind = 'oir' AND id = ? AND manager = ?",
+        (eid, manager),
+    ).fetchone()
+    return row is not None
+
+
+def oirs_of_subscription(tx: Tx, sub_id: str) -> list[str]:
+    """The operational intent references that depend on a subscription, by id."""
+    rows = tx.x(
+        "SELECT id FROM scd_entities WHERE kind = 'oir' AND ref = ? ORDER BY id", (sub_id,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- the cell index alone (for what the DSS indexes without an entity: ``native``) ----------
+def ids_in_cells(tx: Tx, kind: str, cells: list[int]) -> list[str]:
+    """Ids of a kind indexed in any of these cells (``to_sql`` values; one statement)."""
+    rows = tx.x(
+        f"SELECT DISTINCT id FROM scd_cells WHERE kind = ? AND cell IN "
+        f"({', '.join('?' * len(cells))})",
+        [kind, *cells],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def ids_in_ranges(
+    tx: Tx, kind: str, ranges: list[tuple[int, int]], cells: list[int] | None = None
+) -> list[str]:
+    """Ids of a kind indexed in any of these cell ranges (inclusive), or in ``cells``
+    (``to_sql`` values; one statement)."""
+    terms = ["cell BETWEEN ? AND ?"] * len(ranges)
+    params: list[Any] = [x for span in ranges for x in span]
+    if cells:
+        terms.append(f"cell IN ({', '.join('?' * len(cells))})")
+        params += cells
+    rows = tx.x(
+        f"SELECT DISTINCT id FROM scd_cells WHERE kind = ? AND ({' OR '.join(terms)})",
+        [kind, *params],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def any_of_kind(tx: Tx, kind: str) -> bool:
+    """Whether anything of a kind is indexed at all."""
+    return tx.x("SELECT 1 FROM scd_cells WHERE kind = ? LIMIT 1", (kind,)).fetchone() is not None
+
+
+def index_cells(tx: Tx, kind: str, eid: str, cells: list[int]) -> None:
+    """Index ``eid`` of a kind in these cells (``to_sql`` values)."""
+    tx.xm(
+        "INSERT INTO scd_cells (kind, cell, id) VALUES (?, ?, ?)", [(kind, c, eid) for c in cells]
+    )
+
+
+def unindex(tx: Tx, kind: str, eid: str) -> None:
+    """Remove every cell of ``eid`` of a kind from the index."""
+    tx.x("DELETE FROM scd_cells WHERE kind = ? AND id = ?", (kind, eid))

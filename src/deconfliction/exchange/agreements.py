@@ -211,7 +211,7 @@ def history(tx: Tx, party: str) -> list[Agreement]:
 def propose(tx: Tx, by: str, other: str, terms: Terms, actor: str, at: datetime) -> Agreement:
     if other == by:
         raise InvalidInput([FieldError("/other", "an agreement is between two parties")])
-    if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
+    if not tx.has_party(other):
         raise NotFound(f"no party {other!r}")
     strangers = set(terms.releases) | set(terms.languages)
     strangers -= {by, other}

@@ -138,7 +138,7 @@ def open_record_thread(
         raise InvalidInput([FieldError("/with", "name the party to talk with about your record")])
     if other == party:
         raise InvalidInput([FieldError("/with", "a thread is between two different parties")])
-    if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
+    if not tx.has_party(other):
         raise InvalidInput([FieldError("/with", f"no party {other!r}")])
     t = Thread(str(uuid.uuid4()), "record", key, tuple(sorted({party, other})), party, iso(at))
     _insert(tx, t)
@@ -478,6 +478,32 @@ def view(tx: Tx, thread: Thread, lang: str) -> ThreadView:
         "lang": lang,
         "messages": messages,
     }
+
+
+def ack_times(tx: Tx, sender: str, acker: str) -> list[float]:
+    """Seconds from ``sender``'s messages to ``acker``'s acknowledgements."""
+    rows = tx.x(
+        "SELECT m.created_at, a.at FROM acks a JOIN messages m ON m.id = a.message_id "
+        "WHERE m.party = ? AND a.party = ?",
+        (sender, acker),
+    ).fetchall()
+    return [
+        (datetime.fromisoformat(r[1]) - datetime.fromisoformat(r[0])).total_seconds() for r in rows
+    ]
+
+
+def unanswered(tx: Tx, sender: str, reader: str, at: datetime) -> list[tuple[datetime, float]]:
+    """(posted, window) of ``sender``'s messages to ``reader`` that ask for acknowledgement,
+    past their window at ``at``, that ``reader`` has not acknowledged; oldest first."""
+    rows = tx.x(
+        "SELECT m.created_at, m.ack_window_s FROM messages m "
+        "JOIN thread_parties p ON p.thread_id = m.thread_id AND p.party = ? "
+        "WHERE m.party = ? AND m.ack_window_s IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM acks a WHERE a.message_id = m.id AND a.party = ?)",
+        (reader, sender, reader),
+    ).fetchall()
+    out = [(datetime.fromisoformat(r[0]), float(r[1])) for r in rows]
+    return sorted((t, w) for t, w in out if t + timedelta(seconds=w) <= at)
 
 
 def _plus(at: str, seconds: float) -> str:

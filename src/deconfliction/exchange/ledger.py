@@ -24,51 +24,9 @@ from typing import Any
 
 from ..audit import digest
 from ..store.base import Tx, iso
+from . import hotline, release
 from .agreements import Agreement, active, all_active, pair
 from .probes import probing_alerts
-
-
-def _gave(tx: Tx, owner: str, to: str) -> dict[str, int]:
-    rows = tx.x(
-        "SELECT level, COUNT(*) FROM disclosures WHERE owner = ? AND to_party = ? GROUP BY level",
-        (owner, to),
-    ).fetchall()
-    out = {"full": 0, "extent": 0}
-    out.update({r[0]: int(r[1]) for r in rows})
-    out["updates"] = int(
-        tx.x(
-            "SELECT COUNT(*) FROM disclosures WHERE owner = ? AND to_party = ? "
-            "AND record_version > 1",
-            (owner, to),
-        ).fetchone()[0]
-    )
-    return out
-
-
-def _ack_times(tx: Tx, sender: str, acker: str) -> list[float]:
-    """Seconds from ``sender``'s messages to ``acker``'s acknowledgements."""
-    rows = tx.x(
-        "SELECT m.created_at, a.at FROM acks a JOIN messages m ON m.id = a.message_id "
-        "WHERE m.party = ? AND a.party = ?",
-        (sender, acker),
-    ).fetchall()
-    return [
-        (datetime.fromisoformat(r[1]) - datetime.fromisoformat(r[0])).total_seconds() for r in rows
-    ]
-
-
-def _unanswered(tx: Tx, sender: str, reader: str, at: datetime) -> list[tuple[datetime, float]]:
-    """(posted, window) of ``sender``'s messages to ``reader`` that ask for acknowledgement,
-    past their window at ``at``, that ``reader`` has not acknowledged; oldest first."""
-    rows = tx.x(
-        "SELECT m.created_at, m.ack_window_s FROM messages m "
-        "JOIN thread_parties p ON p.thread_id = m.thread_id AND p.party = ? "
-        "WHERE m.party = ? AND m.ack_window_s IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM acks a WHERE a.message_id = m.id AND a.party = ?)",
-        (reader, sender, reader),
-    ).fetchall()
-    out = [(datetime.fromisoformat(r[0]), float(r[1])) for r in rows]
-    return sorted((t, w) for t, w in out if t + timedelta(seconds=w) <= at)
 
 
 def balance(
@@ -76,8 +34,8 @@ def balance(
 ) -> dict[str, Any]:
     """The ledger between ``party`` and ``other``, from ``party``'s side."""
     at = at or datetime.now(UTC)
-    gave, received = _gave(tx, party, other), _gave(tx, other, party)
-    mine, theirs = _ack_times(tx, other, party), _ack_times(tx, party, other)
+    gave, received = release.given(tx, party, other), release.given(tx, other, party)
+    mine, theirs = hotline.ack_times(tx, other, party), hotline.ack_times(tx, party, other)
     out: dict[str, Any] = {
         "party": other,
         "agreement_version": agreement.version if agreement else None,
@@ -88,8 +46,8 @@ def balance(
             "received": len(theirs),
             "my_median_s": statistics.median(mine) if mine else None,
             "their_median_s": statistics.median(theirs) if theirs else None,
-            "unanswered_by_me": len(_unanswered(tx, other, party, at)),
-            "unanswered_by_them": len(_unanswered(tx, party, other, at)),
+            "unanswered_by_me": len(hotline.unanswered(tx, other, party, at)),
+            "unanswered_by_them": len(hotline.unanswered(tx, party, other, at)),
         },
         "alerts": [],
     }
@@ -115,16 +73,16 @@ def _alerts(tx: Tx, ag: Agreement, at: datetime) -> list[dict[str, Any]]:
     terms = ag.terms.ledger
     out: list[dict[str, Any]] = []
     for giver, taker in ((a, b), (b, a)):
-        g = _gave(tx, giver, taker)
-        r = _gave(tx, taker, giver)
+        g = release.given(tx, giver, taker)
+        r = release.given(tx, taker, giver)
         given, taken = g["full"] + g["extent"], r["full"] + r["extent"]
         if given >= terms.min_items and given > terms.max_imbalance * max(taken, 1):
             detail = f"{giver} gave {given} releases, {taker} gave {taken}"
             out.append(_alert("imbalance", taker, parties, detail))
         # how promptly ``giver`` acknowledges ``taker``'s messages; silence counts as it lasts
-        silent = _unanswered(tx, taker, giver, at)
+        silent = hotline.unanswered(tx, taker, giver, at)
         waits = [(at - t).total_seconds() for t, _ in silent]
-        times = _ack_times(tx, taker, giver) + waits
+        times = hotline.ack_times(tx, taker, giver) + waits
         if times and statistics.median(times) > terms.max_median_ack_s:
             detail = (
                 f"{giver} acknowledges {taker}'s messages in {statistics.median(times):.0f} s "

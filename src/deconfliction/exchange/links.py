@@ -30,8 +30,9 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
 
-from ..alerts.webhooks import SIGNATURE_HEADER, hold, probe_soon, sign
+from ..alerts.webhooks import SIGNATURE_HEADER, endpoints, hold, probe_soon, sign
 from ..audit import digest
+from ..store import availability as uss_availability
 from ..store.base import Store, Tx, iso
 from .agreements import all_active
 
@@ -134,12 +135,7 @@ def record(
     if state != before["state"] and "degraded" in (state, before["state"]):
         kind = "link.degraded" if state == "degraded" else "link.restored"
         availability = "Down" if state == "degraded" else "Normal"
-        tx.x(
-            "INSERT INTO scd_availability (uss, availability, version) VALUES (?, ?, ?) "
-            "ON CONFLICT (uss) DO UPDATE SET availability = excluded.availability, "
-            "version = excluded.version",
-            (party, availability, secrets.token_urlsafe(32)),
-        )
+        uss_availability.put(tx, party, availability, secrets.token_urlsafe(32))
         note = {"party": party, "state": state, "failures": failures}
         for p in [party, *partners(tx, party)]:
             tx.event(p, kind, note, at)
@@ -200,11 +196,8 @@ class LinkChecker:
 
     def run_once(self) -> dict[str, str]:
         def read(tx: Tx) -> list[tuple[str, str | None, str | None, float | None]]:
-            hooks = {
-                r[0]: (r[1], r[2])
-                for r in tx.x("SELECT party, url, secret FROM webhooks").fetchall()
-            }
-            parties = [r[0] for r in tx.x("SELECT id FROM parties ORDER BY id").fetchall()]
+            hooks = endpoints(tx)
+            parties = tx.party_ids()
             return [(p, *hooks.get(p, (None, None)), last_heartbeat(tx, p)) for p in parties]
 
         states = {}

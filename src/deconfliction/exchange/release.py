@@ -252,6 +252,25 @@ def _known(tx: Tx, d: Disclosure) -> bool:
     return row is not None
 
 
+def given(tx: Tx, owner: str, to: str) -> dict[str, int]:
+    """What ``owner`` disclosed to ``to``: versions by level (``full``, ``extent``), and
+    ``updates`` (versions after the first); the reciprocity ledger counts them."""
+    rows = tx.x(
+        "SELECT level, COUNT(*) FROM disclosures WHERE owner = ? AND to_party = ? GROUP BY level",
+        (owner, to),
+    ).fetchall()
+    out = {"full": 0, "extent": 0}
+    out.update({r[0]: int(r[1]) for r in rows})
+    out["updates"] = int(
+        tx.x(
+            "SELECT COUNT(*) FROM disclosures WHERE owner = ? AND to_party = ? "
+            "AND record_version > 1",
+            (owner, to),
+        ).fetchone()[0]
+    )
+    return out
+
+
 def pending(tx: Tx, shown: Shown) -> list[Disclosure]:
     """The disclosures of ``shown`` not recorded yet (read in the reader's snapshot)."""
     return [d for d in shown.items.values() if not _known(tx, d)]

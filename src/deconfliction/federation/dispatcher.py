@@ -163,7 +163,7 @@ class Dispatcher:
             for p in known:
                 if not p.synced:
                     self._sync(p.name)
-            newest = self.store.read_tx(_newest_checkpoint)
+            newest = self.store.read_tx(lambda tx: tx.newest_checkpoint_seq())
             if any(p.checkpoint_seq < newest for p in known):
                 self._write(self._queue_checkpoints)
             if any(p.last_ok_at is None or now - p.last_ok_at >= self.ping_s for p in known):
@@ -443,11 +443,6 @@ class Dispatcher:
 def _page(local: str, remote: str, at: datetime, after: str) -> Callable[[Tx], str | None]:
     """One page of ``views.sync_pair``: where the next starts, or None at the end."""
     return lambda tx: views.sync_pair(tx, local, remote, at, after=after, limit=500)
-
-
-def _newest_checkpoint(tx: Tx) -> int:
-    row = tx.x("SELECT MAX(seq) FROM audit_checkpoints").fetchone()
-    return 0 if row is None or row[0] is None else int(row[0])
 
 
 #: Longest ``Retry-After`` a peer's answer is taken at (a longer one waits this long).

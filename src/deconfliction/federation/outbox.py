@@ -126,3 +126,8 @@ def prune(tx: Tx, peer: str, delivered_seq: int, keep: int) -> None:
         "DELETE FROM fed_outbox WHERE peer = ? AND seq <= ?",
         (peer, delivered_seq - keep),
     )
+
+
+def drop_peer(tx: Tx, peer: str) -> None:
+    """Forget every message kept for ``peer`` (it is being removed)."""
+    tx.x("DELETE FROM fed_outbox WHERE peer = ?", (peer,))

@@ -117,8 +117,7 @@ def hosted(tx: Tx) -> dict[str, str]:
 def local_parties(tx: Tx) -> list[str]:
     """This node's own parties: registered, and hosted by no peer."""
     elsewhere = hosted(tx)
-    rows = tx.x("SELECT id FROM parties ORDER BY id").fetchall()
-    return [r[0] for r in rows if r[0] not in elsewhere]
+    return [p for p in tx.party_ids() if p not in elsewhere]
 
 
 def check_url(url: str) -> str:
@@ -166,8 +165,7 @@ def add(
             raise InvalidInput([FieldError("/parties", f"{pid!r}: {exc}")]) from None
         if pid in elsewhere:
             raise VersionConflict(f"party {pid!r} is hosted by peer {elsewhere[pid]!r} already")
-        owns = tx.x("SELECT 1 FROM records WHERE owner = ? LIMIT 1", (pid,)).fetchone()
-        if owns is not None:
+        if tx.owns_records(pid):
             raise VersionConflict(f"party {pid!r} has records on this node: it is hosted here")
     tx.x(
         f"INSERT INTO fed_peers ({_COLS}) VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 0, NULL, NULL, 0, "
@@ -176,8 +174,7 @@ def add(
     )
     for pid, pname in parties:
         tx.x("INSERT INTO fed_peer_parties (party, peer) VALUES (?, ?)", (pid, name))
-        exists = tx.x("SELECT 1 FROM parties WHERE id = ?", (pid,)).fetchone()
-        if exists is None:
+        if not tx.has_party(pid):
             tx.put_party(Party(id=pid, name=pname), actor, at)
     tx.memo.pop("fed.hosted", None)
     note = {"name": name, "url": url, "key_id": kid, "parties": [p for p, _ in parties]}
@@ -188,11 +185,9 @@ def add(
 
 
 def forget(tx: Tx, name: str, actor: str, at: datetime) -> None:
-    """Remove a peer's rows (its parties, its outbox, what was sent to it), audited; what its
-    parties released here is dropped first by ``service.remove_peer``."""
+    """Remove a peer's rows (its parties and the peer), audited; its outbox, what was sent to
+    it, and what its parties released here are dropped first by ``service.remove_peer``."""
     tx.x("DELETE FROM fed_peer_parties WHERE peer = ?", (name,))
-    tx.x("DELETE FROM fed_outbox WHERE peer = ?", (name,))
-    tx.x("DELETE FROM fed_sent WHERE peer = ?", (name,))
     tx.x("DELETE FROM fed_peers WHERE name = ?", (name,))
     tx.memo.pop("fed.hosted", None)
     tx.audit(at, actor, "federation.peer-removed", name, digest({"name": name}))

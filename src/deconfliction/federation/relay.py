@@ -410,8 +410,7 @@ def apply_checkpoint(
 
 def apply_countersigned(tx: Tx, peer: peers.Peer, body: dict[str, Any], at: datetime) -> None:
     seq, h = int(body["seq"]), str(body["hash"])
-    mine = tx.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
-    if mine is None or mine[0] != h:
+    if tx.checkpoint_hash(seq) != h:
         raise Forbidden(f"entry {seq} was not signed here with that hash")
     if not verify(load_public(peer.public_key_pem), message(seq, h), str(body["signature"])):
         raise Forbidden("the countersignature is not the peer's")

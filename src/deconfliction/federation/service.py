@@ -14,14 +14,15 @@ from ..model import Conflict, RecordKind
 from ..model.track import Track
 from ..store import Store
 from ..store.base import StoredRecord, StoreHooks, Tx, record_key
-from . import conflicts, inbox, peers, relay, views
+from . import conflicts, inbox, outbox, peers, relay, views
 from .dispatcher import Dispatcher
 from .keys import NodeKey
 
 
 def remove_peer(tx: Tx, name: str, actor: str, at: datetime) -> None:
-    """Remove a peer, and everything its parties released here (views, their index, tracks);
-    the conflicts found with them are resolved."""
+    """Remove a peer, and everything its parties released here (views, their index, tracks),
+    the messages queued for it and what was sent to it; the conflicts found with them are
+    resolved."""
     peer = peers.get(tx, name)
     if peer is None:
         raise NotFound(f"no peer {name!r}")
@@ -29,6 +30,8 @@ def remove_peer(tx: Tx, name: str, actor: str, at: datetime) -> None:
         views.drop_party(tx, party, at)
         conflicts.drop_party(tx, party, at)
         relay.drop_tracks(tx, party)
+    outbox.drop_peer(tx, name)
+    views.forget_sent(tx, name)
     peers.forget(tx, name, actor, at)
 
 

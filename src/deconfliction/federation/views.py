@@ -139,6 +139,11 @@ def _sent(tx: Tx, to_party: str, key: str) -> tuple[str, str] | None:
     return None if r is None else (r[0], r[1])
 
 
+def forget_sent(tx: Tx, peer: str) -> None:
+    """Forget what was sent to ``peer`` (it is being removed)."""
+    tx.x("DELETE FROM fed_sent WHERE peer = ?", (peer,))
+
+
 def send_record(tx: Tx, key: str, kind: RecordKind, rec: StoredRecord | None, at: datetime) -> None:
     """Tell every party another node speaks for what it may now see of one of this node's
     records (``rec`` None: deleted); only what changed is sent."""
@@ -198,16 +203,7 @@ def _send_one(
 def _owned(
     tx: Tx, owner: str, after: str, limit: int | None
 ) -> list[tuple[RecordKind, StoredRecord]]:
-    sql = "SELECT id, kind, body, version FROM records WHERE owner = ? AND id > ? ORDER BY id"
-    params: list[Any] = [owner, after]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    out = []
-    for r in tx.x(sql, params).fetchall():
-        rec, eng = tx.cache.get(r[1], r[2], r[0], int(r[3]))
-        out.append((eng.kind, rec))
-    return out
+    return [(eng.kind, rec) for rec, eng in tx.owned(owner, after=after, limit=limit)]
 
 
 def sync_pair(

@@ -295,12 +295,7 @@ def _rescreen(tx: Tx, agreement: ag.Agreement, records: set[str] | None, at: dat
             ).fetchall()
         }
         tx.x("DELETE FROM screening_tokens WHERE party_a = ? AND party_b = ?", (pa, pb))
-        ids = [
-            r[0]
-            for r in tx.x(
-                "SELECT id FROM records WHERE kind = 'intent' AND owner IN (?, ?)", (pa, pb)
-            ).fetchall()
-        ]
+        ids = tx.owned_keys([pa, pb], RecordKind.INTENT)
         current = _intents(tx, ids)
     else:
         old_keys = set()
@@ -532,7 +527,7 @@ def findings_for(tx: Tx, party: str, *, include_resolved: bool = False) -> list[
 def _agreement_for(tx: Tx, caller: str, other: str) -> ag.Agreement:
     if other == caller:
         raise InvalidInput([FieldError("/with", "screening is between two different parties")])
-    if tx.x("SELECT 1 FROM parties WHERE id = ?", (other,)).fetchone() is None:
+    if not tx.has_party(other):
         raise NotFound(f"no party {other!r}")
     found = ag.active(tx, caller, other)
     if found is None or not found.terms.screening.enabled:
@@ -579,12 +574,7 @@ def _load(tx: Tx, sid: str, caller: str, at: datetime) -> _Loaded:
     if datetime.fromisoformat(r[2]) < at:
         raise NotFound(f"screening session {sid!r} has expired")
     agreement = _agreement_for(tx, caller, r[1])
-    ids = [
-        x[0]
-        for x in tx.x(
-            "SELECT id FROM records WHERE kind = 'intent' AND owner = ?", (r[1],)
-        ).fetchall()
-    ]
+    ids = tx.owned_keys([r[1]], RecordKind.INTENT)
     records = {rid: vols for rid, (_, vols) in _intents(tx, ids).items()}
     pa, pb = agreement.parties
     state = None if r[4] is None else json.loads(r[4])

@@ -7,10 +7,11 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..audit import GENESIS, AuditEntry, digest
 from ..audit.export import CHECKPOINT_EVERY
+from ..audit.log import Countersignature, SignedCheckpoint
 from ..audit.signing import Signer, load_public, message, verify
 from ..errors import FieldError, InvalidInput, NotFound
 from ..model import (
@@ -23,16 +24,6 @@ from .rows import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class SignedCheckpoint(NamedTuple):
-    """A checkpoint the service signed: the chain's head at entry ``seq``."""
-
-    seq: int
-    hash: str
-    at: str
-    key_id: str
-    signature: str
 
 
 if TYPE_CHECKING:
@@ -107,6 +98,46 @@ class JournalTx:
         for hook in self.hooks.event_written:
             hook(cast("Tx", self), party, type_, payload, at)
 
+    def events_after(
+        self, party: str, after_seq: int, limit: int | None = None
+    ) -> list[tuple[int, str, str, str]]:
+        """A party's outbox events after ``after_seq``, in order (at most ``limit``):
+        (seq, type, payload as JSON, created_at)."""
+        sql = (
+            "SELECT seq, type, payload, created_at FROM outbox WHERE party = ? AND seq > ? "
+            "ORDER BY seq"
+        )
+        params: list[Any] = [party, after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self.x(sql, params).fetchall()]
+
+    def events_by_seq(self, seqs: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """Outbox events by seq (those that exist): (type, payload as JSON, created_at)."""
+        out: dict[int, tuple[str, str, str]] = {}
+        for k in range(0, len(seqs), 500):
+            chunk = list(seqs[k : k + 500])
+            rows = self.x(
+                f"SELECT seq, type, payload, created_at FROM outbox WHERE seq IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            out.update({int(r[0]): (r[1], r[2], r[3]) for r in rows})
+        return out
+
+    def last_event_seq(self, party: str) -> int:
+        """The seq of a party's newest outbox event (0 if none)."""
+        row = self.x("SELECT MAX(seq) FROM outbox WHERE party = ?", (party,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def events_pending(self, party: str, after_seq: int) -> int:
+        """How many of a party's outbox events come after ``after_seq``."""
+        row = self.x(
+            "SELECT COUNT(*) FROM outbox WHERE party = ? AND seq > ?", (party, after_seq)
+        ).fetchone()
+        return int(row[0])
+
     def audit(
         self, at: datetime, actor: str, action: str, subject: str, record_digest: str
     ) -> AuditEntry:
@@ -166,16 +197,33 @@ class JournalTx:
         )
         self.audit(at, actor, "audit.key", party, digest({"key_id": key_id_}))
 
-    def checkpoints_after(self, after: int, limit: int) -> list[SignedCheckpoint]:
+    def checkpoints_after(self, after: int, limit: int | None = None) -> list[SignedCheckpoint]:
         """The signed checkpoints after entry ``after``, at most ``limit``, in order."""
-        rows = self.x(
-            "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (after, limit),
-        ).fetchall()
+        sql = "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? "
+        sql += "ORDER BY seq" if limit is None else "ORDER BY seq LIMIT ?"
+        params = (after,) if limit is None else (after, limit)
+        rows = self.x(sql, params).fetchall()
         return [
             SignedCheckpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows
         ]
+
+    def checkpoint_hash(self, seq: int) -> str | None:
+        """The hash the checkpoint at entry ``seq`` signed, if there is one."""
+        row = self.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def newest_checkpoint_seq(self) -> int:
+        """The entry of the newest signed checkpoint (0 if none)."""
+        row = self.x("SELECT MAX(seq) FROM audit_checkpoints").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    def countersignatures(self) -> list[Countersignature]:
+        """Every countersignature of the service's checkpoints, by entry and party."""
+        rows = self.x(
+            "SELECT seq, party, key_id, signature, at FROM audit_countersignatures "
+            "ORDER BY seq, party"
+        ).fetchall()
+        return [Countersignature(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     def countersigners(self, seq: int) -> list[str]:
         """The parties that countersigned checkpoint ``seq``."""
@@ -190,8 +238,8 @@ class JournalTx:
         """Record a party's countersignature of checkpoint ``seq`` (once per party), audited:
         the signature must verify, with a registered key of the party, over the checkpoint's
         message."""
-        cp = self.x("SELECT hash FROM audit_checkpoints WHERE seq = ?", (seq,)).fetchone()
-        if cp is None:
+        cp_hash = self.checkpoint_hash(seq)
+        if cp_hash is None:
             raise NotFound(f"no checkpoint at entry {seq}")
         k = self.x(
             "SELECT public_key_pem FROM party_keys WHERE key_id = ? AND party = ?",
@@ -199,7 +247,7 @@ class JournalTx:
         ).fetchone()
         if k is None:
             raise InvalidInput([FieldError("/key_id", "not a registered key of your party")])
-        if not verify(load_public(k[0]), message(seq, cp[0]), signature):
+        if not verify(load_public(k[0]), message(seq, cp_hash), signature):
             raise InvalidInput([FieldError("/signature", "does not verify over the message")])
         self.x(
             "INSERT INTO audit_countersignatures (seq, party, key_id, signature, at) "
@@ -214,14 +262,21 @@ class JournalTx:
             digest({"seq": seq, "key_id": key_id_, "signature": signature}),
         )
 
-    def entries(self, after: int, to: int) -> list[AuditEntry]:
-        """The log's entries after ``after`` up to ``to``, in order."""
-        rows = self.x(
+    def entries(self, after: int, to: int | None = None) -> list[AuditEntry]:
+        """The log's entries after ``after`` up to ``to`` (the head if None), in order."""
+        sql = (
             "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
-            "WHERE seq > ? AND seq <= ? ORDER BY seq",
-            (after, to),
-        ).fetchall()
+            "WHERE seq > ? "
+        )
+        sql += "ORDER BY seq" if to is None else "AND seq <= ? ORDER BY seq"
+        params = (after,) if to is None else (after, to)
+        rows = self.x(sql, params).fetchall()
         return [AuditEntry(int(r[0]), *r[1:]) for r in rows]
+
+    def entry_hash(self, seq: int) -> str | None:
+        """The hash of entry ``seq``, if the log holds it."""
+        row = self.x("SELECT hash FROM audit_log WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
 
     def _alarm(self, problem: str, at: datetime) -> None:
         """Tell every party that the audit chain was changed under the service (an event each,
@@ -230,6 +285,6 @@ class JournalTx:
             return
         self.memo["audit-alarm"] = True
         note = {"problem": problem, "at": iso(at)}
-        for (party,) in self.x("SELECT id FROM parties ORDER BY id").fetchall():
+        for party in cast("Tx", self).party_ids():
             self.event(party, "audit.alarm", note, at)
         self.audit(at, "service", "audit.alarm", "*", digest(note))

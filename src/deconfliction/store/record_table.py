@@ -42,8 +42,21 @@ class RecordsTx(JournalTx):
         return party
 
     def _party_exists(self, party_id: str) -> None:
-        if self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is None:
+        if not self.has_party(party_id):
             raise NotFound(f"no party {party_id!r}")
+
+    def has_party(self, party_id: str) -> bool:
+        """Whether the party is registered."""
+        return self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is not None
+
+    def party_ids(self) -> list[str]:
+        """Every registered party's id, in order."""
+        return [r[0] for r in self.x("SELECT id FROM parties ORDER BY id").fetchall()]
+
+    def list_parties(self) -> list[Party]:
+        """Every registered party, by id."""
+        rows = self.x("SELECT id, name FROM parties ORDER BY id").fetchall()
+        return [Party(id=r[0], name=r[1]) for r in rows]
 
     def get_party(self, party_id: str) -> Party:
         row = self.x("SELECT id, name FROM parties WHERE id = ?", (party_id,)).fetchone()
@@ -85,6 +98,45 @@ class RecordsTx(JournalTx):
             "SELECT id, kind, body, version FROM records ORDER BY owner, kind, id"
         ).fetchall()
         return [self.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]
+
+    def owned(
+        self,
+        owner: str,
+        kind: RecordKind | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[StoredRecord, Record]]:
+        """A party's records (of one kind, if given), by id: those whose id comes after
+        ``after`` if given, at most ``limit``."""
+        sql = "SELECT id, kind, body, version FROM records WHERE owner = ?"
+        params: list[object] = [owner]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind.value)
+        if after is not None:
+            sql += " AND id > ?"
+            params.append(after)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self.x(sql, params).fetchall()
+        return [self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows]
+
+    def owned_keys(self, owners: Sequence[str], kind: RecordKind) -> list[str]:
+        """The keys of the records of one kind that these parties own (in no order)."""
+        if not owners:
+            return []
+        marks = ", ".join("?" * len(owners))
+        rows = self.x(
+            f"SELECT id FROM records WHERE kind = ? AND owner IN ({marks})", [kind.value, *owners]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def owns_records(self, owner: str) -> bool:
+        """Whether the party owns any record here."""
+        row = self.x("SELECT 1 FROM records WHERE owner = ? LIMIT 1", (owner,)).fetchone()
+        return row is not None
 
     def _record_changed(
         self, kind: RecordKind, old: StoredRecord | None, new: StoredRecord | None, at: datetime

@@ -68,8 +68,7 @@ class TxStore:
         return self.read_tx(lambda tx: tx.get_party(party_id))
 
     def list_parties(self) -> list[Party]:
-        rows = self.read_tx(lambda tx: tx.x("SELECT id, name FROM parties ORDER BY id").fetchall())
-        return [Party(id=r[0], name=r[1]) for r in rows]
+        return self.read_tx(lambda tx: tx.list_parties())
 
     def create(
         self, kind: RecordKind, record_id: str | None, owner: str, draft: Draft, *, actor: str
@@ -124,15 +123,7 @@ class TxStore:
         return self.read_tx(lambda tx: tx.get(kind, owner, record_id))
 
     def list_owned(self, kind: RecordKind, owner: str) -> list[StoredRecord]:
-        def run(tx: Tx) -> list[StoredRecord]:
-            rows = tx.x(
-                "SELECT id, kind, body, version FROM records WHERE owner = ? AND kind = ? "
-                "ORDER BY id",
-                (owner, kind.value),
-            ).fetchall()
-            return [self.cache.get(r[1], r[2], r[0], int(r[3]))[0] for r in rows]
-
-        return self.read_tx(run)
+        return self.read_tx(lambda tx: [rec for rec, _ in tx.owned(owner, kind)])
 
     def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
         return self.read_tx(lambda tx: tx.query(volume, kinds))
@@ -146,22 +137,10 @@ class TxStore:
         return self.read_tx(lambda tx: tx.list_conflicts(party, include_resolved))
 
     def audit_entries(self) -> list[AuditEntry]:
-        rows = self.read_tx(
-            lambda tx: tx.x(
-                "SELECT seq, at, actor, action, subject, digest, prev_hash, hash FROM audit_log "
-                "ORDER BY seq"
-            ).fetchall()
-        )
-        return [AuditEntry(*r) for r in rows]
+        return self.read_tx(lambda tx: tx.entries(0))
 
     def outbox_events(self, party: str, after_seq: int = 0) -> list[dict[str, Any]]:
-        rows = self.read_tx(
-            lambda tx: tx.x(
-                "SELECT seq, type, payload, created_at FROM outbox WHERE party = ? AND seq > ? "
-                "ORDER BY seq",
-                (party, after_seq),
-            ).fetchall()
-        )
+        rows = self.read_tx(lambda tx: tx.events_after(party, after_seq))
         return [
             {"seq": r[0], "type": r[1], "payload": json.loads(r[2]), "created_at": r[3]}
             for r in rows
