@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -117,13 +118,19 @@ async def _run(
     work: Callable[[Caller, dict[str, Any] | None], Any],
     *,
     write: bool = False,
+    placed: bool = False,
     body: bool = False,
 ) -> Response:
     try:
         caller = _caller(request, options)
         raw = await request.body() if body else None
         store = request.app.state.store
-        run = store.write_tx if write else store.read_tx
+        # an intent's write holds its places, not the whole store (``Scd._hold``)
+        run = (
+            partial(store.write_tx, placed=True)
+            if placed
+            else (store.write_tx if write else store.read_tx)
+        )
         base_url = getattr(request.app.state, "public_url", "")
 
         def serve() -> bytes:
@@ -212,7 +219,9 @@ def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | No
     responses=_errors(400, 401, 403, 409, ok=(201, f3548.ChangeOperationalIntentReferenceResponse)),
 )
 async def create_oir(entityid: str, request: Request) -> Response:
-    return await _run(request, [{SC}, {CMSA}], 201, _put_oir(entityid, None), write=True, body=True)
+    return await _run(
+        request, [{SC}, {CMSA}], 201, _put_oir(entityid, None), placed=True, body=True
+    )
 
 
 @router.put(
@@ -220,7 +229,7 @@ async def create_oir(entityid: str, request: Request) -> Response:
     responses=_errors(400, 401, 403, 409, ok=(200, f3548.ChangeOperationalIntentReferenceResponse)),
 )
 async def update_oir(entityid: str, ovn: str, request: Request) -> Response:
-    return await _run(request, [{SC}, {CMSA}], 200, _put_oir(entityid, ovn), write=True, body=True)
+    return await _run(request, [{SC}, {CMSA}], 200, _put_oir(entityid, ovn), placed=True, body=True)
 
 
 @router.get(
@@ -246,7 +255,7 @@ async def delete_oir(entityid: str, ovn: str, request: Request) -> Response:
         oid = _uuid(entityid, "entityid")
         return lambda scd: scd.delete_oir(caller, oid, ovn)
 
-    return await _run(request, [{SC}, {CMSA}], 200, work, write=True)
+    return await _run(request, [{SC}, {CMSA}], 200, work, placed=True)
 
 
 @router.post(

@@ -209,6 +209,7 @@ class Scd:
         native: list[Volume4D] | None = None,
     ) -> ChangeOperationalIntentReferenceResponse:
         assert ext.cells is not None and ext.time_start and ext.time_end  # _extents checked
+        self._hold(caller.manager, eid, native)
         old = self._replaceable("oir", eid, caller, ovn, missing_status=400)
         prev_sub = (
             self.get("sub", old["subscription_id"]) if old and old["subscription_id"] else None
@@ -269,6 +270,21 @@ class Scd:
             "operational_intent_reference": self.oir_json(ent, caller.manager),
             "subscribers": subscribers,
         }
+
+    def _hold(self, manager: str, eid: str, volumes: list[Volume4D] | None) -> None:
+        """Where writes run side by side (``tx.locks``: PostgreSQL), before anything is read:
+        hold the intent's native view (its record, and the places of its new and old volumes),
+        then the journal, which every DSS write of an intent holds from its start, so that it
+        reads every DSS write committed before it and none runs meanwhile; writes of native
+        records elsewhere go on."""
+        locks = self.tx.locks
+        if locks is None:
+            return
+        key = record_key(manager, eid)
+        locks.record(key)
+        found = self.tx.load(key)
+        self.tx.hold_places([*(volumes or ()), *(found[0].volumes if found else ())])
+        locks.tail()
 
     def _mirror(
         self,
@@ -404,6 +420,7 @@ class Scd:
     def delete_oir(
         self, caller: Caller, eid: str, ovn: str
     ) -> ChangeOperationalIntentReferenceResponse:
+        self._hold(caller.manager, eid, None)
         old = self._current("oir", eid, caller, ovn)
         subscribers = self.notify(
             "notify_for_operational_intents", old["cells"], old["time_start"], old["time_end"]

@@ -150,8 +150,9 @@ class Store(Protocol):
         self, fn: Callable[[Tx], T], *, placed: bool = False, lock: str | None = None
     ) -> T:
         """Run ``fn(tx)`` as one write transaction (serializable with every other write).
-        ``placed``: ``fn`` starts by writing or deleting one record (``Tx.write``,
-        ``Tx.delete``), so a back end may run it beside writes into other places. ``lock``:
+        ``placed``: before it reads anything, ``fn`` holds one record and its places
+        (``Tx.write``, ``Tx.delete``, a DSS intent's write), so a back end may run it beside
+        writes into other places. ``lock``:
         ``fn`` writes only rows that every writer of them names so (a lease's row), so a back
         end may run it beside writes that do not name it."""
         ...
@@ -186,7 +187,7 @@ class Tx(ConflictsTx):
             self.locks.record(key)
         existing = self.load(key)
         if self.locks is not None:
-            self._hold_places([*draft.volumes, *(existing[0].volumes if existing else ())])
+            self.hold_places([*draft.volumes, *(existing[0].volumes if existing else ())])
         if expected_version is None:
             if existing is not None:
                 raise VersionConflict(f"{rid!r} already exists (version {existing[0].version})")
@@ -245,7 +246,7 @@ class Tx(ConflictsTx):
             self.locks.record(key)
         old = _owned_at_version(self.load(key), kind, record_id, expected_version)
         if self.locks is not None:
-            self._hold_places(old.volumes)
+            self.hold_places(old.volumes)
         self._drop_cells(key)
         self.x("DELETE FROM records WHERE id = ?", (key,))
         self._resolve_all(key, at)
@@ -254,8 +255,9 @@ class Tx(ConflictsTx):
         self._record_changed(kind, old, None, at)
         return old
 
-    def _hold_places(self, volumes: Sequence[Volume4D]) -> None:
-        """Hold the places of these volumes (``places``), or ask for the whole store."""
+    def hold_places(self, volumes: Sequence[Volume4D]) -> None:
+        """Hold the places of these volumes (``places``), or ask for the whole store (on a back
+        end that runs writes side by side: ``locks`` set)."""
         assert self.locks is not None
         ids = places_of(volumes, self.policy)
         if ids is None:

@@ -1,19 +1,22 @@
 """The PostgreSQL store: the same schema, transactions and logic as SQLite, on a server.
 
 **Writes into different places run side by side.** A write of one record (create, replace,
-delete: ``write_tx(fn, placed=True)``) holds the store's write lock shared, then its record,
-then its places (``places``: the S2 cells of about 100 km its footprint, grown by the lateral
-buffer, meets, old version included), all as transaction-level advisory locks, at READ
-COMMITTED: its candidate search and exact test read what is committed once it holds them, and
-no write that could open or close a conflict with it runs meanwhile. Its first outbox event or
-audit entry takes the journal's lock, held to its commit, so the outbox and the audit chain
+delete, a DSS intent's: ``write_tx(fn, placed=True)``) holds the store's write lock shared, then
+its record, then its places (``places``: the S2 cells of about 100 km its footprint, grown by
+the lateral buffer, meets, old version included), all as transaction-level advisory locks, at
+READ COMMITTED: its candidate search and exact test read what is committed once it holds them,
+and no write that could open or close a conflict with it runs meanwhile. Its first outbox event
+or audit entry takes the journal's lock, held to its commit, so the outbox and the audit chain
 grow in commit order (a reader of events after a sequence number never misses one committed
-later with a lower number). Every other write (parties, agreements, the DSS, a write spanning
-more than ``places.MAX_PLACES`` places) holds the write lock alone, so it runs by itself, at
-SERIALIZABLE. When PostgreSQL refuses a transaction anyway (serialization failure or deadlock,
-SQLSTATE 40001 / 40P01) the whole transaction function runs again, up to ``RETRIES`` times, so
-concurrent writers get exactly a serial outcome (the F3548 key rule included: two writers that
-each saw an empty cell cannot both succeed). Reads run on a repeatable-read snapshot.
+later with a lower number). A write of rows that every writer of them names (a lease, live
+tracks, a party's heartbeat: ``write_tx(fn, lock=NAME)``) holds the write lock shared and its
+name. Every other write (parties, agreements, the DSS's subscriptions and constraints, a write
+spanning more than ``places.MAX_PLACES`` places) holds the write lock alone, so it runs by
+itself, at SERIALIZABLE. When PostgreSQL refuses a transaction anyway (serialization failure or
+deadlock, SQLSTATE 40001 / 40P01) the whole transaction function runs again, up to ``RETRIES``
+times, so concurrent writers get exactly a serial outcome (the F3548 key rule included: two
+writers that each saw an empty cell cannot both succeed). Reads run on a repeatable-read
+snapshot.
 
 **When the database is away** (stopped, restarting, failing over to a replica, or every
 connection busy) an operation fails at once with ``ServiceUnavailable`` (503 with
@@ -346,9 +349,10 @@ class PostgresStore(TxStore):
         self, fn: Callable[[Tx], T], *, placed: bool = False, lock: str | None = None
     ) -> T:
         """Run ``fn(tx)`` serially with every other write, again if PostgreSQL refuses it (then
-        ``fn`` must not have side effects outside the transaction). ``placed``: ``fn`` writes
-        one record through ``Tx.write`` or ``Tx.delete`` first, so it runs beside writes into
-        other places (``places``), or alone when it spans too many. ``lock``: ``fn`` writes only
+        ``fn`` must not have side effects outside the transaction). ``placed``: before it reads
+        anything, ``fn`` holds one record and its places (``Tx.write``, ``Tx.delete``, a DSS
+        intent's write), so it runs beside writes into other places (``places``), or alone
+        when it spans too many. ``lock``: ``fn`` writes only
         rows that every writer of them names so (a lease's row), so it runs beside any write
         that does not name it."""
         fresh_tries = 1  # a connection found broken before anything was kept: once more
