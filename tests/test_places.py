@@ -8,21 +8,25 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
 from deconfliction import dss, exchange
 from deconfliction.alerts import leases
 from deconfliction.audit import first_bad_entry
+from deconfliction.auth import dev_private_key, mint_token
 from deconfliction.errors import NotFound, VersionConflict
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
 from deconfliction.store import SqliteStore, Store
 from deconfliction.store.conflict_table import ConflictsTx
 from deconfliction.store.places import MAX_PLACES, places_of
-from deconfliction.store.postgres import PostgresStore
+from deconfliction.store.postgres import WRITE_LOCK, PostgresStore
+from helpers import free_port, serve
 
 INTENT = RecordKind.INTENT
 POLICY = SeparationPolicy(lateral_m=2000, vertical_m=50, time_s=60)
@@ -261,3 +265,76 @@ def test_writes_side_by_side_leave_what_one_writer_would(
         assert len(_open_pairs(a)) > 5
     finally:
         oracle.close()
+
+
+def _dss_volume(lon: float, lat: float) -> dict[str, Any]:
+    def at(minutes: float) -> dict[str, str]:
+        t = datetime.now(UTC) + timedelta(minutes=minutes)
+        return {"value": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "format": "RFC3339"}
+
+    return {
+        "volume": {
+            "outline_circle": {
+                "center": {"lat": lat, "lng": lon},
+                "radius": {"value": 50, "units": "M"},
+            },
+            "altitude_lower": {"value": 0, "reference": "W84", "units": "M"},
+            "altitude_upper": {"value": 100, "reference": "W84", "units": "M"},
+        },
+        "time_start": at(5),
+        "time_end": at(30),
+    }
+
+
+def test_a_dss_intent_is_written_beside_a_held_place_and_waits_for_its_own(
+    pg_cluster: str, tmp_path: Path
+) -> None:
+    """Over HTTP, against ``serve`` on PostgreSQL: a transaction holds what a write at one
+    place holds; a DSS intent elsewhere is written meanwhile, one there waits for it."""
+    name = f"dssplaces_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{pg_cluster}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"{pg_cluster}/{name}"
+    data = tmp_path / "data"
+    key = dev_private_key(data)
+    port = free_port()
+    proc = serve(data, port, ["--db", url, "--rate-limit", "100000"])
+    token = mint_token(key, "uss1", audience="deconfliction", scopes=["utm.strategic_coordination"])
+    base = f"http://127.0.0.1:{port}/dss/v1"
+
+    def put(lon: float, lat: float) -> int:
+        body = {
+            "extents": [_dss_volume(lon, lat)],
+            "key": [],
+            "state": "Accepted",
+            "uss_base_url": "https://uss1.example",
+        }
+        r = httpx.put(
+            f"{base}/operational_intent_references/{uuid.uuid4()}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        return r.status_code
+
+    try:
+        assert put(20.0, 20.0) == 201  # the manager and the schema exist before the hold
+        here = circle(30.0, 34.0, 50).volumes
+        held = places_of(here, SeparationPolicy()) or []
+        assert held
+        with psycopg.connect(url) as holder:  # one transaction, as a write at that place
+            holder.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+            for p in held:
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (p,))
+            assert put(40.0, 40.0) == 201  # elsewhere: written meanwhile
+            near, near_out = _in_thread(lambda: put(30.0, 34.0))
+            deadline = time.monotonic() + 30
+            while _waiting_on_locks(url) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _waiting_on_locks(url) == 1 and near.is_alive()
+            holder.rollback()
+        near.join(60)
+        assert near_out.get("value") == 201, near_out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
