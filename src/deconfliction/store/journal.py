@@ -79,6 +79,15 @@ class JournalTx:
         self.cur.execute(sql, tuple(params))
         return self.cur
 
+    def rows_in(self, select: str, keys: Sequence[Any]) -> list[Any]:
+        """The rows of ``select``, a statement ending in ``WHERE column``, whose column is one
+        of ``keys`` (``IN``, at most 500 keys a statement)."""
+        out: list[Any] = []
+        for k in range(0, len(keys), 500):
+            chunk = list(keys[k : k + 500])
+            out += self.x(f"{select} IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
     def xm(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for many rows (``?`` placeholders)."""
         if not rows:
@@ -115,16 +124,8 @@ class JournalTx:
 
     def events_by_seq(self, seqs: Sequence[int]) -> dict[int, tuple[str, str, str]]:
         """Outbox events by seq (those that exist): (type, payload as JSON, created_at)."""
-        out: dict[int, tuple[str, str, str]] = {}
-        for k in range(0, len(seqs), 500):
-            chunk = list(seqs[k : k + 500])
-            rows = self.x(
-                f"SELECT seq, type, payload, created_at FROM outbox WHERE seq IN "
-                f"({', '.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            out.update({int(r[0]): (r[1], r[2], r[3]) for r in rows})
-        return out
+        rows = self.rows_in("SELECT seq, type, payload, created_at FROM outbox WHERE seq", seqs)
+        return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
     def last_event_seq(self, party: str) -> int:
         """The seq of a party's newest outbox event (0 if none)."""

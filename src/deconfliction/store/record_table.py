@@ -80,17 +80,9 @@ class RecordsTx(JournalTx):
 
     def load_many(self, keys: Sequence[str]) -> list[tuple[StoredRecord, Record]]:
         """Records by key (those that exist), in the order given."""
-        out = []
-        for k in range(0, len(keys), 500):
-            chunk = list(keys[k : k + 500])
-            rows = self.x(
-                f"SELECT id, kind, body, version FROM records WHERE id IN "
-                f"({', '.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            by_key = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
-            out += [by_key[i] for i in chunk if i in by_key]
-        return out
+        rows = self.rows_in("SELECT id, kind, body, version FROM records WHERE id", keys)
+        by_key = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
+        return [by_key[i] for i in keys if i in by_key]
 
     def all_records(self) -> list[StoredRecord]:
         """Every record stored, by owner, kind and id."""
