@@ -364,7 +364,8 @@ def cell_mode(args: argparse.Namespace) -> None:
 
 # --- requests per second of one process ---------------------------------------------------
 def bare_app() -> None:
-    """A bare ASGI app under uvicorn as ``serve`` runs it (``--bare-app PORT``)."""
+    """A bare ASGI app under uvicorn as ``serve`` runs it (``--bare-app PORT``): the same HTTP
+    protocol (httptools, and serve's one-write transport where the code measured has it)."""
     import uvicorn
 
     body = b'{"status":"ok"}'
@@ -376,7 +377,13 @@ def bare_app() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    try:  # the HTTP protocol serve uses, where it has one of its own
+        from deconfliction.cli.wire import OneWriteProtocol
+
+        http: Any = OneWriteProtocol
+    except ImportError:
+        http = "auto"
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", http=http)
 
 
 _WRK_SCRIPT = """
