@@ -1,18 +1,20 @@
-"""Routes served without FastAPI's per-request machinery: the F3548 ones.
+"""Routes served without FastAPI's per-request machinery: the F3548 ones and the health check.
 
 A FastAPI route costs, on every request, a walk through the included routers, a ``Request``,
 two exit stacks, its dependencies solved and its answer checked against a response model: in
 a profile of the DSS cycle (query, create, delete), about as much CPU in the event loop as the
 route's own work there. The F3548 routes need none of it: each is ``async``, takes only its
 path parameters (strings) and the request, reads and checks its body itself and answers a
-``Response`` it made (see ``api/dss.py``). ``DirectRoutes`` serves such routes itself, ahead of
-the app's router:
+``Response`` it made (see ``api/dss.py``); so does ``/v1/health`` (its response model is there
+for the OpenAPI document only). ``DirectRoutes`` serves such routes itself, ahead of the app's
+other routes:
 
 - **The same routes.** It is built from the ``APIRoute`` objects themselves (their path
   regular expressions, convertors, methods and endpoints), tried in the same order; a route
-  that does not have that shape (a dependency, a body or query parameter, a response model, a
-  sync endpoint, a body size limit of its own) is left to FastAPI, which still holds every
-  route (the OpenAPI document is unchanged).
+  that does not have that shape (a dependency, a body, query or header parameter, an answer
+  that is not a ``Response``, a sync endpoint, a body size limit of its own) is left to
+  FastAPI, which still holds every route (the OpenAPI document is unchanged). No route before
+  it in the app's order may match the paths of the routes it serves (decision 0015).
 - **The same answers.** A path that matches no route here with its method (a 405, a 404) goes
   on to the app's router. The endpoint's ``Response`` is sent as FastAPI sends it (unchanged:
   no background task, no extra header); an exception it raises goes up to the app's exception
