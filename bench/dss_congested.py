@@ -17,7 +17,7 @@ spent per request.
 
 ``--mode rps`` measures requests per second of one ``serve`` process (``/v1/health`` and a
 DSS query) next to a bare ASGI app under the same uvicorn settings (httptools, uvloop), in the
-same run. The server gets one core (the first; affinity set where the machine has two or more)
+same run, and the server's CPU per request (steadier than requests/s on a shared machine). The server gets one core (the first; affinity set where the machine has two or more)
 and the load generator the others: ``wrk`` when it is installed, else client processes.
 
 ``--py-spy FILE`` records a profile of the server during the measured window (``py-spy`` next
@@ -364,7 +364,8 @@ def cell_mode(args: argparse.Namespace) -> None:
 
 # --- requests per second of one process ---------------------------------------------------
 def bare_app() -> None:
-    """A bare ASGI app under uvicorn as ``serve`` runs it (``--bare-app PORT``)."""
+    """A bare ASGI app under uvicorn as ``serve`` runs it (``--bare-app PORT``): the same HTTP
+    protocol (httptools, and serve's one-write transport where the code measured has it)."""
     import uvicorn
 
     body = b'{"status":"ok"}'
@@ -376,7 +377,13 @@ def bare_app() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    try:  # the HTTP protocol serve uses, where it has one of its own
+        from deconfliction.cli.wire import OneWriteProtocol
+
+        http: Any = OneWriteProtocol
+    except ImportError:
+        http = "auto"
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", http=http)
 
 
 _WRK_SCRIPT = """
@@ -396,7 +403,7 @@ def _load_wrk(
     token: str,
     args: argparse.Namespace,
     seconds: int,
-) -> tuple[float, str]:
+) -> tuple[float, str, int]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         text = json.dumps(body) if body is not None else ""
         f.write(_WRK_SCRIPT.format(method=method, token=token, body=text))
@@ -411,7 +418,8 @@ def _load_wrk(
     note = f"p50 {p50.group(1) if p50 else '?'}, p99 {p99.group(1) if p99 else '?'}"
     if errors:
         note += f", {errors.group(1)} non-2xx"
-    return rps, note
+    done = re.search(r"(\d+) requests in", res.stdout)
+    return rps, note, int(done.group(1)) if done else 0
 
 
 def _load_loop(
@@ -434,7 +442,7 @@ def _load_py(
     token: str,
     args: argparse.Namespace,
     seconds: int,
-) -> tuple[float, str]:
+) -> tuple[float, str, int]:
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     stop = time.monotonic() + 1.0 + seconds
@@ -448,7 +456,7 @@ def _load_py(
     for p in procs:
         p.join()
     n, bad = sum(r[0] for r in results), sum(r[1] for r in results)
-    return n / (seconds + 1.0), f"{args.connections} client processes, {bad} non-2xx"
+    return n / (seconds + 1.0), f"{args.connections} client processes, {bad} non-2xx", n
 
 
 def rps_mode(args: argparse.Namespace) -> None:
@@ -461,25 +469,35 @@ def rps_mode(args: argparse.Namespace) -> None:
     wrk = shutil.which("wrk")
 
     def load(
-        port: int, method: str, path: str, body: Any, token: str, seconds: int | None = None
-    ) -> tuple[float, str]:
+        port: int,
+        pid: int,
+        method: str,
+        path: str,
+        body: Any,
+        token: str,
+        seconds: int | None = None,
+    ) -> tuple[float, str, float]:
+        """(requests/s, a note, the server's CPU ms per request)."""
         s = max(1, round(args.seconds)) if seconds is None else seconds
+        cpu0 = _cpu_s(pid)
         if wrk is not None:
-            return _load_wrk(wrk, port, method, path, body, token, args, s)
-        return _load_py(port, method, path, body, token, args, s)
+            rps, note, n = _load_wrk(wrk, port, method, path, body, token, args, s)
+        else:
+            rps, note, n = _load_py(port, method, path, body, token, args, s)
+        return rps, note, 1000 * (_cpu_s(pid) - cpu0) / max(1, n)
 
     rows = []
     port = _port()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-app", str(port)]
-    with _process(cmd, port, server_cpus):
-        load(port, "GET", "/", None, "-", 1)  # warm-up
-        rows.append(("bare ASGI app, GET /", *load(port, "GET", "/", None, "-")))
+    with _process(cmd, port, server_cpus) as pid:
+        load(port, pid, "GET", "/", None, "-", 1)  # warm-up
+        rows.append(("bare ASGI app, GET /", *load(port, pid, "GET", "/", None, "-")))
     data = Path(tempfile.mkdtemp(prefix="bench-dss-rps-"))
     key = dev_private_key(data)
     token = mint_token(key, "uss0", audience="localhost", scopes=[SC])
     query = {"area_of_interest": _volume()}
     # one caller sends them all: its rate limit raised (the limiter still runs)
-    with _serve(data, server_cpus, rate_limit=1e6) as (port, _pid):
+    with _serve(data, server_cpus, rate_limit=1e6) as (port, pid):
         conn = Conn(port, token)  # one intent in the cell, so that a query finds something
         body = {
             "extents": [_volume()],
@@ -489,18 +507,23 @@ def rps_mode(args: argparse.Namespace) -> None:
         }
         status, raw = conn.request("PUT", f"{OIR}/{uuid.uuid4()}", body)
         assert status == 201, raw
-        load(port, "GET", "/v1/health", None, token, 1)  # warm-up
-        rows.append(("serve, GET /v1/health", *load(port, "GET", "/v1/health", None, token)))
-        load(port, "POST", f"{OIR}/query", query, token, 1)
-        rows.append(("serve, POST DSS query", *load(port, "POST", f"{OIR}/query", query, token)))
+        load(port, pid, "GET", "/v1/health", None, token, 1)  # warm-up
+        rows.append(("serve, GET /v1/health", *load(port, pid, "GET", "/v1/health", None, token)))
+        load(port, pid, "POST", f"{OIR}/query", query, token, 1)
+        rows.append(
+            ("serve, POST DSS query", *load(port, pid, "POST", f"{OIR}/query", query, token))
+        )
     bare = rows[0][1]
     print(
         f"requests/s of one process on one core ({'wrk' if wrk else 'client processes'}, "
         f"{args.connections} connections, {args.seconds:.0f} s each, load average {_loadavg()} "
         f"at the end)"
     )
-    for name, rps, note in rows:
-        print(f"  {name:<26} {rps:9.0f} req/s  {rps / bare:6.1%} of bare   ({note})")
+    for name, rps, note, cpu_ms in rows:
+        print(
+            f"  {name:<26} {rps:9.0f} req/s  {rps / bare:6.1%} of bare  "
+            f"{cpu_ms:6.3f} ms CPU/request   ({note})"
+        )
 
 
 def main() -> None:

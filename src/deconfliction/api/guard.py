@@ -159,9 +159,10 @@ class Guard:
         costs nothing; checking a new one counts against its address's bucket first, so a
         flood of junk tokens is limited like requests without one."""
         address = f"address:{(scope.get('client') or ('?',))[0]}"
-        node = self.peers_of() if self.peers_of is not None else None
         path: str = scope.get("path", "")
-        if node is not None and path.startswith("/federation/"):
+        federation = path.startswith("/federation/")
+        node = self.peers_of() if federation and self.peers_of is not None else None
+        if node is not None:
             wait = self.limiter.take(address)  # checking a signature costs as a new token does
             if wait > 0:
                 return None, wait
@@ -263,14 +264,18 @@ class Guard:
         await self.app(scope, replay, _with_headers(send))
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 def _with_headers(send: Send) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            names = {k.lower() for k, _ in message.get("headers", [])}
-            extra = [(b"x-content-type-options", b"nosniff")]
-            if b"cache-control" not in names:
-                extra.append((b"cache-control", b"no-store"))
-            message["headers"] = [*message.get("headers", []), *extra]
+            headers = message.get("headers", [])
+            if any(k.lower() == b"cache-control" for k, _ in headers):
+                message["headers"] = [*headers, _NOSNIFF]
+            else:
+                message["headers"] = [*headers, _NOSNIFF, _NO_STORE]
         await send(message)
 
     return wrapped

@@ -147,7 +147,9 @@ def path_problems(scope: Scope, templates: Callable[[], Iterable[str]]) -> list[
     path: str = scope.get("path", "")
     raw_path: bytes = scope.get("raw_path") or path.encode("utf-8", "surrogateescape")
     raw = raw_path.split(b"?", 1)[0].strip(b"/")
-    if _PLAIN.fullmatch(raw) and all(len(s) <= MAX_ID_CHARS for s in raw.split(b"/")):
+    if _PLAIN.fullmatch(raw) and (
+        len(raw) <= MAX_ID_CHARS or all(len(s) <= MAX_ID_CHARS for s in raw.split(b"/"))
+    ):
         return []  # printable ASCII, nothing escaped, nothing too long: the usual case
     errors: list[tuple[int, str]] = []
     for i, seg in enumerate(raw.split(b"/") if raw else []):
@@ -172,6 +174,8 @@ def path_problems(scope: Scope, templates: Callable[[], Iterable[str]]) -> list[
 
 def query_problems(query_string: bytes) -> list[FieldError]:
     """The problems of a query string's parameters, by name."""
+    if not query_string:
+        return []
     out = []
     for pair in query_string.split(b"&"):
         if not pair:

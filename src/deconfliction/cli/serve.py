@@ -191,6 +191,8 @@ def _serve(
         "log_level": "warning",
         "timeout_graceful_shutdown": 5,
         "timeout_keep_alive": 5,
+        # uvicorn's httptools protocol, an answer's head and body in one write (cli/wire.py)
+        "http": "deconfliction.cli.wire:OneWriteProtocol",
     }
     if args.workers > 1:
         os.environ[CONFIG_ENV] = json.dumps(config)
