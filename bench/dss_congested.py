@@ -15,10 +15,11 @@ p50/p99 of every write request (creates, refused creates and deletes), of the cr
 whole attempt (query + create, retries included), and the CPU the server and the clients
 spent per request.
 
-``--mode rps`` measures requests per second of one ``serve`` process (``/v1/health`` and a
-DSS query) next to a bare ASGI app under the same uvicorn settings (httptools, uvloop), in the
-same run, and the server's CPU per request (steadier than requests/s on a shared machine). The server gets one core (the first; affinity set where the machine has two or more)
-and the load generator the others: ``wrk`` when it is installed, else client processes.
+``--mode rps`` measures requests per second of one ``serve`` process (``/v1/health`` and a DSS
+query) next to a bare ASGI app under the same uvicorn settings (httptools, uvloop), in the same
+run, and the server's CPU per request (steadier than requests/s on a shared machine). The server
+gets one core (the first; affinity set where the machine has two or more) and the load generator
+the others: ``wrk`` when it is installed, else client processes.
 
 ``--py-spy FILE`` records a profile of the server during the measured window (``py-spy`` next
 to this Python or on the PATH; idle samples included, so waits show, unless ``--busy-only``).
