@@ -23,11 +23,10 @@ TABLE_AFTER = re.compile(
 )
 
 #: Tables still written in more than one module, with those modules. The list only shrinks: a
-#: table that leaves it must be taken off. ``records``: ``Tx.write`` and ``Tx.delete``
-#: (store/base.py) and the cell index's ``_drop_cells`` (store/cell_index.py) still write and
-#: read it themselves instead of through the record table.
+#: table that leaves it must be taken off. ``records``: the cell index's ``_drop_cells``
+#: (store/cell_index.py) still reads the coverings kept with a record itself.
 SHARED = {
-    "records": {"store/base.py", "store/cell_index.py", "store/record_table.py"},
+    "records": {"store/cell_index.py", "store/record_table.py"},
 }
 
 

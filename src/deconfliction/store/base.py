@@ -207,18 +207,7 @@ class Tx(ConflictsTx):
         covers = coverings_of(rec.volumes) if coverings is None else coverings
         cells_json = json.dumps([c.cells for c in covers])
         caps_json = json.dumps([c.caps for c in covers])
-        if existing is None:
-            self.x(
-                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, cap_cells, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, kind.value, owner, version, rec.ovn, body, cells_json, caps_json, iso(at)),
-            )
-        else:
-            self.x(
-                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, cap_cells = ?, "
-                "updated_at = ? WHERE id = ?",
-                (version, rec.ovn, body, cells_json, caps_json, iso(at), key),
-            )
+        self.put_row(key, kind, rec, body, cells_json, caps_json, new=existing is None)
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
         self._add_cells(engine_rec, covers)
@@ -248,7 +237,7 @@ class Tx(ConflictsTx):
         if self.locks is not None:
             self.hold_places(old.volumes)
         self._drop_cells(key)
-        self.x("DELETE FROM records WHERE id = ?", (key,))
+        self.delete_row(key)
         self._resolve_all(key, at)
         self.event(owner, f"{kind.value}.deleted", {"id": record_id, "version": old.version}, at)
         self.audit(at, actor, f"{kind.value}.deleted", key, digest(old.model_dump(mode="json")))

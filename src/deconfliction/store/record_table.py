@@ -65,6 +65,41 @@ class RecordsTx(JournalTx):
         return Party(id=row[0], name=row[1])
 
     # --- records -------------------------------------------------------------------------
+    def put_row(
+        self,
+        key: str,
+        kind: RecordKind,
+        rec: StoredRecord,
+        body: str,
+        cells_json: str,
+        caps_json: str,
+        *,
+        new: bool,
+    ) -> None:
+        """Store a record's version: its canonical body and its volumes' coverings (JSON)."""
+        at = iso(rec.updated_at)
+        if new:
+            self.x(
+                "INSERT INTO records (id, kind, owner, version, ovn, body, cells, cap_cells, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind.value, rec.owner, rec.version, rec.ovn, body, cells_json, caps_json, at),
+            )
+        else:
+            self.x(
+                "UPDATE records SET version = ?, ovn = ?, body = ?, cells = ?, cap_cells = ?, "
+                "updated_at = ? WHERE id = ?",
+                (rec.version, rec.ovn, body, cells_json, caps_json, at, key),
+            )
+
+    def delete_row(self, key: str) -> None:
+        self.x("DELETE FROM records WHERE id = ?", (key,))
+
+    def stored_coverings(self, key: str) -> tuple[str, str | None] | None:
+        """A stored record's coverings as kept with it (JSON: the cells, the cap cells, None
+        for a record written before they were kept), or None if there is no such record."""
+        row = self.x("SELECT cells, cap_cells FROM records WHERE id = ?", (key,)).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
     def load(self, key: str) -> tuple[StoredRecord, Record] | None:
         """The record with this key (``record_key(owner, id)``), if there is one."""
         row = self.x("SELECT kind, body, version FROM records WHERE id = ?", (key,)).fetchone()
