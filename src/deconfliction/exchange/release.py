@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..audit import digest
-from ..engine import Record, check_pair
+from ..engine import Finding, Record, check_pair
 from ..geodesy import GEOD
 from ..model import (
     CircleFootprint,
@@ -406,11 +406,33 @@ class ConflictView:
     level: str
 
 
-def _engine(tx: Tx, key: str, draft: tuple[str, Record] | None) -> Record | None:
+def _engine(tx: Tx, key: str, draft: tuple[str, Record] | None) -> tuple[str, Record] | None:
+    """The record of ``key`` and its OVN ("" for the draft, which has none)."""
     if draft is not None and draft[0] == key:
-        return draft[1]
+        return "", draft[1]
     found = tx.load(key)
-    return None if found is None else found[1]
+    return None if found is None else (found[0].ovn, found[1])
+
+
+#: What the view of a conflict at ``extent`` works out from the stored versions it is given (a
+#: record's OVN is new with each write, so a key never names two contents): the other record's
+#: coarsened volumes, and the exact test of the viewer's record against them. A picture polled
+#: again (the map, every few seconds) does not do them again. Bounded: emptied when full.
+_COARSENED: dict[tuple[Any, ...], list[Volume4D]] = {}
+_EXTENT_FINDINGS: dict[tuple[Any, ...], Finding | None] = {}
+_MEMO_MAX = 8192
+
+
+def _memo(memo: dict[tuple[Any, ...], T], key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    try:
+        return memo[key]
+    except KeyError:
+        pass
+    value = make()
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def view_conflict(
@@ -426,10 +448,12 @@ def view_conflict(
     sides = _sides(row, viewer)
     if sides is None:
         return None
-    own = _engine(tx, sides.own_key, draft)
+    own_found = _engine(tx, sides.own_key, draft)
+    own = own_found[1] if own_found else None
     own_ext = _extent(sides.own_key, sides.own_kind, own.volumes if own else [])
     if row.a_owner == row.b_owner:
-        mine = _engine(tx, sides.other_key, draft)
+        mine_found = _engine(tx, sides.other_key, draft)
+        mine = mine_found[1] if mine_found else None
         other_own = _extent(sides.other_key, sides.other_kind, mine.volumes if mine else [])
         c = Conflict(
             id=row.id,
@@ -461,11 +485,29 @@ def view_conflict(
             shown.add(other[0], viewer, level, other[0].model_dump(mode="json"))
     else:
         grid = coarsening(terms)
-        ext_vols = [coarsen(v, grid) for v in other[0].volumes] if other is not None else []
+        steps = (grid.position_step_deg, grid.radius_step_m, grid.alt_step_m, grid.time_step_s)
+        ext_vols: list[Volume4D] = []
+        if other is not None:
+            o = other[0]
+            ext_vols = _memo(
+                _COARSENED,
+                (sides.other_key, o.ovn, steps),
+                lambda: [coarsen(v, grid) for v in o.volumes],
+            )
         finding = None
-        if own is not None and ext_vols:
+        if own_found is not None and own is not None and other is not None and ext_vols:
             ext_rec = Record(sides.other_kind, sides.other_key, other_owner, ext_vols)
-            finding = check_pair(own, ext_rec, row.policy)
+            p = row.policy
+
+            def test() -> Finding | None:
+                assert own is not None
+                return check_pair(own, ext_rec, p)
+
+            if own_found[0]:  # stored: the same versions give the same answer
+                key = (sides.own_key, own_found[0], sides.other_key, other[0].ovn, steps)
+                finding = _memo(_EXTENT_FINDINGS, (*key, p.lateral_m, p.vertical_m, p.time_s), test)
+            else:
+                finding = test()
         shown_gaps: Gaps | None = None
         if finding is not None:
             t0, t1 = finding.time_start, finding.time_end
