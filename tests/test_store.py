@@ -151,23 +151,24 @@ def test_replaces_and_deletes_leave_the_indexes_holding_only_current_records(
     store.replace(INTENT, "C", "RU", draft(40, 40), 1, actor="RU")
     store.delete(INTENT, "A", "FR", 2, actor="FR")
 
-    def rows(table: str) -> list[tuple[Any, ...]]:
-        return sorted(
-            store.read_tx(
-                lambda tx: tx.x(f"SELECT record_id, volume, cell FROM {table}").fetchall()
-            )
-        )
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return sorted(store.read_tx(lambda tx: tx.x(sql).fetchall()))
 
-    expected: dict[str, list[tuple[Any, ...]]] = {"record_cells": [], "record_caps": []}
+    cells: list[tuple[Any, ...]] = []
+    caps: list[tuple[Any, ...]] = []
     for owner, rid in (("FR", "B"), ("RU", "C")):
         rec = store.get(INTENT, owner, rid)
         for i, v in enumerate(rec.volumes):
-            expected["record_cells"] += [(f"{owner}/{rid}", i, c) for c in cover(v.footprint)]
-        expected["record_caps"] += [
-            (r[1], r[2], r[0]) for r in cap_rows(f"{owner}/{rid}", INTENT, owner, rec.volumes)
-        ]
-    assert rows("record_cells") == sorted(expected["record_cells"])
-    assert rows("record_caps") == sorted(expected["record_caps"])
+            cells += [(f"{owner}/{rid}", i, c) for c in cover(v.footprint)]
+        caps += [(r[1], r[2], r[0]) for r in cap_rows(f"{owner}/{rid}", INTENT, owner, rec.volumes)]
+    assert rows("SELECT record_id, volume, cell FROM record_cells") == sorted(cells)
+    # a volume's cap cells: its rows of record_cells marked in_cap, and the others in
+    # record_caps (none for a volume covered through its cap, as B's second volume is)
+    marked = rows("SELECT record_id, volume, cell FROM record_cells WHERE in_cap = 1")
+    apart = rows("SELECT record_id, volume, cell FROM record_caps")
+    assert sorted(marked + apart) == sorted(caps)
+    assert not set(apart) & set(cells)
+    assert {(k, i) for k, i, _ in apart} == {("FR/B", 0)}
 
 
 def test_data_survives_reopening(store_factory: Any) -> None:
