@@ -8,11 +8,10 @@ import pytest
 
 from deconfliction.audit import AuditEntry, digest, first_bad_entry
 from deconfliction.errors import NotFound, VersionConflict
-from deconfliction.geo import cover, record_coverings
+from deconfliction.geo import record_coverings, to_sql
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
 from deconfliction.model.footprint import PolygonFootprint
 from deconfliction.store import Store
-from deconfliction.store.base import cap_rows
 
 INTENT = RecordKind.INTENT
 
@@ -159,8 +158,9 @@ def test_replaces_and_deletes_leave_the_indexes_holding_only_current_records(
     for owner, rid in (("FR", "B"), ("RU", "C")):
         rec = store.get(INTENT, owner, rid)
         for i, v in enumerate(rec.volumes):
-            cells += [(f"{owner}/{rid}", i, c) for c in cover(v.footprint)]
-        caps += [(r[1], r[2], r[0]) for r in cap_rows(f"{owner}/{rid}", INTENT, owner, rec.volumes)]
+            own, cap = record_coverings(v.footprint)
+            cells += [(f"{owner}/{rid}", i, to_sql(c)) for c in own]
+            caps += [(f"{owner}/{rid}", i, to_sql(c)) for c in cap]
     assert rows("SELECT record_id, volume, cell FROM record_cells") == sorted(cells)
     # a volume's cap cells: its rows of record_cells marked in_cap, and the others in
     # record_caps (none for a volume covered through its cap, as B's second volume is)
