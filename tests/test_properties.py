@@ -27,7 +27,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from deconfliction.engine import Record, check_pair, conflicts_among, may_conflict
-from deconfliction.geo import DISTANCE_RESOLUTION_M, Shape, cover, horizontal_gap_m
+from deconfliction.geo import (
+    DISTANCE_RESOLUTION_M,
+    Shape,
+    cover,
+    horizontal_gap_m,
+    record_coverings,
+)
 from deconfliction.model import (
     CircleFootprint,
     Party,
@@ -460,6 +466,7 @@ def test_covering_contains_the_footprint_grown_by_the_margin(
 ) -> None:
     cells = cover(fp, margin)
     assert cells
+    own = [c - _OFFSET for c in record_coverings(fp)[0]]  # what a record indexes: coarser
     for _ in range(20):
         # mostly far out: up to just short of the margin
         u = data.draw(
@@ -477,6 +484,7 @@ def test_covering_contains_the_footprint_grown_by_the_margin(
             continue
         lon, lat = data.draw(boundary_points(fp))
         assert _in_covering(cells, lon, lat), ("boundary", lon, lat)
+        assert _in_covering(own, lon, lat), ("boundary, record's own", lon, lat)
         az = data.draw(st.sampled_from([0.0, 90.0, 180.0, -90.0]) | st.floats(-180.0, 180.0))
         plon, plat, _ = GEOD.fwd(lon, lat, az, u * margin)
         assert _in_covering(cells, float(plon), float(plat)), ("pushed", lon, lat, az, u * margin)

@@ -8,11 +8,10 @@ import pytest
 
 from deconfliction.audit import AuditEntry, digest, first_bad_entry
 from deconfliction.errors import NotFound, VersionConflict
-from deconfliction.geo import cover, record_coverings
+from deconfliction.geo import record_coverings, to_sql
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
 from deconfliction.model.footprint import PolygonFootprint
 from deconfliction.store import Store
-from deconfliction.store.base import cap_rows
 
 INTENT = RecordKind.INTENT
 
@@ -151,23 +150,25 @@ def test_replaces_and_deletes_leave_the_indexes_holding_only_current_records(
     store.replace(INTENT, "C", "RU", draft(40, 40), 1, actor="RU")
     store.delete(INTENT, "A", "FR", 2, actor="FR")
 
-    def rows(table: str) -> list[tuple[Any, ...]]:
-        return sorted(
-            store.read_tx(
-                lambda tx: tx.x(f"SELECT record_id, volume, cell FROM {table}").fetchall()
-            )
-        )
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return sorted(store.read_tx(lambda tx: tx.x(sql).fetchall()))
 
-    expected: dict[str, list[tuple[Any, ...]]] = {"record_cells": [], "record_caps": []}
+    cells: list[tuple[Any, ...]] = []
+    caps: list[tuple[Any, ...]] = []
     for owner, rid in (("FR", "B"), ("RU", "C")):
         rec = store.get(INTENT, owner, rid)
         for i, v in enumerate(rec.volumes):
-            expected["record_cells"] += [(f"{owner}/{rid}", i, c) for c in cover(v.footprint)]
-        expected["record_caps"] += [
-            (r[1], r[2], r[0]) for r in cap_rows(f"{owner}/{rid}", INTENT, owner, rec.volumes)
-        ]
-    assert rows("record_cells") == sorted(expected["record_cells"])
-    assert rows("record_caps") == sorted(expected["record_caps"])
+            own, cap = record_coverings(v.footprint)
+            cells += [(f"{owner}/{rid}", i, to_sql(c)) for c in own]
+            caps += [(f"{owner}/{rid}", i, to_sql(c)) for c in cap]
+    assert rows("SELECT record_id, volume, cell FROM record_cells") == sorted(cells)
+    # a volume's cap cells: its rows of record_cells marked in_cap, and the others in
+    # record_caps (none for a volume covered through its cap, as B's second volume is)
+    marked = rows("SELECT record_id, volume, cell FROM record_cells WHERE in_cap = 1")
+    apart = rows("SELECT record_id, volume, cell FROM record_caps")
+    assert sorted(marked + apart) == sorted(caps)
+    assert not set(apart) & set(cells)
+    assert {(k, i) for k, i, _ in apart} == {("FR/B", 0)}
 
 
 def test_data_survives_reopening(store_factory: Any) -> None:

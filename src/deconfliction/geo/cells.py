@@ -30,6 +30,10 @@ from ..model.footprint import (
 MIN_LEVEL = 4
 MAX_LEVEL = 16
 MAX_CELLS = 8
+#: Cells of a record's own covering (what the cell index stores of each volume): coarser than a
+#: search's, since every cell is an index row a write inserts, and what the coarser cells bring
+#: near a search the cap prefilter (``cap_gap_lower_bound_m``) rejects before any record is read.
+RECORD_MAX_CELLS = 4
 #: Metres per degree of latitude, and of longitude at the equator, rounded down (WGS84).
 _M_PER_DEG = 110_000.0
 #: Smallest radius of curvature of WGS84 (meridian, at the equator), rounded down: a distance in
@@ -46,6 +50,10 @@ _coverer = s2.S2RegionCoverer()
 _coverer.set_min_level(MIN_LEVEL)
 _coverer.set_max_level(MAX_LEVEL)
 _coverer.set_max_cells(MAX_CELLS)
+_record_coverer = s2.S2RegionCoverer()
+_record_coverer.set_min_level(MIN_LEVEL)
+_record_coverer.set_max_level(MAX_LEVEL)
+_record_coverer.set_max_cells(RECORD_MAX_CELLS)
 
 
 def to_sql(cell_id: int) -> int:
@@ -130,10 +138,11 @@ def cap_covering(lon: float, lat: float, radius_m: float) -> list[int]:
 
 
 def record_coverings(fp: Footprint) -> tuple[list[int], list[int]]:
-    """(``covering(fp)``, the covering of its cap ``fp.cap``): the same list, computed once,
-    when the footprint is covered through its cap anyway (circles, compact polygons)."""
+    """What a record indexes of a footprint: (its covering, in at most ``RECORD_MAX_CELLS``
+    cells, the covering of its cap ``fp.cap``): the same list, computed once, when the
+    footprint is covered through its cap anyway (circles, compact polygons)."""
     region, is_cap = _region_and_kind(fp, 0.0)
-    cells = _ids(region)
+    cells = [c.id() for c in _record_coverer.GetCovering(region)]
     return cells, (cells if is_cap else cap_covering(*fp.cap))
 
 

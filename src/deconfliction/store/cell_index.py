@@ -1,5 +1,11 @@
 """The cell indexes of records' volumes (``record_cells``, ``record_caps``): their rows, and
-the candidate searches over them."""
+the candidate searches over them.
+
+A volume's cells (its covering) are rows of ``record_cells``; its cap's cells (the covering of
+the smallest circle holding its footprint, which the cap search matches) are the rows of
+``record_cells`` marked ``in_cap`` and those of ``record_caps``, which holds only the cap cells
+that are not in the covering. Most volumes (circles, compact polygons) are covered through their
+cap: all their rows are marked and they have none in ``record_caps``."""
 
 from __future__ import annotations
 
@@ -33,20 +39,24 @@ class CellIndexTx(RecordsTx):
     """Part of ``Tx`` (``store.base``): see the module."""
 
     def _add_cells(self, rec: Record, covers: Sequence[VolumeCover]) -> None:
-        """Index rows of a record: its volumes' coverings (``record_cells``) and their caps'
-        (``record_caps``); the same rows where a volume is covered through its cap."""
+        """Index rows of a record: its volumes' coverings (``record_cells``, a row marked
+        ``in_cap`` where its cell is also one of the volume's cap cells) and the cap cells
+        that are not (``record_caps``): none where a volume is covered through its cap."""
         cell_rows: list[tuple[Any, ...]] = []
         cap_rows_: list[tuple[Any, ...]] = []
         kind = rec.kind.value
         for i, cover in enumerate(covers):
             tail = (rec.id, i, kind, rec.owner, *cover.bounds)
-            rows = _index_rows(cover.cells, tail)
-            cell_rows += rows
-            cap_rows_ += rows if cover.caps is cover.cells else _index_rows(cover.caps, tail)
+            if cover.caps is cover.cells:
+                cell_rows += _index_rows(cover.cells, (*tail, 1))
+                continue
+            caps, cells = set(cover.caps), set(cover.cells)
+            cell_rows += [(to_sql(c), *tail, int(c in caps)) for c in cover.cells]
+            cap_rows_ += _index_rows([c for c in cover.caps if c not in cells], tail)
         self.xm(
             "INSERT INTO record_cells (cell, record_id, volume, kind, owner, t_start, t_end, "
-            "alt_lower, alt_upper, cap_lon, cap_lat, cap_r) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "alt_lower, alt_upper, cap_lon, cap_lat, cap_r, in_cap) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             cell_rows,
         )
         self.xm(
@@ -65,7 +75,12 @@ class CellIndexTx(RecordsTx):
             self.x("DELETE FROM record_caps WHERE record_id = ?", (key,))
             return
         caps: list[list[int]] = json.loads(row[1])
-        keys = [(to_sql(c), key, i) for i, vcaps in enumerate(caps) for c in vcaps]
+        keys = [
+            (to_sql(c), key, i)
+            for i, (vcaps, vcells) in enumerate(zip(caps, cells, strict=True))
+            if vcaps != vcells
+            for c in set(vcaps).difference(vcells)
+        ]
         self.xm("DELETE FROM record_caps WHERE cell = ? AND record_id = ? AND volume = ?", keys)
 
     # --- candidate search ----------------------------------------------------------------
@@ -106,8 +121,10 @@ class CellIndexTx(RecordsTx):
         of a volume: every record whose exact volumes or extents (``reach.lateral_m`` covering
         the extent's growth beyond the cap) may meet them."""
         ids: set[str] = set()
+        marked = (f"in_cap = 1 AND ({scope[0]})", scope[1])
         for v in volumes:
             query = cell_query(covering(v.footprint, reach.lateral_m))
+            self._near_ids("record_cells", query, v, reach, marked, ids)
             self._near_ids("record_caps", query, v, reach, scope, ids)
         ids.discard(exclude_id or "")
         return self.load_many(sorted(ids))
@@ -122,7 +139,8 @@ class CellIndexTx(RecordsTx):
         ids: set[str],
     ) -> None:
         """Add to ``ids`` the records of an index table (``record_cells`` or ``record_caps``)
-        with a row near ``v`` whose cap comes within the lateral buffer of ``v``'s."""
+        with a row near ``v`` (and in ``scope``) whose cap comes within the lateral buffer of
+        ``v``'s."""
         near_sql, params = near_filter(query, v, buffers)
         sql = (
             f"SELECT DISTINCT record_id, cap_lon, cap_lat, cap_r FROM {table} "

@@ -179,7 +179,8 @@ class VolumeCover(NamedTuple):
 
     #: the volume's covering (``record_cells``)
     cells: list[int]
-    #: its cap's covering (``record_caps``): the same list when it is covered through its cap
+    #: its cap's covering (the cap search's: the rows of ``record_cells`` marked ``in_cap``, and
+    #: those of ``record_caps``): the same list when it is covered through its cap
     caps: list[int]
     #: what its covering matches in stored ones (the candidate search without buffers)
     query: CellQuery
