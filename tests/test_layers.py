@@ -23,11 +23,8 @@ TABLE_AFTER = re.compile(
 )
 
 #: Tables still written in more than one module, with those modules. The list only shrinks: a
-#: table that leaves it must be taken off. ``records``: the cell index's ``_drop_cells``
-#: (store/cell_index.py) still reads the coverings kept with a record itself.
-SHARED = {
-    "records": {"store/cell_index.py", "store/record_table.py"},
-}
+#: table that leaves it must be taken off.
+SHARED: dict[str, set[str]] = {}
 
 
 def tables_by_module(package: Path) -> dict[str, set[str]]:

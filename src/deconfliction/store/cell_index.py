@@ -67,7 +67,7 @@ class CellIndexTx(RecordsTx):
         )
 
     def _drop_cells(self, key: str) -> None:
-        row = self.x("SELECT cells, cap_cells FROM records WHERE id = ?", (key,)).fetchone()
+        row = self.stored_coverings(key)
         cells: list[list[int]] = json.loads(row[0]) if row else []
         keys = [(to_sql(c), key, i) for i, vcells in enumerate(cells) for c in vcells]
         self.xm("DELETE FROM record_cells WHERE cell = ? AND record_id = ? AND volume = ?", keys)
