@@ -454,6 +454,17 @@ def _publish(api: Any, party: str, **levels: Any) -> None:
     assert r.status_code == 200, r.text
 
 
+def test_a_publication_grid_finer_than_a_metre_is_refused_naming_the_step(api: Any) -> None:
+    """A step of next to nothing would put coordinates on a grid of more points than a float
+    counts (it answered 500 when records were republished on it)."""
+    for step, tiny in (("position_step_deg", 5e-324), ("radius_step_m", 1e-9)):
+        r = api.put(
+            "/v1/dss/publication", "FR-admin", json={"intents": "extent", "grid": {step: tiny}}
+        )
+        assert r.status_code == 422, r.text
+        assert any(e["pointer"] == f"/grid/{step}" for e in r.json()["errors"]), r.text
+
+
 def test_native_intents_are_seen_by_dss_clients_only_as_published(
     api: Any, uss1: Uss, uss2: Uss
 ) -> None:

@@ -61,7 +61,7 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
     """Every operation of the OpenAPI document, with the store unreachable: 503 with
     Retry-After in its API's shape (or an answer that needs no database), never 500 or 403."""
 
-    def away(fn: Any) -> Any:
+    def away(fn: Any, **_: Any) -> Any:
         raise ServiceUnavailable("the database cannot be reached now; try again", 2)
 
     real = store.read_tx, store.write_tx

@@ -646,7 +646,7 @@ def test_a_node_whose_database_is_away_answers_503_and_is_waited_for(
         d = Dispatcher(sender, node.peer_key, post=post, clock=lambda: now[0], ping_s=3600.0,
                        base_delay_s=0.0, max_delay_s=0.0)  # fmt: skip
 
-        def away(fn: Any) -> Any:
+        def away(fn: Any, **_: Any) -> Any:
             raise ServiceUnavailable("the database cannot be reached now; try again", 7)
 
         real = node.store.read_tx, node.store.write_tx

@@ -46,10 +46,12 @@ CATEGORIES = (*(c.value for c in IntentCategory), "area", "track", "default")
 class Coarsening(_Strict):
     """How an extent is coarsened before release: outward to these steps."""
 
-    position_step_deg: float = Field(default=0.1, gt=0.0, le=10.0)
-    radius_step_m: float = Field(default=1000.0, gt=0.0, le=100_000.0)
-    alt_step_m: float = Field(default=300.0, gt=0.0, le=10_000.0)
-    time_step_s: float = Field(default=900.0, gt=0.0, le=86_400.0)
+    # the least steps are finer than anything shown needs (about 1 m, 1 m, 1 m, 1 s): a step of
+    # next to nothing would put coordinates on a grid of more points than a float can count
+    position_step_deg: float = Field(default=0.1, ge=1e-5, le=10.0)
+    radius_step_m: float = Field(default=1000.0, ge=1.0, le=100_000.0)
+    alt_step_m: float = Field(default=300.0, ge=1.0, le=10_000.0)
+    time_step_s: float = Field(default=900.0, ge=1.0, le=86_400.0)
 
 
 class EscalationStep(_Strict):
