@@ -152,9 +152,8 @@ class Store(Protocol):
         """Run ``fn(tx)`` as one write transaction (serializable with every other write).
         ``placed``: before it reads anything, ``fn`` holds one record and its places
         (``Tx.write``, ``Tx.delete``, a DSS intent's write), so a back end may run it beside
-        writes into other places. ``lock``:
-        ``fn`` writes only rows that every writer of them names so (a lease's row), so a back
-        end may run it beside writes that do not name it."""
+        writes into other places. ``lock``: ``fn`` writes only rows that every writer of them
+        names so (a lease's row), so a back end may run it beside writes that do not name it."""
         ...
 
     def read_tx(self, fn: Callable[[Tx], T]) -> T:
