@@ -330,6 +330,7 @@ def cell_mode(args: argparse.Namespace) -> None:
         if spy is not None:
             spy.wait()
     shutil.rmtree(board_dir, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
     elapsed = max(t.last for t in tallies) - start
     if elapsed <= 0 or not any(t.creates for t in tallies):
         raise SystemExit("no create completed in the window")
@@ -514,6 +515,7 @@ def rps_mode(args: argparse.Namespace) -> None:
         rows.append(
             ("serve, POST DSS query", *load(port, pid, "POST", f"{OIR}/query", query, token))
         )
+    shutil.rmtree(data, ignore_errors=True)
     bare = rows[0][1]
     print(
         f"requests/s of one process on one core ({'wrk' if wrk else 'client processes'}, "
