@@ -287,8 +287,8 @@ def main() -> None:
                 while time.monotonic() < stop:
                     row = conn.execute(
                         "SELECT count(*) FILTER (WHERE wait_event = 'advisory'), "
-                        "count(*) FILTER (WHERE state = 'active' AND wait_event IS NULL "
-                        "OR wait_event_type IN ('IO', 'LWLock')) "
+                        "count(*) FILTER (WHERE state = 'active' AND (wait_event IS NULL "
+                        "OR wait_event_type IN ('IO', 'LWLock'))) "
                         "FROM pg_stat_activity WHERE datname = current_database() "
                         "AND pid <> pg_backend_pid()"
                     ).fetchone()

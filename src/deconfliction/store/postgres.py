@@ -292,40 +292,39 @@ class PostgresStore(TxStore):
         self, conn: psycopg.Connection[Any], fn: Callable[[Tx], T], placed: bool, lock: str | None
     ) -> T:
         committing = False
+        beside = placed or lock is not None
         try:
-            if placed or lock is not None:
-                # a write of one record, or of rows named by ``lock``: beside other such
-                # writes, holding its record and places (or its name), then the journal
-                # (``_PlaceLocks``); each statement reads what is committed when it runs, so
-                # reads made after a lock see the writes that held it
-                with conn.transaction():
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
-                    if lock is not None:
-                        conn.execute(
-                            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (NAMED_LOCKS, lock)
-                        )
-                    with conn.cursor() as cur:
-                        tx = self.make_tx(cur, "%s")
-                        tx.locks = _PlaceLocks(cur)
-                        result = fn(tx)
-                    committing = True
-                tx.committed()
-                return result
-            # any other write holds the whole store (as on SQLite's single writer): under
-            # contention in one area, serializable transactions alone abort each other in
-            # storms. The lock is taken before the transaction begins, so its snapshot is
-            # taken after it.
-            conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+            if not beside:
+                # any other write holds the whole store (as on SQLite's single writer): under
+                # contention in one area, serializable transactions alone abort each other in
+                # storms. The lock is taken before the transaction begins, so its snapshot is
+                # taken after it.
+                conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
             try:
                 with conn.transaction():
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                    if beside:
+                        # a write of one record, or of rows named by ``lock``: beside other
+                        # such writes, holding its record and places (or its name), then the
+                        # journal (``_PlaceLocks``); each statement reads what is committed
+                        # when it runs, so reads made after a lock see the writes that held it
+                        conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+                        if lock is not None:
+                            conn.execute(
+                                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                                (NAMED_LOCKS, lock),
+                            )
+                    else:
+                        conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
                     with conn.cursor() as cur:
                         tx = self.make_tx(cur, "%s")
+                        if beside:
+                            tx.locks = _PlaceLocks(cur)
                         result = fn(tx)
                     committing = True
             finally:
-                _unlock(conn)
+                if not beside:
+                    _unlock(conn)
             tx.committed()
             return result
         except (errors.SerializationFailure, errors.DeadlockDetected):
@@ -352,9 +351,8 @@ class PostgresStore(TxStore):
         ``fn`` must not have side effects outside the transaction). ``placed``: before it reads
         anything, ``fn`` holds one record and its places (``Tx.write``, ``Tx.delete``, a DSS
         intent's write), so it runs beside writes into other places (``places``), or alone
-        when it spans too many. ``lock``: ``fn`` writes only
-        rows that every writer of them names so (a lease's row), so it runs beside any write
-        that does not name it."""
+        when it spans too many. ``lock``: ``fn`` writes only rows that every writer of them
+        names so (a lease's row), so it runs beside any write that does not name it."""
         fresh_tries = 1  # a connection found broken before anything was kept: once more
         attempt = 0
         while True:
