@@ -380,7 +380,10 @@ def _workers(pid: int) -> list[int]:
     """The worker processes of a ``serve --workers N`` parent."""
     out = []
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:  # a short-lived child that ended since it was listed
+            continue
         if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
             out.append(int(child))
     return out
