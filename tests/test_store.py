@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from deconfliction.errors import NotFound, VersionConflict
 from deconfliction.geo import record_coverings, to_sql
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
 from deconfliction.model.footprint import PolygonFootprint
-from deconfliction.store import Store
+from deconfliction.store import SqliteStore, Store
 
 INTENT = RecordKind.INTENT
 
@@ -179,6 +181,37 @@ def test_data_survives_reopening(store_factory: Any) -> None:
     s2 = store_factory()
     assert s2.get(INTENT, "FR", "A").version == 1
     assert first_bad_entry(s2.audit_entries()) is None
+
+
+def test_sqlite_commits_leave_the_checkpoints_to_another_thread(tmp_path: Path) -> None:
+    """The writer's commits do not copy the WAL into the database file (SQLite would, in a
+    commit, once the WAL holds 1,000 pages): a connection of its own does, soon after each
+    commit, while the WAL holds far fewer; and what it copied reads back after reopening."""
+    path = tmp_path / "s.db"
+    s = SqliteStore(path)
+    s.put_party(Party(id="FR", name="France"), actor="t")
+
+    def settled_size() -> int:
+        sizes = [-1]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            sizes.append(path.stat().st_size)
+            if sizes[-1] == sizes[-2]:
+                break
+        return sizes[-1]
+
+    before = settled_size()
+    for i in range(30):
+        s.create(INTENT, f"A{i}", "FR", draft(1 + i, 1), actor="FR")
+    wal_pages = (tmp_path / "s.db-wal").stat().st_size // 4096
+    assert wal_pages < 1000  # SQLite's own threshold: not reached, so it checkpointed nothing
+    assert settled_size() > before  # the 30 records' pages were copied into the database
+    s.close()
+    s2 = SqliteStore(path)
+    assert len(s2.list_owned(INTENT, "FR")) == 30
+    assert first_bad_entry(s2.audit_entries()) is None
+    s2.close()
 
 
 def test_buffers_of_the_store_policy_apply(store_factory: Any) -> None:

@@ -3,7 +3,8 @@
 Writes are queued to a single thread, which runs a batch of them in one transaction (each in its
 own savepoint, so a refused write rolls back alone) and commits with ``synchronous=FULL`` before
 any caller is answered: write transactions are serial, and an acknowledged write survives a crash
-of the process or of the machine.
+of the process or of the machine. Another thread copies committed pages from the WAL into the
+database (checkpoints), so that the writer's commits do not.
 
 When the database cannot be used now (another process holds its lock past ``BUSY_TIMEOUT_S``,
 the disk is full or failing, the file cannot be opened) an operation fails with
@@ -14,6 +15,7 @@ waited ``WAIT_S`` in the queue without being started is taken out of it and answ
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -30,11 +32,17 @@ from .base import RecordCache, StoreHooks, Tx
 from .txstore import TxStore
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _BATCH = 64
 #: How long a connection waits for another process's lock on the file before giving up.
 BUSY_TIMEOUT_S = 3.0
 #: How long a write waits in the queue before it is given up (if it has not started).
 WAIT_S = 10.0
+#: How often at most the checkpointer copies committed pages from the WAL into the database.
+CHECKPOINT_EVERY_S = 0.05
+#: The WAL's length (pages) past which the writer checkpoints itself (only if the checkpointer
+#: falls that far behind: SQLite's default is 1,000, on every writer's commit).
+WRITER_CHECKPOINT_PAGES = 10_000
 #: What ``Retry-After`` says when the database cannot be used now.
 RETRY_S = 1
 #: SQLite's words for a database that cannot be used now (rather than a bug in a statement).
@@ -73,6 +81,9 @@ class SqliteStore(TxStore):
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._queue: queue.Queue[tuple[Callable[[Tx], Any], Future[Any]] | None] = queue.Queue()
+        #: set by the writer after a commit, for the checkpointer; and when closing
+        self._dirty = threading.Event()
+        self._closing = threading.Event()
         wconn = self._connect()
         migrate.apply(wconn, "sqlite")
         self.secret = self._secret(wconn.cursor(), "?")
@@ -80,6 +91,10 @@ class SqliteStore(TxStore):
             target=self._run_writer, args=(wconn,), name="sqlite-writer", daemon=True
         )
         self._writer.start()
+        self._checkpointer = threading.Thread(
+            target=self._run_checkpointer, name="sqlite-checkpointer", daemon=True
+        )
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -90,12 +105,34 @@ class SqliteStore(TxStore):
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=4294967296")
+        # a write's savepoint keeps the pages it changes in a statement journal: in memory, not
+        # a temporary file made and removed in every group commit
+        conn.execute("PRAGMA temp_store=MEMORY")
         with self._conns_lock:
             self._conns.append(conn)
         return conn
 
+    # --- the checkpointer --------------------------------------------------------------------
+    def _run_checkpointer(self) -> None:
+        """Copy committed pages from the WAL into the database, on a connection of its own and
+        beside the writer (which would otherwise do it inside a commit, every 1,000 pages, while
+        the callers of its batch wait): passive, so it never waits for a reader or the writer."""
+        conn = self._connect()
+        while True:
+            self._dirty.wait()
+            if self._closing.is_set():
+                return
+            self._dirty.clear()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # busy or failing now: the next commit asks again
+                log.debug("background checkpoint failed", exc_info=True)
+            if self._closing.wait(CHECKPOINT_EVERY_S):
+                return
+
     # --- the writer ----------------------------------------------------------------------
     def _run_writer(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
         cur = conn.cursor()
         while True:
             item = self._queue.get()
@@ -140,6 +177,7 @@ class SqliteStore(TxStore):
                     if not fut.done():
                         fut.set_exception(failed)
                 continue
+            self._dirty.set()
             for tx in done:
                 tx.committed()
             for fut, ok, val in results:
@@ -191,6 +229,9 @@ class SqliteStore(TxStore):
     def close(self) -> None:
         self._queue.put(None)
         self._writer.join(timeout=30)
+        self._closing.set()
+        self._dirty.set()
+        self._checkpointer.join(timeout=30)
         with self._conns_lock:
             for c in self._conns:
                 c.close()
