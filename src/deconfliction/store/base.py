@@ -215,7 +215,7 @@ class Tx(ConflictsTx):
         found = self.findings(engine_rec, self.policy, covers)
         action = f"{kind.value}.{'created' if existing is None else 'updated'}"
         self.event(owner, action, {"id": rid, "version": version}, at)
-        conflicts = self._redetect(engine_rec, at, covers, found)
+        conflicts = self._redetect(engine_rec, at, covers, found, new=existing is None)
         self.audit(at, actor, action, key, hashlib.sha256(canon).hexdigest())
         self._record_changed(kind, existing[0] if existing else None, rec, at)
         return WriteResult(rec, conflicts)

@@ -60,15 +60,23 @@ class ConflictsTx(CellIndexTx):
         at: datetime,
         covers: Sequence[VolumeCover],
         findings: list[tuple[Record, Finding]] | None = None,
+        *,
+        new: bool = False,
     ) -> list[Conflict]:
-        """Open, update and resolve ``rec``'s conflicts (``findings``: found already, or None)."""
+        """Open, update and resolve ``rec``'s conflicts (``findings``: found already, or None;
+        ``new``: a record just created, which has no open conflict: a delete resolves them all)."""
         if findings is None:
             findings = self.findings(rec, self.policy, covers)
         found = {o.id: (o, f) for o, f in findings}
-        open_rows = self.x(
-            "SELECT id, a_id, b_id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
-            (rec.id, rec.id),
-        ).fetchall()
+        open_rows = (
+            []
+            if new
+            else self.x(
+                "SELECT id, a_id, b_id FROM conflicts "
+                "WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
+                (rec.id, rec.id),
+            ).fetchall()
+        )
         for cid, a_id, b_id in open_rows:
             other = b_id if a_id == rec.id else a_id
             if other not in found:

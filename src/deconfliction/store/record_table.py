@@ -46,8 +46,16 @@ class RecordsTx(JournalTx):
             raise NotFound(f"no party {party_id!r}")
 
     def has_party(self, party_id: str) -> bool:
-        """Whether the party is registered."""
-        return self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is not None
+        """Whether the party is registered (a party is never removed: one seen committed is
+        remembered, and not looked up again)."""
+        known = self.cache.parties
+        if party_id in known:
+            return True
+        if self.x("SELECT 1 FROM parties WHERE id = ?", (party_id,)).fetchone() is None:
+            return False
+        # this transaction may have added it: remembered once it commits
+        self.after_commit.append(lambda: known.add(party_id))
+        return True
 
     def party_ids(self) -> list[str]:
         """Every registered party's id, in order."""

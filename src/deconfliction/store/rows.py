@@ -211,6 +211,8 @@ class RecordCache:
     def __init__(self, size: int = 50_000) -> None:
         self._items: OrderedDict[tuple[str, int], tuple[int, StoredRecord, Record]] = OrderedDict()
         self._size = size
+        #: ids of parties seen committed (a party is never removed)
+        self.parties: set[str] = set()
 
     def get(self, kind: str, body: str, key: str, version: int) -> tuple[StoredRecord, Record]:
         hit = self._items.get((key, version))
