@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,20 @@ def test_a_refused_write_leaves_nothing_behind(store: Store) -> None:
     assert counts(store) == before
     with pytest.raises(NotFound):
         store.get(INTENT, "FR", "B")
+
+
+def test_a_party_added_by_a_write_that_failed_is_not_taken_for_registered(store: Store) -> None:
+    def add_then_fail(tx: Any) -> None:
+        tx.put_party(Party(id="XX", name="never"), "t", datetime.now(UTC))
+        assert tx.has_party("XX")  # seen by its own transaction
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        store.write_tx(add_then_fail)
+    with pytest.raises(NotFound):
+        store.create(INTENT, "A", "XX", draft(10, 10), actor="XX")
+    store.put_party(Party(id="XX", name="now"), actor="t")
+    assert store.create(INTENT, "A", "XX", draft(10, 10), actor="XX").record.version == 1
 
 
 def test_every_write_has_its_outbox_events_and_audit_entry(store: Store) -> None:
