@@ -14,6 +14,10 @@ Fills a SQLite store with random operational intents (drone-flight-sized volumes
 
     python bench/strategic.py                  # 10^4, 10^5, 10^6 (about 15 minutes)
     python bench/strategic.py --sizes 10000    # quick
+    python bench/strategic.py --sizes 1000000 --dir D   # D kept: measured again as it is
+
+``--dir`` keeps the store; a run on a folder that holds one goes on from what it holds (the
+measured writes and queries add about ``2 * --measure-writes`` records each time).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -129,7 +134,10 @@ def main() -> None:
         f"{'stored':>10} {'writes/s':>10} {'bulk writes/s':>14} {'query p50 ms':>13} "
         f"{'query p99 ms':>13} {'conflicts/query':>16} {'CPU ms/write':>13}"
     )
-    stored = 0
+    # a store from an earlier run (``--dir``) is measured as it is, and filled on from there
+    stored = store.read_tx(lambda tx: int(tx.x("SELECT COUNT(*) FROM records").fetchone()[0]))
+    if stored:
+        print(f"continuing a store of {stored:,} records")
     for size in sorted(args.sizes):
         t0, since = time.perf_counter(), stored
         while stored < size - 2 * args.measure_writes:
@@ -162,6 +170,8 @@ def main() -> None:
             flush=True,
         )
     store.close()
+    if args.dir is None:  # a folder of its own: nothing in it is wanted after the run
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
