@@ -205,7 +205,9 @@ class Tx(ConflictsTx):
         body = canon.decode()
         covers = coverings_of(rec.volumes) if coverings is None else coverings
         cells_json = json.dumps([c.cells for c in covers])
-        caps_json = json.dumps([c.caps for c in covers])
+        # most volumes are covered through their cap: the same lists, encoded once
+        same = all(c.caps is c.cells for c in covers)
+        caps_json = cells_json if same else json.dumps([c.caps for c in covers])
         self.put_row(key, kind, rec, body, cells_json, caps_json, new=existing is None)
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
