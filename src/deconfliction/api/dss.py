@@ -23,6 +23,8 @@ from ..dss.entities import AirspaceConflictResponse, ErrorResponse
 from ..dss.scd import STATES, Caller, Scd, ScdError
 from ..dss.volumes import BadRequest, Extent, native_volumes, parse_volume4d, union
 from ..errors import ServiceUnavailable, Unauthenticated
+from ..model import Volume4D
+from ..store.base import VolumeCover, coverings_of
 from . import problems
 
 SC = "utm.strategic_coordination"
@@ -175,6 +177,15 @@ def _area(doc: dict[str, Any] | None) -> Extent:
 
 
 # --- operational intent references ---------------------------------------------------------
+def _native_covers(native: list[Volume4D] | None) -> list[VolumeCover] | None:
+    """The native view's index cells, worked out before the writer's turn (None: worked out in
+    the transaction, where a volume that has none leaves the intent without a native view)."""
+    try:
+        return coverings_of(native) if native else None
+    except ValueError:
+        return None
+
+
 def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | None], Any]:
     def work(caller: Caller, doc: dict[str, Any] | None) -> Any:
         assert doc is not None
@@ -206,8 +217,9 @@ def _put_oir(eid: str, ovn: str | None) -> Callable[[Caller, dict[str, Any] | No
         if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
             raise BadRequest("key must be a list of OVNs")
         native = native_volumes(doc["extents"])
+        covers = _native_covers(native)
         return lambda scd: scd.put_oir(
-            caller, oid, ovn, ext, state, set(key), base_url, sub_id, new_sub, native
+            caller, oid, ovn, ext, state, set(key), base_url, sub_id, new_sub, native, covers
         )
 
     return work

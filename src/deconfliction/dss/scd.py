@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ..errors import DeconflictionError
 from ..model import IntentCategory, IntentDraft, IntentState, Party, RecordKind, Volume4D
 from ..store import availability as uss_availability
-from ..store.base import Tx, record_key
+from ..store.base import Tx, VolumeCover, record_key
 from . import native, storage
 from .entities import (
     AirspaceConflictResponse,
@@ -207,6 +207,7 @@ class Scd:
         sub_id: str | None,
         new_sub: dict[str, Any] | None,
         native: list[Volume4D] | None = None,
+        native_covers: Sequence[VolumeCover] | None = None,
     ) -> ChangeOperationalIntentReferenceResponse:
         assert ext.cells is not None and ext.time_start and ext.time_end  # _extents checked
         self._hold(caller.manager, eid, native)
@@ -257,7 +258,7 @@ class Scd:
         ent["state"] = state
         ent["subscription_id"] = sub["id"] if sub else None
         self.save("oir", ent, old)
-        self._mirror(caller.manager, eid, state, native, new=old is None)
+        self._mirror(caller.manager, eid, state, native, native_covers, new=old is None)
         if (
             prev_sub is not None
             and prev_sub["implicit_subscription"]
@@ -292,14 +293,16 @@ class Scd:
         eid: str,
         state: str,
         native_volumes: list[Volume4D] | None,
+        covers: Sequence[VolumeCover] | None = None,
         *,
         new: bool = False,
     ) -> None:
         """Keep the native view of a DSS intent: the manager's intent with the same id, so that
-        ``/v1`` conflicts see it. Written in the same transaction as the reference."""
+        ``/v1`` conflicts see it. Written in the same transaction as the reference. ``covers``:
+        the native volumes' (``coverings_of``), worked out before the transaction, or None."""
         self.tx.from_dss = True
         try:
-            self._write_native(manager, eid, state, native_volumes, new=new)
+            self._write_native(manager, eid, state, native_volumes, covers, new=new)
         finally:
             self.tx.from_dss = False
 
@@ -309,6 +312,7 @@ class Scd:
         eid: str,
         state: str,
         native_volumes: list[Volume4D] | None,
+        covers: Sequence[VolumeCover] | None,
         *,
         new: bool = False,
     ) -> None:
@@ -337,6 +341,7 @@ class Scd:
                 found[0].version if found else None,
                 manager,
                 self.now,
+                covers,
             )
         except (ValidationError, ValueError):
             return  # a manager name that is no party id: no native view
