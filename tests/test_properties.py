@@ -34,6 +34,7 @@ from deconfliction.geo import (
     horizontal_gap_m,
     record_coverings,
 )
+from deconfliction.geo.distance import point_to_ring_m
 from deconfliction.model import (
     CircleFootprint,
     Party,
@@ -535,6 +536,37 @@ def test_gap_agrees_with_sampled_boundaries(pair: tuple[Footprint, Footprint]) -
     """The exact gap lies between the smallest distance between sampled boundary points (an
     upper bound, when the footprints are apart) and that less the sampling steps."""
     _check_gap(*pair)
+
+
+@settings(SETTINGS, max_examples=80)
+@given(
+    st.floats(-70.0, 70.0),
+    st.floats(-180.0, 180.0),
+    _size_m,
+    _size_m,
+    st.floats(1.0, 20_000.0),
+    st.floats(0.2, 3.0),
+)
+def test_a_circle_that_meets_a_polygon_ends_the_search_and_changes_no_gap(
+    lat0: float, lon0: float, w: float, h: float, dx: float, k: float
+) -> None:
+    """A circle whose centre lies ``dx`` east of a box, of radius ``k * dx``: the search along
+    the box's boundary stops at the first point found within the radius (how far inside does
+    not matter), and the gap is the one the full search gives."""
+    lat1 = lat0 + h / M_PER_DEG
+    lon1 = lon0 + _lon_deg(w, max(abs(lat0), abs(lat1)))
+    mid = (lat0 + lat1) / 2
+    poly = Shape(box(wrap(lon0), lat0, wrap(lon1), lat1))
+    c = circle(wrap(lon1 + _lon_deg(dx, mid)), mid, dx * k)
+    lon, lat, r = c.cap
+    full = point_to_ring_m(lon, lat, poly)
+    stopped = point_to_ring_m(lon, lat, poly, enough_m=r)
+    if full > r:
+        assert stopped == full
+    else:
+        assert full - 1e-6 <= stopped <= r
+    assert horizontal_gap_m(Shape(c), poly) == max(0.0, full - r)
+    event("meets" if full <= r else "apart")
 
 
 def _check_gap(fa: Footprint, fb: Footprint) -> None:

@@ -96,13 +96,21 @@ def _polygons_overlap(a: Shape, b: Shape) -> bool:
 
 
 def _min_along_steps(
-    lon: float, lat: float, lon0: FloatArray, lat0: FloatArray, lon1: FloatArray, lat1: FloatArray
+    lon: float,
+    lat: float,
+    lon0: FloatArray,
+    lat0: FloatArray,
+    lon1: FloatArray,
+    lat1: FloatArray,
+    enough_m: float = -math.inf,
 ) -> FloatArray:
     """Shortest geodesic distance from a point to each lon/lat-straight step (vectorized).
 
     A step is one densified piece of an edge (at most 0.1 degrees), over which the distance to a
     point is unimodal: a golden-section search on the step parameter, all steps at once, finds
-    each minimum to about a micrometre.
+    each minimum to about a micrometre. Every distance it measures is one to a point of a step,
+    so as soon as one is at or below ``enough_m`` the search stops: the smallest of the values
+    returned is then at or below ``enough_m`` too (not the minimum, which is no larger).
     """
     # keep each step as it is (the short way, from the unwrapped ring), moved near the point
     shifted = lon + ((lon0 - lon + 180.0) % 360.0 - 180.0)
@@ -116,6 +124,8 @@ def _min_along_steps(
     x1, x2 = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
     f1, f2 = at(x1), at(x2)
     for _ in range(48):  # (0.618)^48 * 11 km ~ 1e-6 m along the step
+        if min(float(np.min(f1)), float(np.min(f2))) <= enough_m:
+            return np.minimum(f1, f2)
         left = f1 <= f2
         hi = np.where(left, x2, hi)
         lo = np.where(left, lo, x1)
@@ -129,11 +139,21 @@ def _min_along_steps(
     return np.minimum(np.minimum(ends, at((lo + hi) / 2)), np.minimum(f1, f2))
 
 
-def point_to_ring_m(lon: float, lat: float, shape: Shape, *, within_m: float = math.inf) -> float:
+def point_to_ring_m(
+    lon: float,
+    lat: float,
+    shape: Shape,
+    *,
+    within_m: float = math.inf,
+    enough_m: float = -math.inf,
+) -> float:
     """Exact geodesic distance from a point to a polygon's boundary (not its interior).
 
     Results above ``within_m`` may be lower bounds; only steps that may come within
-    ``within_m`` (and within the nearest vertex's distance) are refined.
+    ``within_m`` (and within the nearest vertex's distance) are refined. Where the distance is
+    at or below ``enough_m``, the result may be any distance from the point to the boundary
+    that is at or below ``enough_m`` (a circle of that radius meets the boundary: how far in
+    does not matter).
     """
     lons, lats = shape.ring
     # Lower bounds per step: in a spherical azimuthal-equidistant projection centred on the
@@ -149,6 +169,8 @@ def point_to_ring_m(lon: float, lat: float, shape: Shape, *, within_m: float = m
         return float(np.min(lower))
     d = _geod_dist(lon, lat, lons, lats)
     best = float(np.min(d))
+    if best <= enough_m:
+        return best
     # a step's closest point is nearer than its nearer end by at most the step's length: tight
     # where steps are short (near the poles, where the projected bound above is loose)
     steps = _geod_dist_pairs(lons[:-1], lats[:-1], lons[1:], lats[1:])
@@ -157,7 +179,11 @@ def point_to_ring_m(lon: float, lat: float, shape: Shape, *, within_m: float = m
     if len(i):
         best = min(
             best,
-            float(np.min(_min_along_steps(lon, lat, lons[i], lats[i], lons[i + 1], lats[i + 1]))),
+            float(
+                np.min(
+                    _min_along_steps(lon, lat, lons[i], lats[i], lons[i + 1], lats[i + 1], enough_m)
+                )
+            ),
         )
     return best
 
@@ -219,16 +245,19 @@ def horizontal_gap_m(a: Shape, b: Shape, *, within_m: float = math.inf) -> float
     if a.is_circle or b.is_circle:
         circle, poly = (a, b) if a.is_circle else (b, a)
         clon, clat, r = circle.cap
-        return max(0.0, _point_to_polygon(clon, clat, poly, within_m + r) - r)
+        # how far inside the circle the polygon's boundary comes does not matter: the gap is 0
+        return max(0.0, _point_to_polygon(clon, clat, poly, within_m + r, enough_m=r) - r)
     if _polygons_overlap(a, b):
         return 0.0
     return _polygon_gap(a, b, within_m)
 
 
-def _point_to_polygon(lon: float, lat: float, shape: Shape, within_m: float) -> float:
+def _point_to_polygon(
+    lon: float, lat: float, shape: Shape, within_m: float, *, enough_m: float = -math.inf
+) -> float:
     if _covers_point(shape, lon, lat):
         return 0.0
-    return point_to_ring_m(lon, lat, shape, within_m=within_m)
+    return point_to_ring_m(lon, lat, shape, within_m=within_m, enough_m=enough_m)
 
 
 def _polygon_gap(a: Shape, b: Shape, within_m: float) -> float:
