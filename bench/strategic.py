@@ -138,6 +138,8 @@ def main() -> None:
     stored = store.read_tx(lambda tx: int(tx.x("SELECT COUNT(*) FROM records").fetchone()[0]))
     if stored:
         print(f"continuing a store of {stored:,} records")
+        # other drafts than those already written (the same seed would draw them again)
+        rng = random.Random(args.seed * 1_000_003 + stored)
     for size in sorted(args.sizes):
         t0, since = time.perf_counter(), stored
         while stored < size - 2 * args.measure_writes:
