@@ -88,6 +88,10 @@ def test_track_tables_in_memory_and_shared_behave_alike(store: Any, shared: bool
         ("FR", "F2", 20.0),
         ("RU", "F1", 1.0),
     ]
+    # states of one track in one batch: each kept if newer than the last one kept
+    batch = [state("F9", 1, 1, dt_s=1), state("F9", 3, 3, dt_s=3), state("F9", 2, 2, dt_s=2)]
+    assert table.upsert("UK", [TrackState.model_validate(b) for b in batch]) == 2
+    assert [(t.state.id, t.state.lon) for t in table.snapshot() if t.party == "UK"] == [("F9", 3.0)]
     clock[0] = NOW + timedelta(seconds=119)
     table.upsert("FR", [TrackState.model_validate(state("F2", 21, 40, dt_s=100))])
     clock[0] = NOW + timedelta(seconds=121)

@@ -90,28 +90,43 @@ class SharedTrackTable:
         def run(tx: Any) -> int:
             row = tx.x("SELECT MAX(rev) FROM live_tracks").fetchone()
             rev = int(row[0] or 0) + 1
+            ids = sorted({s.id for s in states})
+            stored: dict[str, datetime] = {}
+            for k in range(0, len(ids), 500):
+                chunk = ids[k : k + 500]
+                marks = ", ".join("?" * len(chunk))
+                for tid, t in tx.x(
+                    f"SELECT id, state_time FROM live_tracks WHERE party = ? AND id IN ({marks})",
+                    [party, *chunk],
+                ).fetchall():
+                    stored[tid] = datetime.fromisoformat(t)
+            # the states in order, each kept if newer than the track's last (as TrackTable):
+            # then one statement writes the newest kept of each track
+            newest: dict[str, TrackState] = {}
             changed = 0
             for s in states:
-                old = tx.x(
-                    "SELECT state_time FROM live_tracks WHERE party = ? AND id = ?", (party, s.id)
-                ).fetchone()
-                t = s.time.isoformat()
-                if old is not None and datetime.fromisoformat(old[0]) >= s.time:
+                last = newest[s.id].time if s.id in newest else stored.get(s.id)
+                if last is not None and last >= s.time:
                     continue
-                body = s.model_dump_json(by_alias=True)
-                if old is None:
-                    tx.x(
-                        "INSERT INTO live_tracks (party, id, state, state_time, received_at, rev) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (party, s.id, body, t, now.timestamp(), rev),
-                    )
-                else:
-                    tx.x(
-                        "UPDATE live_tracks SET state = ?, state_time = ?, received_at = ?, "
-                        "rev = ? WHERE party = ? AND id = ?",
-                        (body, t, now.timestamp(), rev, party, s.id),
-                    )
+                newest[s.id] = s
                 changed += 1
+            tx.xm(
+                "INSERT INTO live_tracks (party, id, state, state_time, received_at, rev) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (party, id) DO UPDATE SET "
+                "state = excluded.state, state_time = excluded.state_time, "
+                "received_at = excluded.received_at, rev = excluded.rev",
+                [
+                    (
+                        party,
+                        s.id,
+                        s.model_dump_json(by_alias=True),
+                        s.time.isoformat(),
+                        now.timestamp(),
+                        rev,
+                    )
+                    for s in newest.values()
+                ],
+            )
             return changed
 
         # only live tracks' rows (and their revision, taken in commit order under the name)
