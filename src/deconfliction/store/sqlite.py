@@ -116,8 +116,14 @@ class SqliteStore(TxStore):
     def _run_checkpointer(self) -> None:
         """Copy committed pages from the WAL into the database, on a connection of its own and
         beside the writer (which would otherwise do it inside a commit, every 1,000 pages, while
-        the callers of its batch wait): passive, so it never waits for a reader or the writer."""
-        conn = self._connect()
+        the callers of its batch wait): passive, so it never waits for a reader or the writer.
+        Without it (its connection failed), the writer checkpoints past
+        ``WRITER_CHECKPOINT_PAGES``."""
+        try:
+            conn = self._connect()
+        except sqlite3.Error:
+            log.warning("no checkpointer: the writer checkpoints itself", exc_info=True)
+            return
         while True:
             self._dirty.wait()
             if self._closing.is_set():
