@@ -11,6 +11,7 @@ from ..audit import digest
 from ..engine import Finding, Record, check_pair
 from ..model import (
     Conflict,
+    Gaps,
     RecordExtent,
     RecordKind,
     SeparationPolicy,
@@ -113,7 +114,24 @@ class ConflictsTx(CellIndexTx):
                 "(?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, *vals, iso(at)),
             )
-            change, detected = "opened", at
+            # what was just written, as read back (so the notes need not read it again)
+            written = ConflictRow(
+                id=cid,
+                a_key=a.id,
+                b_key=b.id,
+                a_kind=a.kind,
+                b_kind=b.kind,
+                a_owner=a.owner,
+                b_owner=b.owner,
+                state="open",
+                time_start=datetime.fromisoformat(vals[0]),
+                time_end=datetime.fromisoformat(vals[1]),
+                gaps=Gaps(horizontal_m=vals[2], vertical_m=vals[3], time_s=vals[4]),
+                policy=SeparationPolicy(lateral_m=vals[5], vertical_m=vals[6], time_s=vals[7]),
+                detected_at=datetime.fromisoformat(vals[8]),
+            )
+            self._notify(cid, "opened", at, (written, None, None))
+            return make_conflict(cid, a, b, f, p, at)
         else:
             cid = row[0]
             self.x(
@@ -131,28 +149,39 @@ class ConflictsTx(CellIndexTx):
         r = self.x(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE id = ?", (cid,)).fetchone()
         return None if r is None else _conflict_row(r)
 
-    def _notify(self, cid: str, change: str, at: datetime) -> None:
+    def _notify(
+        self,
+        cid: str,
+        change: str,
+        at: datetime,
+        known: tuple[ConflictRow, str | None, str | None] | None = None,
+    ) -> None:
         """Tell each party of the conflict what changed, as far as the conflict note allows;
         a party is told of an update only when what it is told changes, and of a resolution
-        only if it was told of the conflict."""
-        row = self.conflict(cid)
-        assert row is not None
-        told = self.x("SELECT a_note, b_note FROM conflicts WHERE id = ?", (cid,)).fetchone()
-        notes = {}
-        for col, party, before in (
-            ("a_note", row.a_owner, told[0]),
-            ("b_note", row.b_owner, told[1]),
-        ):
-            if party in notes:
+        only if it was told of the conflict. ``known``: the conflict's row and the digests of
+        the notes its parties were told, when the caller has them (None: read here)."""
+        if known is None:
+            r = self.x(
+                f"SELECT {_CONFLICT_COLS}, a_note, b_note FROM conflicts WHERE id = ?", (cid,)
+            ).fetchone()
+            assert r is not None
+            row, told = _conflict_row(r), [r[-2], r[-1]]
+        else:
+            row, told = known[0], [known[1], known[2]]
+        kept = list(told)  # the notes' digests as they will be stored
+        seen: set[str] = set()
+        for i, party in enumerate((row.a_owner, row.b_owner)):
+            if party in seen:
                 continue
+            seen.add(party)
+            before = told[i]
             note = self.hooks.conflict_note(cast("Tx", self), row, party, change)
             now = None if note is None else digest(note)
-            notes[party] = now
             if change == "resolved":
                 if before is not None and note is not None:
                     self.event(party, "conflict.resolved", note, at)
                 continue
-            self.x(f"UPDATE conflicts SET {col} = ? WHERE id = ?", (now, cid))
+            kept[i] = now
             if note is None or now == before:
                 continue
             kind = (
@@ -162,7 +191,9 @@ class ConflictsTx(CellIndexTx):
             )
             self.event(party, kind, note, at)
         if row.a_owner == row.b_owner:
-            self.x("UPDATE conflicts SET b_note = a_note WHERE id = ?", (cid,))
+            kept[1] = kept[0]
+        if kept != told:
+            self.x("UPDATE conflicts SET a_note = ?, b_note = ? WHERE id = ?", (*kept, cid))
 
     def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
         """Stored records of these kinds that meet the volume (no buffers)."""
