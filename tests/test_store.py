@@ -13,8 +13,9 @@ from deconfliction.audit import AuditEntry, digest, first_bad_entry
 from deconfliction.errors import NotFound, VersionConflict
 from deconfliction.geo import record_coverings, to_sql
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
-from deconfliction.model.footprint import PolygonFootprint
+from deconfliction.model.footprint import PolygonFootprint, _polygon_cap
 from deconfliction.store import SqliteStore, Store
+from deconfliction.store.rows import RecordCache
 
 INTENT = RecordKind.INTENT
 
@@ -98,6 +99,28 @@ def test_a_party_added_by_a_write_that_failed_is_not_taken_for_registered(store:
         store.create(INTENT, "A", "XX", draft(10, 10), actor="XX")
     store.put_party(Party(id="XX", name="now"), actor="t")
     assert store.create(INTENT, "A", "XX", draft(10, 10), actor="XX").record.version == 1
+
+
+def test_records_found_near_a_draft_carry_the_caps_their_index_rows_hold(store: Store) -> None:
+    """A candidate read back takes its polygons' caps from the index rows that found it (no
+    need to work them out again): each the cap its own volume has, for every volume found."""
+    for i, lon in enumerate((10.0, 10.1, 10.05)):
+        two = draft(lon, 10).volumes + draft(lon + 0.5 * i, 11, size=0.1 + 0.05 * i).volumes
+        store.create(INTENT, f"R{i}", "FR", IntentDraft(volumes=two), actor="FR")
+    store.cache = RecordCache()  # read back, not as written
+    probe = IntentDraft(volumes=draft(10.02, 10.02).volumes + draft(10.6, 11.02).volumes)
+    found = store.read_tx(
+        lambda tx: tx.candidates(probe.volumes, SeparationPolicy(), ("1 = 1", ()))
+    )
+    assert sorted(rec.id for rec, _ in found) == ["R0", "R1", "R2"]
+    taken = 0
+    for rec, _ in found:
+        for v in rec.volumes:
+            fp = v.footprint
+            assert isinstance(fp, PolygonFootprint)
+            taken += "cap" in fp.__dict__
+            assert fp.cap == _polygon_cap(*fp.dense)
+    assert taken >= 4  # every first volume, and the second ones near the probe's second
 
 
 def test_every_write_has_its_outbox_events_and_audit_entry(store: Store) -> None:

@@ -127,6 +127,12 @@ class PolygonFootprint(_Strict):
             if done[0] == self.coordinates[0]:
                 self.__dict__["cap"] = done[1]
 
+    def take_cap(self, cap: tuple[float, float, float]) -> None:
+        """Keep ``cap`` as this footprint's ``cap``, unless it is worked out already: the cap
+        computed for this very ring before (a store's index keeps it beside each volume), so
+        that a footprint read back need not compute it again."""
+        self.__dict__.setdefault("cap", cap)
+
     def lonlat_ring(self) -> tuple[list[float], list[float]]:
         """The ring's vertices (closed), longitudes unwrapped so each edge takes the short way."""
         ring = self.coordinates[0]

@@ -26,6 +26,7 @@ from ..model import (
     SeparationPolicy,
     Volume4D,
 )
+from ..model.footprint import PolygonFootprint
 from .record_table import RecordsTx
 from .rows import (
     StoredRecord,
@@ -33,6 +34,9 @@ from .rows import (
     _index_rows,
     near_filter,
 )
+
+#: Caps (lon, lat, radius_m) by (record key, volume), as the index rows hold them.
+Caps = dict[tuple[str, int], tuple[float, float, float]]
 
 
 class CellIndexTx(RecordsTx):
@@ -100,14 +104,15 @@ class CellIndexTx(RecordsTx):
         (``coverings_of``), whose cell queries serve when the lateral buffer is 0.
         """
         ids: set[str] = set()
+        caps: Caps = {}
         for i, v in enumerate(volumes):
             if covers is not None and policy.lateral_m == 0.0:
                 query = covers[i].query
             else:
                 query = cell_query(covering(v.footprint, policy.lateral_m))
-            self._near_ids("record_cells", query, v, policy, scope, ids)
+            self._near_ids("record_cells", query, v, policy, scope, ids, caps)
         ids.discard(exclude_id or "")
-        return self.load_many(sorted(ids))
+        return _with_caps(self.load_many(sorted(ids)), caps)
 
     def cap_candidates(
         self,
@@ -121,13 +126,14 @@ class CellIndexTx(RecordsTx):
         of a volume: every record whose exact volumes or extents (``reach.lateral_m`` covering
         the extent's growth beyond the cap) may meet them."""
         ids: set[str] = set()
+        caps: Caps = {}
         marked = (f"in_cap = 1 AND ({scope[0]})", scope[1])
         for v in volumes:
             query = cell_query(covering(v.footprint, reach.lateral_m))
-            self._near_ids("record_cells", query, v, reach, marked, ids)
-            self._near_ids("record_caps", query, v, reach, scope, ids)
+            self._near_ids("record_cells", query, v, reach, marked, ids, caps)
+            self._near_ids("record_caps", query, v, reach, scope, ids, caps)
         ids.discard(exclude_id or "")
-        return self.load_many(sorted(ids))
+        return _with_caps(self.load_many(sorted(ids)), caps)
 
     def _near_ids(
         self,
@@ -137,17 +143,34 @@ class CellIndexTx(RecordsTx):
         buffers: SeparationPolicy,
         scope: tuple[str, Sequence[Any]],
         ids: set[str],
+        caps: Caps,
     ) -> None:
         """Add to ``ids`` the records of an index table (``record_cells`` or ``record_caps``)
         with a row near ``v`` (and in ``scope``) whose cap comes within the lateral buffer of
-        ``v``'s."""
+        ``v``'s; and to ``caps`` the caps of the volumes those rows index."""
         near_sql, params = near_filter(query, v, buffers)
         sql = (
-            f"SELECT DISTINCT record_id, cap_lon, cap_lat, cap_r FROM {table} "
+            f"SELECT DISTINCT record_id, volume, cap_lon, cap_lat, cap_r FROM {table} "
             f"WHERE {near_sql} AND {scope[0]}"
         )
         lon, lat, r = v.footprint.cap
         reach = buffers.lateral_m + DISTANCE_RESOLUTION_M
-        for rid, clon, clat, cr in self.x(sql, [*params, *scope[1]]).fetchall():
+        for rid, vol, clon, clat, cr in self.x(sql, [*params, *scope[1]]).fetchall():
+            caps[(rid, int(vol))] = (clon, clat, cr)
             if rid not in ids and cap_gap_lower_bound_m(lon, lat, r, clon, clat, cr) <= reach:
                 ids.add(rid)
+
+
+def _with_caps(
+    found: list[tuple[StoredRecord, Record]], caps: Caps
+) -> list[tuple[StoredRecord, Record]]:
+    """The records found, their polygons given the caps their index rows hold (those of the very
+    version read: a write replaces a record's rows in its own transaction, and a record found
+    here cannot change before this transaction ends, its place being held or the store's
+    snapshot read), so that the exact test need not work them out again."""
+    for rec, eng in found:
+        for i, v in enumerate(rec.volumes):
+            cap = caps.get((eng.id, i))
+            if cap is not None and isinstance(v.footprint, PolygonFootprint):
+                v.footprint.take_cap(cap)
+    return found
