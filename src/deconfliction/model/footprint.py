@@ -134,7 +134,12 @@ class PolygonFootprint(_Strict):
         self.__dict__.setdefault("cap", cap)
 
     def lonlat_ring(self) -> tuple[list[float], list[float]]:
-        """The ring's vertices (closed), longitudes unwrapped so each edge takes the short way."""
+        """The ring's vertices (closed), longitudes unwrapped so each edge takes the short way
+        (worked out once: not to be changed by the caller)."""
+        return self._lonlat
+
+    @cached_property
+    def _lonlat(self) -> tuple[list[float], list[float]]:
         ring = self.coordinates[0]
         return unwrap_lons([p[0] for p in ring]), [p[1] for p in ring]
 
