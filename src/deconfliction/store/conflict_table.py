@@ -11,7 +11,6 @@ from ..audit import digest
 from ..engine import Finding, Record, check_pair
 from ..model import (
     Conflict,
-    Gaps,
     RecordExtent,
     RecordKind,
     SeparationPolicy,
@@ -115,21 +114,8 @@ class ConflictsTx(CellIndexTx):
                 (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, *vals, iso(at)),
             )
             # what was just written, as read back (so the notes need not read it again)
-            written = ConflictRow(
-                id=cid,
-                a_key=a.id,
-                b_key=b.id,
-                a_kind=a.kind,
-                b_kind=b.kind,
-                a_owner=a.owner,
-                b_owner=b.owner,
-                state="open",
-                time_start=datetime.fromisoformat(vals[0]),
-                time_end=datetime.fromisoformat(vals[1]),
-                gaps=Gaps(horizontal_m=vals[2], vertical_m=vals[3], time_s=vals[4]),
-                policy=SeparationPolicy(lateral_m=vals[5], vertical_m=vals[6], time_s=vals[7]),
-                detected_at=datetime.fromisoformat(vals[8]),
-            )
+            head = (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, "open")
+            written = _conflict_row((*head, *vals[:8], iso(at)))
             self._notify(cid, "opened", at, (written, None, None))
             return make_conflict(cid, a, b, f, p, at)
         else:
