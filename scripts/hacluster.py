@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -62,7 +63,21 @@ DCS = {
 
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free loopback TCP port below the range the kernel hands out for outgoing connections:
+    a port it picks (a bind to port 0) comes from that range, and until the server binds it,
+    any outgoing connection (another test's client) may take it."""
+    first_ephemeral = 32768
+    with contextlib.suppress(OSError, ValueError):
+        first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(500):
+        port = random.randint(10_000, max(10_001, first_ephemeral - 1))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # nothing free below it: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
