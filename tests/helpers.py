@@ -6,9 +6,6 @@ Times are given in seconds after ``T0`` (or as datetimes); altitudes in metres.
 
 from __future__ import annotations
 
-import contextlib
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +26,10 @@ from deconfliction.model import (
     RecordKind,
     Volume4D,
 )
+
+# one way to pick a free port, shared with the HA cluster script (which runs on its own too)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from hacluster import free_port as free_port
 
 #: An independent WGS84 ellipsoid, for expected values (the library keeps its own).
 GEOD = Geod(ellps="WGS84")
@@ -97,26 +98,6 @@ def geodesic_m(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
 def meridian_m(lat0: float, lat1: float, lon: float = 0.0) -> float:
     """Length of the meridian arc between two latitudes."""
     return geodesic_m(lon, lat0, lon, lat1)
-
-
-def free_port() -> int:
-    """A free loopback TCP port below the range the kernel hands out for outgoing connections:
-    a port it picks (a bind to port 0) comes from that range, and until the server binds it,
-    any outgoing connection (another test's client) may take it."""
-    first_ephemeral = 32768
-    with contextlib.suppress(OSError, ValueError):
-        first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(500):
-        port = random.randint(10_000, max(10_001, first_ephemeral - 1))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:  # nothing free below it: let the kernel choose
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def agree(api: Any, a: str, b: str, terms: dict[str, Any]) -> dict[str, Any]:
