@@ -79,13 +79,15 @@ class JournalTx:
         self.cur.execute(sql, tuple(params))
         return self.cur
 
-    def rows_in(self, select: str, keys: Sequence[Any]) -> list[Any]:
-        """The rows of ``select``, a statement ending in ``WHERE column``, whose column is one
-        of ``keys`` (``IN``, at most 500 keys a statement)."""
+    def rows_in(self, select: str, keys: Sequence[Any], params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of ``select``, a statement ending in ``WHERE column`` (after ``params``, the
+        values of its own placeholders), whose column is one of ``keys`` (``IN``, at most 500
+        keys a statement)."""
         out: list[Any] = []
         for k in range(0, len(keys), 500):
             chunk = list(keys[k : k + 500])
-            out += self.x(f"{select} IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            sql = f"{select} IN ({', '.join('?' * len(chunk))})"
+            out += self.x(sql, [*params, *chunk]).fetchall()
         return out
 
     def xm(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -90,16 +90,12 @@ class SharedTrackTable:
         def run(tx: Any) -> int:
             row = tx.x("SELECT MAX(rev) FROM live_tracks").fetchone()
             rev = int(row[0] or 0) + 1
-            ids = sorted({s.id for s in states})
-            stored: dict[str, datetime] = {}
-            for k in range(0, len(ids), 500):
-                chunk = ids[k : k + 500]
-                marks = ", ".join("?" * len(chunk))
-                for tid, t in tx.x(
-                    f"SELECT id, state_time FROM live_tracks WHERE party = ? AND id IN ({marks})",
-                    [party, *chunk],
-                ).fetchall():
-                    stored[tid] = datetime.fromisoformat(t)
+            rows = tx.rows_in(
+                "SELECT id, state_time FROM live_tracks WHERE party = ? AND id",
+                sorted({s.id for s in states}),
+                (party,),
+            )
+            stored = {tid: datetime.fromisoformat(t) for tid, t in rows}
             # the states in order, each kept if newer than the track's last (as TrackTable):
             # then one statement writes the newest kept of each track
             newest: dict[str, TrackState] = {}
