@@ -34,7 +34,7 @@ from deconfliction.geo import (
     horizontal_gap_m,
     record_coverings,
 )
-from deconfliction.geo.distance import point_to_ring_m
+from deconfliction.geo.distance import _SMALL_RING, _covers_point, point_to_ring_m
 from deconfliction.model import (
     CircleFootprint,
     Party,
@@ -567,6 +567,71 @@ def test_a_circle_that_meets_a_polygon_ends_the_search_and_changes_no_gap(
         assert full - 1e-6 <= stopped <= r
     assert horizontal_gap_m(Shape(c), poly) == max(0.0, full - r)
     event("meets" if full <= r else "apart")
+
+
+@settings(SETTINGS, max_examples=80)
+@given(
+    st.floats(-85.0, 85.0),
+    st.floats(-180.0, 180.0),
+    _size_m,
+    _size_m,
+    st.floats(1.0, 20_000.0),
+    st.floats(-0.4, 0.4),
+    st.one_of(st.floats(0.0, 2.0), st.floats(0.99, 1.0)),
+)
+def test_a_search_within_a_distance_is_exact_inside_it_and_a_lower_bound_beyond(
+    lat0: float, lon0: float, w: float, h: float, dx: float, fy: float, k: float
+) -> None:
+    """A point ``dx`` east of a box, level with some point of its east edge (so the nearest
+    point is inside a step, where the search stops early), searched up to ``k`` times its
+    distance: the full search's distance when within it, a lower bound beyond it otherwise."""
+    lat1 = lat0 + h / M_PER_DEG
+    lon1 = lon0 + _lon_deg(w, max(abs(lat0), abs(lat1)))
+    lat = lat0 + (0.5 + fy) * (lat1 - lat0)
+    poly = Shape(box(wrap(lon0), lat0, wrap(lon1), lat1))
+    lon = wrap(lon1 + _lon_deg(dx, lat))
+    full = point_to_ring_m(lon, lat, poly)
+    within = k * full
+    got = point_to_ring_m(lon, lat, poly, within_m=within)
+    if full <= within:
+        assert got == full
+    else:
+        assert within < got <= full
+    event("within" if full <= within else "beyond")
+
+
+@settings(SETTINGS, max_examples=60)
+@given(
+    st.one_of(st.floats(-180.0, 180.0), st.floats(178.0, 182.0).map(wrap)),
+    st.floats(-80.0, 80.0),
+    st.integers(3, 48).flatmap(lambda n: st.lists(st.floats(0.15, 1.0), min_size=n, max_size=n)),
+    st.lists(st.tuples(st.floats(-1.1, 1.1), st.floats(-1.1, 1.1)), min_size=1, max_size=24),
+)
+def test_a_point_is_in_a_polygon_where_shapely_finds_it(
+    lon0: float, lat0: float, radii: list[float], offsets: list[tuple[float, float]]
+) -> None:
+    """Star-shaped rings (concave, and across the antimeridian, small enough to be tested in
+    Python or large enough for shapely): a point is covered exactly where shapely says so,
+    points on the boundary aside (to within 1e-9 degrees)."""
+    n = len(radii)
+    fp = polygon(
+        *(
+            (
+                wrap(lon0 + r * math.cos(2 * math.pi * i / n)),
+                lat0 + 0.5 * r * math.sin(2 * math.pi * i / n),
+            )
+            for i, r in enumerate(radii)
+        )
+    )
+    shape = Shape(fp)
+    boundary = shapely.LinearRing(np.column_stack(shape.vertices))
+    for dx, dy in offsets:
+        lon, lat = wrap(lon0 + dx), lat0 + 0.5 * dy
+        x = shape.lonlat[0][0] + wrap(lon - shape.lonlat[0][0])
+        if boundary.distance(shapely.Point(x, lat)) < 1e-9:
+            continue
+        assert _covers_point(shape, lon, lat) == _contains(fp, lon, lat)
+    event("small ring" if n + 1 <= _SMALL_RING else "large ring")
 
 
 def _check_gap(fa: Footprint, fb: Footprint) -> None:
