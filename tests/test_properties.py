@@ -42,6 +42,7 @@ from deconfliction.model import (
     SeparationPolicy,
     Volume4D,
 )
+from deconfliction.model.footprint import DENSIFY_STEP_DEG, dense_ring
 from deconfliction.store import SqliteStore
 from helpers import AREA, GEOD, INTENT, at, box, circle, draft, meridian_m, polygon, record
 
@@ -632,6 +633,52 @@ def test_a_point_is_in_a_polygon_where_shapely_finds_it(
             continue
         assert _covers_point(shape, lon, lat) == _contains(fp, lon, lat)
     event("small ring" if n + 1 <= _SMALL_RING else "large ring")
+
+
+@settings(SETTINGS, max_examples=60)
+@given(
+    st.sampled_from([0.02, 0.4, 1.0]),
+    st.lists(
+        st.tuples(st.floats(-0.35, 0.35), st.floats(-0.35, 0.35)).filter(
+            lambda d: abs(d[0]) + abs(d[1]) > 1e-3
+        ),
+        min_size=3,
+        max_size=12,
+    ),
+)
+def test_a_densified_ring_keeps_its_vertices_and_steps_at_most_a_tenth_of_a_degree(
+    scale: float, moves: list[tuple[float, float]]
+) -> None:
+    """Rings whose edges are all shorter than a step come back as they are; longer edges get
+    evenly spaced points on them, no step longer than ``DENSIFY_STEP_DEG`` in either axis."""
+    lons, lats = [10.0], [40.0]
+    for dx, dy in ((dx * scale, dy * scale) for dx, dy in moves):
+        lons.append(lons[-1] + dx)
+        lats.append(lats[-1] + dy)
+    lons.append(lons[0])
+    lats.append(lats[0])
+    dl, dp = dense_ring(lons, lats)
+    assert (dl[0], dp[0], dl[-1], dp[-1]) == (lons[0], lats[0], lons[-1], lats[-1])
+    assert float(np.max(np.abs(np.diff(dl)))) <= DENSIFY_STEP_DEG + 1e-12
+    assert float(np.max(np.abs(np.diff(dp)))) <= DENSIFY_STEP_DEG + 1e-12
+    pos = 0  # each vertex in order, the points inserted between two on the edge they end
+    for i in range(1, len(lons)):
+        start = pos
+        while (dl[pos], dp[pos]) != (lons[i], lats[i]):
+            pos += 1
+        ax, ay, bx, by = lons[i - 1], lats[i - 1], lons[i], lats[i]
+        for j in range(start + 1, pos):
+            px, py = dl[j] - ax, dp[j] - ay
+            assert abs(px * (by - ay) - py * (bx - ax)) < 1e-12
+            assert 0.0 < (px * (bx - ax) + py * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2) < 1.0
+    assert pos == len(dl) - 1
+    short = all(
+        max(abs(lons[i] - lons[i - 1]), abs(lats[i] - lats[i - 1])) <= DENSIFY_STEP_DEG
+        for i in range(1, len(lons))
+    )
+    if short:
+        assert dl.tolist() == lons and dp.tolist() == lats
+    event("as it is" if short else "densified")
 
 
 def _check_gap(fa: Footprint, fb: Footprint) -> None:

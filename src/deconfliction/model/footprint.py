@@ -169,9 +169,10 @@ def dense_ring(
     lon = np.asarray(lons, dtype=np.float64)
     lat = np.asarray(lats, dtype=np.float64)
     dlon, dlat = np.diff(lon), np.diff(lat)
-    steps = np.maximum(
-        1, np.ceil(np.maximum(np.abs(dlon), np.abs(dlat)) / DENSIFY_STEP_DEG)
-    ).astype(np.int64)
+    span = np.maximum(np.abs(dlon), np.abs(dlat))
+    if float(span.max()) <= DENSIFY_STEP_DEG:  # every edge one step already: the ring as it is
+        return lon, lat
+    steps = np.maximum(1, np.ceil(span / DENSIFY_STEP_DEG)).astype(np.int64)
     edge = np.repeat(np.arange(len(steps)), steps)
     first = np.cumsum(steps) - steps
     k = np.arange(int(steps.sum()), dtype=np.int64) - first[edge]
