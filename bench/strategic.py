@@ -18,6 +18,10 @@ Fills a SQLite store with random operational intents (drone-flight-sized volumes
 
 ``--dir`` keeps the store; a run on a folder that holds one goes on from what it holds (the
 measured writes and queries add about ``2 * --measure-writes`` records each time).
+
+The interpreter is set up as ``serve`` sets it (``deconfliction.runtime.tune_for_service``: the
+switch interval and the garbage collector's thresholds); ``--interpreter default`` leaves
+Python's defaults.
 """
 
 from __future__ import annotations
@@ -120,7 +124,12 @@ def main() -> None:
     ap.add_argument("--lateral-m", type=float, default=0.0)
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--interpreter", choices=("service", "default"), default="service")
     args = ap.parse_args()
+    if args.interpreter == "service":
+        from deconfliction.runtime import tune_for_service
+
+        tune_for_service()
     rng = random.Random(args.seed)
     folder = args.dir or Path(tempfile.mkdtemp(prefix="bench-strategic-"))
     store = SqliteStore(folder / "bench.db", SeparationPolicy(lateral_m=args.lateral_m))
@@ -128,7 +137,7 @@ def main() -> None:
         store.put_party(Party(id=f"P{i}", name=f"party {i}"), actor="bench")
     print(
         f"strategic bench: store {folder / 'bench.db'}, writers={args.writers}, "
-        f"buffer={args.lateral_m:g} m"
+        f"buffer={args.lateral_m:g} m, interpreter as {args.interpreter}"
     )
     print(
         f"{'stored':>10} {'writes/s':>10} {'bulk writes/s':>14} {'query p50 ms':>13} "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import ipaddress
 import json
 import logging
@@ -28,6 +27,7 @@ from ..auth import (
     public_pem,
 )
 from ..model import SeparationPolicy
+from ..runtime import tune_for_service
 from ..store.base import Store, Tx
 
 #: The environment variable that carries the service's settings to worker processes.
@@ -201,8 +201,7 @@ def _serve(
         )
         return 0
     service = build_service(config)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    gc.freeze()  # what start-up made stays: full collections no longer walk it (shorter pauses)
+    tune_for_service()
     try:
         server = uvicorn.Server(uvicorn.Config(service.app, **opts))
         server.run(sockets=[sock])
@@ -211,18 +210,12 @@ def _serve(
     return 0
 
 
-#: How long a thread computing in Python keeps the interpreter while another waits for it
-#: (Python's default: 5 ms). The event loop answers every request; while worker threads check
-#: and write, it gets its turn five times sooner, for a little more switching.
-SWITCH_INTERVAL_S = 0.001
-
-
 def worker_app() -> Any:
     """One worker process's app (``serve --workers N``): built from the settings the parent
     put in the environment; its background work takes turns with the other workers' through
     the database's leases."""
     app = build_service(json.loads(os.environ[CONFIG_ENV])).app
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    tune_for_service()
     return app
 
 
