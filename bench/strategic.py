@@ -19,6 +19,11 @@ Fills a SQLite store with random operational intents (drone-flight-sized volumes
 ``--dir`` keeps the store; a run on a folder that holds one goes on from what it holds (the
 measured writes and queries add about ``2 * --measure-writes`` records each time).
 
+``--warmup-writes N``: N checked writes before the measured ones, not timed. A process just
+started reads the store's index pages from the file as it first needs them (through its memory
+map), so on a large store its first writes measure a cold process; a service that has run a
+while has them. The fill leaves the process warm; a run on a ``--dir`` store starts cold.
+
 The interpreter is set up as ``serve`` sets it (``deconfliction.runtime.tune_for_service``: the
 switch interval and the garbage collector's thresholds); ``--interpreter default`` leaves
 Python's defaults.
@@ -125,6 +130,9 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--interpreter", choices=("service", "default"), default="service")
+    ap.add_argument(
+        "--warmup-writes", type=int, default=0, help="checked writes before the timed ones"
+    )
     args = ap.parse_args()
     if args.interpreter == "service":
         from deconfliction.runtime import tune_for_service
@@ -157,6 +165,10 @@ def main() -> None:
             stored += n
             progress(stored, size, t0, since)
         print(file=sys.stderr)
+        if args.warmup_writes:
+            warm = [random_draft(rng) for _ in range(args.warmup_writes)]
+            fill(store, warm, stored, args.writers)
+            stored += len(warm)
         drafts = [random_draft(rng) for _ in range(args.measure_writes)]
         cpu0 = time.process_time()
         elapsed = fill(store, drafts, stored, args.writers)
