@@ -539,25 +539,36 @@ def test_gap_agrees_with_sampled_boundaries(pair: tuple[Footprint, Footprint]) -
     _check_gap(*pair)
 
 
+def _box_and_distance(lat_max: float) -> tuple[st.SearchStrategy[float], ...]:
+    """A box's south-west corner (latitude within ``lat_max``, longitude), its width and height
+    (``_box_of``), and a distance from it (1 m to 20 km)."""
+    return (
+        st.floats(-lat_max, lat_max),
+        st.floats(-180.0, 180.0),
+        _size_m,
+        _size_m,
+        st.floats(1.0, 20_000.0),
+    )
+
+
+def _box_of(lat0: float, lon0: float, w_m: float, h_m: float) -> tuple[Shape, float, float]:
+    """A box ``w_m`` wide and ``h_m`` high from its south-west corner, with its east longitude
+    (unwrapped) and its north latitude."""
+    lat1 = lat0 + h_m / M_PER_DEG
+    lon1 = lon0 + _lon_deg(w_m, max(abs(lat0), abs(lat1)))
+    return Shape(box(wrap(lon0), lat0, wrap(lon1), lat1)), lon1, lat1
+
+
 @settings(SETTINGS, max_examples=80)
-@given(
-    st.floats(-70.0, 70.0),
-    st.floats(-180.0, 180.0),
-    _size_m,
-    _size_m,
-    st.floats(1.0, 20_000.0),
-    st.floats(0.2, 3.0),
-)
+@given(*_box_and_distance(70.0), st.floats(0.2, 3.0))
 def test_a_circle_that_meets_a_polygon_ends_the_search_and_changes_no_gap(
     lat0: float, lon0: float, w: float, h: float, dx: float, k: float
 ) -> None:
     """A circle whose centre lies ``dx`` east of a box, of radius ``k * dx``: the search along
     the box's boundary stops at the first point found within the radius (how far inside does
     not matter), and the gap is the one the full search gives."""
-    lat1 = lat0 + h / M_PER_DEG
-    lon1 = lon0 + _lon_deg(w, max(abs(lat0), abs(lat1)))
+    poly, lon1, lat1 = _box_of(lat0, lon0, w, h)
     mid = (lat0 + lat1) / 2
-    poly = Shape(box(wrap(lon0), lat0, wrap(lon1), lat1))
     c = circle(wrap(lon1 + _lon_deg(dx, mid)), mid, dx * k)
     lon, lat, r = c.cap
     full = point_to_ring_m(lon, lat, poly)
@@ -572,11 +583,7 @@ def test_a_circle_that_meets_a_polygon_ends_the_search_and_changes_no_gap(
 
 @settings(SETTINGS, max_examples=80)
 @given(
-    st.floats(-85.0, 85.0),
-    st.floats(-180.0, 180.0),
-    _size_m,
-    _size_m,
-    st.floats(1.0, 20_000.0),
+    *_box_and_distance(85.0),
     st.floats(-0.4, 0.4),
     st.one_of(st.floats(0.0, 2.0), st.floats(0.99, 1.0)),
 )
@@ -586,10 +593,8 @@ def test_a_search_within_a_distance_is_exact_inside_it_and_a_lower_bound_beyond(
     """A point ``dx`` east of a box, level with some point of its east edge (so the nearest
     point is inside a step, where the search stops early), searched up to ``k`` times its
     distance: the full search's distance when within it, a lower bound beyond it otherwise."""
-    lat1 = lat0 + h / M_PER_DEG
-    lon1 = lon0 + _lon_deg(w, max(abs(lat0), abs(lat1)))
+    poly, lon1, lat1 = _box_of(lat0, lon0, w, h)
     lat = lat0 + (0.5 + fy) * (lat1 - lat0)
-    poly = Shape(box(wrap(lon0), lat0, wrap(lon1), lat1))
     lon = wrap(lon1 + _lon_deg(dx, lat))
     full = point_to_ring_m(lon, lat, poly)
     within = k * full
