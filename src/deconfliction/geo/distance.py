@@ -98,12 +98,23 @@ def _geod_dist(
 ) -> FloatArray:
     lon2a = np.atleast_1d(np.asarray(lon2, dtype=np.float64))
     lat2a = np.atleast_1d(np.asarray(lat2, dtype=np.float64))
-    if lon2a.size <= _FEW:
+    return _geod_dist_pairs(np.full_like(lon2a, lon1), np.full_like(lat2a, lat1), lon2a, lat2a)
+
+
+def _geod_dist_pairs(
+    lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
+) -> FloatArray:
+    if lon1.size <= _FEW:
         inv = GEOD.inv
         return np.array(
-            [inv(lon1, lat1, x, y)[2] for x, y in zip(lon2a.tolist(), lat2a.tolist(), strict=True)]
+            [
+                inv(a, b, c, d)[2]
+                for a, b, c, d in zip(
+                    lon1.tolist(), lat1.tolist(), lon2.tolist(), lat2.tolist(), strict=True
+                )
+            ]
         )
-    _, _, d = GEOD.inv(np.full_like(lon2a, lon1), np.full_like(lat2a, lat1), lon2a, lat2a)
+    _, _, d = GEOD.inv(lon1, lat1, lon2, lat2)
     return np.asarray(d, dtype=np.float64)
 
 
@@ -279,23 +290,6 @@ def point_to_ring_m(
         return min(best, found)
     # beyond ``within_m``: a lower bound, from the steps searched and those left out
     return min(found, float(np.min(lower[~near]))) if not near.all() else found
-
-
-def _geod_dist_pairs(
-    lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
-) -> FloatArray:
-    if lon1.size <= _FEW:
-        inv = GEOD.inv
-        return np.array(
-            [
-                inv(a, b, c, d)[2]
-                for a, b, c, d in zip(
-                    lon1.tolist(), lat1.tolist(), lon2.tolist(), lat2.tolist(), strict=True
-                )
-            ]
-        )
-    _, _, d = GEOD.inv(lon1, lat1, lon2, lat2)
-    return np.asarray(d, dtype=np.float64)
 
 
 def _aeqd(lon0: float, lat0: float, lons: FloatArray, lats: FloatArray) -> FloatArray:
