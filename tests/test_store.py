@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -250,6 +252,44 @@ def test_sqlite_commits_leave_the_checkpoints_to_another_thread(tmp_path: Path) 
     assert len(s2.list_owned(INTENT, "FR")) == 30
     assert first_bad_entry(s2.audit_entries()) is None
     s2.close()
+
+
+def test_sqlite_writes_queued_while_a_batch_runs_share_its_commit(tmp_path: Path) -> None:
+    """Writes that reach the writer's queue while a batch runs join that batch's transaction
+    (each in its own savepoint, as before) and its one commit, instead of waiting for a commit
+    of their own; a refused one among them rolls back alone."""
+    s = SqliteStore(tmp_path / "s.db")
+    s.put_party(Party(id="FR", name="France"), actor="t")
+    commits: list[int] = []
+    woken = s._dirty.set  # the checkpointer is woken once after each commit
+    s._dirty.set = lambda: (commits.append(1), woken())[1]  # type: ignore[method-assign]
+    started, release = threading.Event(), threading.Event()
+
+    def first(tx: Any) -> str:
+        started.set()
+        assert release.wait(10)
+        return tx.write(INTENT, "A", "FR", draft(1, 1), None, "FR", datetime.now(UTC)).record.id
+
+    with ThreadPoolExecutor(4) as pool:
+        a = pool.submit(s.write_tx, first)
+        assert started.wait(10)
+        later = [
+            pool.submit(s.create, INTENT, f"B{i}", "FR", draft(2 + i, 1), actor="FR")
+            for i in range(2)
+        ]
+        refused = pool.submit(s.create, INTENT, "A", "FR", draft(9, 9), actor="FR")
+        deadline = time.monotonic() + 10
+        while s._queue.qsize() < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        release.set()
+        assert a.result(10) == "A"
+        assert [f.result(10).record.id for f in later] == ["B0", "B1"]
+        with pytest.raises(VersionConflict):
+            refused.result(10)
+    assert commits == [1]
+    assert sorted(r.id for r in s.list_owned(INTENT, "FR")) == ["A", "B0", "B1"]
+    assert first_bad_entry(s.audit_entries()) is None
+    s.close()
 
 
 def test_buffers_of_the_store_policy_apply(store_factory: Any) -> None:

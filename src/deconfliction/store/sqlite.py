@@ -1,9 +1,10 @@
 """The embedded store: SQLite in WAL mode, one writer thread, readers on their own connections.
 
 Writes are queued to a single thread, which runs a batch of them in one transaction (each in its
-own savepoint, so a refused write rolls back alone) and commits with ``synchronous=FULL`` before
-any caller is answered: write transactions are serial, and an acknowledged write survives a crash
-of the process or of the machine. Another thread copies committed pages from the WAL into the
+own savepoint, so a refused write rolls back alone; writes queued while the batch runs join it,
+up to ``_BATCH``) and commits with ``synchronous=FULL`` before any caller is answered: write
+transactions are serial, and an acknowledged write survives a crash of the process or of the
+machine. Another thread copies committed pages from the WAL into the
 database (checkpoints), so that the writer's commits do not.
 
 When the database cannot be used now (another process holds its lock past ``BUSY_TIMEOUT_S``,
@@ -145,23 +146,17 @@ class SqliteStore(TxStore):
             if item is None:
                 return
             batch = [item] if item[1].set_running_or_notify_cancel() else []
-            while len(batch) < _BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                if nxt[1].set_running_or_notify_cancel():  # else given up by its caller
-                    batch.append(nxt)
+            self._take_more(batch)
             if not batch:
                 continue
             results: list[tuple[Future[Any], bool, Any]] = []
             done: list[Tx] = []
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                for fn, fut in batch:
+                k = 0
+                while k < len(batch):
+                    fn, fut = batch[k]
+                    k += 1
                     cur.execute("SAVEPOINT w")
                     tx = self.make_tx(cur)
                     try:
@@ -173,6 +168,8 @@ class SqliteStore(TxStore):
                         cur.execute("ROLLBACK TO w")
                         cur.execute("RELEASE w")
                         results.append((fut, False, unavailable(exc) or exc))
+                    if k == len(batch):  # writes that came meanwhile share this commit
+                        self._take_more(batch)
                 cur.execute("COMMIT")
             except Exception as exc:  # the commit itself failed: nothing of the batch holds
                 if conn.in_transaction:
@@ -191,6 +188,20 @@ class SqliteStore(TxStore):
                     fut.set_result(val)
                 else:
                     fut.set_exception(val)
+
+    def _take_more(self, batch: list[tuple[Callable[[Tx], Any], Future[Any]]]) -> None:
+        """Add to ``batch`` the writes waiting in the queue, up to ``_BATCH`` in all (leaving
+        the end-of-work mark, and writes their callers gave up, where they are)."""
+        while len(batch) < _BATCH:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if nxt is None:
+                self._queue.put(None)
+                return
+            if nxt[1].set_running_or_notify_cancel():  # else given up by its caller
+                batch.append(nxt)
 
     def _write(self, fn: Callable[[Tx], T]) -> T:
         if not self._writer.is_alive():
