@@ -1,11 +1,11 @@
 """The embedded store: SQLite in WAL mode, one writer thread, readers on their own connections.
 
 Writes are queued to a single thread, which runs a batch of them in one transaction (each in its
-own savepoint, so a refused write rolls back alone; writes queued while the batch runs join it,
-up to ``_BATCH``) and commits with ``synchronous=FULL`` before any caller is answered: write
+own savepoint, so a refused write rolls back alone; writes queued while the batch runs join it, up
+to ``_BATCH``) and commits with ``synchronous=FULL`` before any caller is answered: write
 transactions are serial, and an acknowledged write survives a crash of the process or of the
-machine. Another thread copies committed pages from the WAL into the
-database (checkpoints), so that the writer's commits do not.
+machine. Another thread copies committed pages from the WAL into the database (checkpoints), so
+that the writer's commits do not.
 
 When the database cannot be used now (another process holds its lock past ``BUSY_TIMEOUT_S``,
 the disk is full or failing, the file cannot be opened) an operation fails with
@@ -190,8 +190,8 @@ class SqliteStore(TxStore):
                     fut.set_exception(val)
 
     def _take_more(self, batch: list[tuple[Callable[[Tx], Any], Future[Any]]]) -> None:
-        """Add to ``batch`` the writes waiting in the queue, up to ``_BATCH`` in all (leaving
-        the end-of-work mark, and writes their callers gave up, where they are)."""
+        """Add to ``batch`` the writes waiting in the queue, up to ``_BATCH`` in all: the
+        end-of-work mark stays queued, and a write its caller gave up is dropped."""
         while len(batch) < _BATCH:
             try:
                 nxt = self._queue.get_nowait()
