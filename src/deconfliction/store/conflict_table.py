@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..audit import digest
 from ..engine import Finding, Record, check_pair
@@ -106,17 +106,21 @@ class ConflictsTx(CellIndexTx):
         )
         if row is None:
             cid = conflict_id(self.secret, a.id, b.id)
+            # the row as it will read back: its parties' notes are worked out first, so that
+            # the insert stores their digests and no update follows
+            head = (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, "open")
+            written = _conflict_row((*head, *vals[:8], iso(at)))
+            notes, told = self._notes(written, "opened", [None, None])
             self.x(
                 "INSERT INTO conflicts (id, a_id, b_id, a_kind, b_kind, a_owner, b_owner, state, "
                 "time_start, time_end, horizontal_m, vertical_m, time_s, lateral_buffer_m, "
-                "vertical_buffer_m, time_buffer_s, updated_at, detected_at) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, *vals, iso(at)),
-            )
-            # what was just written, as read back (so the notes need not read it again)
-            head = (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, "open")
-            written = _conflict_row((*head, *vals[:8], iso(at)))
-            self._notify(cid, "opened", at, (written, None, None))
+                "vertical_buffer_m, time_buffer_s, updated_at, detected_at, a_note, b_note) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, *vals, iso(at),
+                 *told),
+            )  # fmt: skip
+            for party, type_, note in notes:
+                self.event(party, type_, note, at)
             return make_conflict(cid, a, b, f, p, at)
         else:
             cid = row[0]
@@ -135,26 +139,30 @@ class ConflictsTx(CellIndexTx):
         r = self.x(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE id = ?", (cid,)).fetchone()
         return None if r is None else _conflict_row(r)
 
-    def _notify(
-        self,
-        cid: str,
-        change: str,
-        at: datetime,
-        known: tuple[ConflictRow, str | None, str | None] | None = None,
-    ) -> None:
-        """Tell each party of the conflict what changed, as far as the conflict note allows;
-        a party is told of an update only when what it is told changes, and of a resolution
-        only if it was told of the conflict. ``known``: the conflict's row and the digests of
-        the notes its parties were told, when the caller has them (None: read here)."""
-        if known is None:
-            r = self.x(
-                f"SELECT {_CONFLICT_COLS}, a_note, b_note FROM conflicts WHERE id = ?", (cid,)
-            ).fetchone()
-            assert r is not None
-            row, told = _conflict_row(r), [r[-2], r[-1]]
-        else:
-            row, told = known[0], [known[1], known[2]]
-        kept = list(told)  # the notes' digests as they will be stored
+    def _notify(self, cid: str, change: str, at: datetime) -> None:
+        """Tell each party of the conflict what changed, as far as the conflict note allows
+        (``_notes``), and keep the digests of what each was told."""
+        r = self.x(
+            f"SELECT {_CONFLICT_COLS}, a_note, b_note FROM conflicts WHERE id = ?", (cid,)
+        ).fetchone()
+        assert r is not None
+        told = [r[-2], r[-1]]
+        notes, kept = self._notes(_conflict_row(r), change, told)
+        for party, type_, note in notes:
+            self.event(party, type_, note, at)
+        if kept != told:
+            self.x("UPDATE conflicts SET a_note = ?, b_note = ? WHERE id = ?", (*kept, cid))
+
+    def _notes(
+        self, row: ConflictRow, change: str, told: list[str | None]
+    ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str | None]]:
+        """What each party of a conflict is told of a change, as (party, event type, note), and
+        the digests of the notes its parties were told as they are to be kept (``told``: as
+        kept before it, a side's None where it was told nothing). A party is told of an update
+        only when what it is told changes, and of a resolution only if it was told of the
+        conflict. Nothing is written here."""
+        kept = list(told)
+        events: list[tuple[str, str, dict[str, Any]]] = []
         seen: set[str] = set()
         for i, party in enumerate((row.a_owner, row.b_owner)):
             if party in seen:
@@ -165,7 +173,7 @@ class ConflictsTx(CellIndexTx):
             now = None if note is None else digest(note)
             if change == "resolved":
                 if before is not None and note is not None:
-                    self.event(party, "conflict.resolved", note, at)
+                    events.append((party, "conflict.resolved", note))
                 continue
             kept[i] = now
             if note is None or now == before:
@@ -175,11 +183,10 @@ class ConflictsTx(CellIndexTx):
                 if before is not None and change == "updated"
                 else "conflict.opened"
             )
-            self.event(party, kind, note, at)
+            events.append((party, kind, note))
         if row.a_owner == row.b_owner:
             kept[1] = kept[0]
-        if kept != told:
-            self.x("UPDATE conflicts SET a_note = ?, b_note = ? WHERE id = ?", (*kept, cid))
+        return events, kept
 
     def query(self, volume: Volume4D, kinds: Sequence[RecordKind]) -> list[StoredRecord]:
         """Stored records of these kinds that meet the volume (no buffers)."""
