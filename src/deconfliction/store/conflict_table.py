@@ -108,8 +108,11 @@ class ConflictsTx(CellIndexTx):
             cid = conflict_id(self.secret, a.id, b.id)
             # the row as it will read back: its parties' notes are worked out first, so that
             # the insert stores their digests and no update follows
-            head = (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, "open")
-            written = _conflict_row((*head, *vals[:8], iso(at)))
+            written = ConflictRow(
+                cid, a.id, b.id, a.kind, b.kind, a.owner, b.owner, "open",
+                datetime.fromisoformat(vals[0]), datetime.fromisoformat(vals[1]), f.gaps, p,
+                datetime.fromisoformat(vals[8]),
+            )  # fmt: skip
             notes, told = self._notes(written, "opened", [None, None])
             self.x(
                 "INSERT INTO conflicts (id, a_id, b_id, a_kind, b_kind, a_owner, b_owner, state, "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
@@ -70,7 +69,7 @@ def conflict_id(secret: bytes, a_key: str, b_key: str) -> str:
     """A conflict's id: keyed by the store's secret, so that nobody can confirm a guess of the
     other side's record id from it."""
     msg = f"{a_key}\x00{b_key}".encode()
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, msg, "sha256").hex()[:32]
 
 
 @dataclass(frozen=True)
@@ -321,11 +320,13 @@ def scope_for(rec: Record) -> tuple[str, tuple[str, ...]]:
 def make_conflict(
     cid: str, a: Record, b: Record, f: Finding, policy: SeparationPolicy, detected_at: datetime
 ) -> Conflict:
-    """An exact conflict between two engine records (ids are keys)."""
-    return Conflict(
+    """An exact conflict between two engine records (ids are keys), built without validating
+    again what the store holds and the engine found."""
+    ext = RecordExtent.model_construct
+    return Conflict.model_construct(
         id=cid,
-        a=RecordExtent(kind=a.kind, id=split_key(a.id)[1], owner=a.owner, volumes=list(a.volumes)),
-        b=RecordExtent(kind=b.kind, id=split_key(b.id)[1], owner=b.owner, volumes=list(b.volumes)),
+        a=ext(kind=a.kind, id=split_key(a.id)[1], owner=a.owner, volumes=list(a.volumes)),
+        b=ext(kind=b.kind, id=split_key(b.id)[1], owner=b.owner, volumes=list(b.volumes)),
         time_start=f.time_start,
         time_end=f.time_end,
         gaps=f.gaps,
