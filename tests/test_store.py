@@ -375,6 +375,33 @@ def test_a_migration_merged_later_with_a_lower_number_is_applied(
         migrate.apply(conn, "sqlite")
 
 
+def test_a_store_opens_a_new_database_while_another_connection_writes_it(
+    tmp_path: Path,
+) -> None:
+    """Another process holding a new database's write lock (migrating it, say) makes turning
+    on WAL answer "locked" at once, without SQLite's busy timeout: the store waits for the lock
+    instead of dying (the code before failed here at once, and one in a few dozen starts of
+    four stores at once under load)."""
+    import sqlite3
+
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE elsewhere (a)")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        store = SqliteStore(path)
+    finally:
+        release.join()
+        other.close()
+    try:
+        store.put_party(Party(id="FR", name="France"), actor="t")
+        assert store.get_party("FR").name == "France"
+    finally:
+        store.close()
+
+
 def test_processes_starting_together_on_a_new_database_all_open_it(store_factory: Any) -> None:
     """``serve --workers N`` starts N processes on one database: on a new one they all migrate
     it at once. Each must open the store (none may die on a half-made schema), and all must

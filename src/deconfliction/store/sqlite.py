@@ -20,6 +20,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -66,6 +67,22 @@ def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     return None
 
 
+def _turn_on_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, trying again for up to ``BUSY_TIMEOUT_S``. On a new
+    database, connections opened at once (``serve --workers N``, each process migrating) all
+    try to turn it on; when two could each wait for the other, SQLite answers one of them
+    "locked" at once instead of waiting its busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteStore(TxStore):
     """``SqliteStore(path)``; ``":memory:"`` is not supported (readers need the same file)."""
 
@@ -101,7 +118,7 @@ class SqliteStore(TxStore):
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        _turn_on_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
