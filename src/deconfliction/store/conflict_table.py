@@ -113,16 +113,16 @@ class ConflictsTx(CellIndexTx):
                 datetime.fromisoformat(vals[0]), datetime.fromisoformat(vals[1]), f.gaps, p,
                 datetime.fromisoformat(vals[8]),
             )  # fmt: skip
-            notes, told = self._notes(written, "opened", [None, None])
+            events, kept = self._notes(written, "opened", [None, None])
             self.x(
                 "INSERT INTO conflicts (id, a_id, b_id, a_kind, b_kind, a_owner, b_owner, state, "
                 "time_start, time_end, horizontal_m, vertical_m, time_s, lateral_buffer_m, "
                 "vertical_buffer_m, time_buffer_s, updated_at, detected_at, a_note, b_note) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (cid, a.id, b.id, a.kind.value, b.kind.value, a.owner, b.owner, *vals, iso(at),
-                 *told),
+                 *kept),
             )  # fmt: skip
-            for party, type_, note in notes:
+            for party, type_, note in events:
                 self.event(party, type_, note, at)
             return make_conflict(cid, a, b, f, p, at)
         else:
@@ -150,8 +150,8 @@ class ConflictsTx(CellIndexTx):
         ).fetchone()
         assert r is not None
         told = [r[-2], r[-1]]
-        notes, kept = self._notes(_conflict_row(r), change, told)
-        for party, type_, note in notes:
+        events, kept = self._notes(_conflict_row(r), change, told)
+        for party, type_, note in events:
             self.event(party, type_, note, at)
         if kept != told:
             self.x("UPDATE conflicts SET a_note = ?, b_note = ? WHERE id = ?", (*kept, cid))
