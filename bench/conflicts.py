@@ -22,7 +22,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deconfliction.model import IntentDraft, Party, RecordKind, Volume4D
+from strategic import add_parties
+
+from deconfliction.model import IntentDraft, RecordKind, Volume4D
 from deconfliction.runtime import tune_for_service
 from deconfliction.store import SqliteStore
 
@@ -51,8 +53,7 @@ def one_round(writes: int, seed: int) -> tuple[int, float, float]:
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteStore(str(Path(folder) / "conflicts.db"))
         try:
-            for i in range(8):
-                store.put_party(Party(id=f"P{i}", name=f"party {i}"), actor="bench")
+            add_parties(store)
             found = 0
             t, cpu = time.perf_counter(), time.process_time()
             for i, d in enumerate(drafts):

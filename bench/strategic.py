@@ -77,6 +77,12 @@ def random_volume(rng: random.Random) -> Volume4D:
     )
 
 
+def add_parties(store: SqliteStore) -> None:
+    """The 8 parties the benches' intents belong to: P0 to P7."""
+    for i in range(8):
+        store.put_party(Party(id=f"P{i}", name=f"party {i}"), actor="bench")
+
+
 def random_draft(rng: random.Random) -> IntentDraft:
     return IntentDraft(volumes=[random_volume(rng) for _ in range(rng.choice((1, 1, 2, 3)))])
 
@@ -141,8 +147,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     folder = args.dir or Path(tempfile.mkdtemp(prefix="bench-strategic-"))
     store = SqliteStore(folder / "bench.db", SeparationPolicy(lateral_m=args.lateral_m))
-    for i in range(8):
-        store.put_party(Party(id=f"P{i}", name=f"party {i}"), actor="bench")
+    add_parties(store)
     print(
         f"strategic bench: store {folder / 'bench.db'}, writers={args.writers}, "
         f"buffer={args.lateral_m:g} m, interpreter as {args.interpreter}"
