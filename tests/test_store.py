@@ -17,7 +17,7 @@ from deconfliction.geo import record_coverings, to_sql
 from deconfliction.model import IntentDraft, Party, RecordKind, SeparationPolicy, Volume4D
 from deconfliction.model.footprint import PolygonFootprint, _polygon_cap
 from deconfliction.store import SqliteStore, Store
-from deconfliction.store.rows import RecordCache
+from deconfliction.store.rows import RecordCache, iso
 
 INTENT = RecordKind.INTENT
 
@@ -140,6 +140,84 @@ def test_every_write_has_its_outbox_events_and_audit_entry(store: Store) -> None
     actions = [e.action for e in entries if e.action.startswith("intent")]
     assert actions == ["intent.created", "intent.created", "intent.updated"]
     assert first_bad_entry(entries) is None
+
+
+def test_each_change_of_a_conflict_is_told_from_the_row_as_stored(store: Store) -> None:
+    """A conflict opened, updated, resolved and opened again: each party's note is made from
+    the conflict as it then stands in the store (the row is built in memory, not read back),
+    a change that leaves a note as it was tells nothing, and a party told nothing of a
+    conflict is not even asked about its resolution."""
+    asked: list[tuple[str, str]] = []
+
+    def note(tx: Any, row: Any, party: str, change: str) -> dict[str, Any] | None:
+        stored = tx.conflict(row.id)
+        if stored is not None:  # an update or a resolution: written before its notes
+            assert stored == row
+        asked.append((party, change))
+        if party == "RU":
+            return None
+        window = [iso(row.time_start), iso(row.time_end)]
+        gap_m = round(row.gaps.horizontal_m)
+        return {
+            "state": row.state,
+            "window": window,
+            "gap_m": gap_m,
+            "detected": iso(row.detected_at),
+        }
+
+    store.hooks.conflict_note = note
+    store.create(INTENT, "FR-1", "FR", draft(35, 35), actor="FR")
+    first = store.create(INTENT, "RU-1", "RU", draft(35.1, 35.1), actor="RU").conflicts[0]
+    later = (
+        draft(35.1, 35.1)
+        .volumes[0]
+        .model_copy(
+            update={
+                "time_start": datetime(2026, 5, 1, 10, 30, tzinfo=UTC),
+                "time_end": datetime(2026, 5, 1, 11, 30, tzinfo=UTC),
+            }
+        )
+    )
+    steps = [IntentDraft(volumes=[later]), draft(50, 50), draft(35.1, 35.1), draft(35.1, 35.1)]
+    for version, d in enumerate(steps, start=1):
+        store.replace(INTENT, "RU-1", "RU", d, version, actor="RU")
+    fr = [e for e in store.outbox_events("FR") if e["type"].startswith("conflict.")]
+    assert [e["type"] for e in fr] == [
+        "conflict.opened",
+        "conflict.updated",
+        "conflict.resolved",
+        "conflict.opened",
+    ]
+    assert fr[1]["payload"]["window"][0].startswith("2026-05-01T10:30:00")
+    assert fr[3]["payload"]["window"][0].startswith("2026-05-01T10:00:00")
+    assert {e["payload"]["detected"] for e in fr} == {iso(first.detected_at)}
+    assert not [e for e in store.outbox_events("RU") if e["type"].startswith("conflict.")]
+    assert ("RU", "resolved") not in asked
+    assert asked.count(("FR", "resolved")) == 1
+
+
+def test_a_transaction_reads_back_the_records_it_writes_and_deletes(store: Store) -> None:
+    """A record read once in a transaction is not fetched again, yet every read after a write
+    or a delete of it in the same transaction finds it as it now is."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    store.create(INTENT, "A", "FR", draft(10, 10), actor="FR")
+
+    def steps(tx: Any) -> list[int | None]:
+        seen = []
+        for change in ("none", "replace", "delete", "create"):
+            if change == "replace":
+                tx.write(INTENT, "A", "FR", draft(11, 11), 1, "FR", at)
+            elif change == "delete":
+                tx.delete(INTENT, "A", "FR", 2, "FR", at)
+            elif change == "create":
+                tx.write(INTENT, "A", "FR", draft(12, 12), None, "FR", at)
+            found = tx.load("FR/A")
+            seen.append(None if found is None else found[0].version)
+            seen.append(None if not tx.load_many(["FR/A"]) else tx.load("FR/A")[0].version)
+        return seen
+
+    assert store.write_tx(steps) == [1, 1, 2, 2, None, None, 1, 1]
+    assert store.get(INTENT, "FR", "A").volumes[0].footprint.cap[0] > 12
 
 
 def test_audit_chain_detects_tampering(store: Store) -> None:

@@ -211,6 +211,7 @@ class Tx(ConflictsTx):
         self.put_row(key, kind, rec, body, cells_json, caps_json, new=existing is None)
         engine_rec = to_record(kind, rec)
         self.cache.put(key, version, body, rec, engine_rec)
+        self.loaded[key] = (rec, engine_rec)
         self._add_cells(engine_rec, covers)
         # the exact search before the first journal entry: with places held, other writes go
         # on meanwhile, and wait only for this one's journal entries and commit

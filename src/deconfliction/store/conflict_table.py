@@ -4,6 +4,7 @@ their parties (through the conflict note), listed; previews and queries over the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -35,6 +36,10 @@ from .rows import (
 
 if TYPE_CHECKING:
     from .base import Tx
+
+#: A conflict's columns as ``_conflict_row`` reads them, then the digests of what each side
+#: was told (``a_note``, ``b_note``): the row read once serves a change and its notes.
+_NOTED = f"{_CONFLICT_COLS}, a_note, b_note"
 
 
 class ConflictsTx(CellIndexTx):
@@ -68,31 +73,51 @@ class ConflictsTx(CellIndexTx):
         if findings is None:
             findings = self.findings(rec, self.policy, covers)
         found = {o.id: (o, f) for o, f in findings}
-        open_rows = (
-            []
-            if new
-            else self.x(
-                "SELECT id, a_id, b_id FROM conflicts "
-                "WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
-                (rec.id, rec.id),
-            ).fetchall()
-        )
-        for cid, a_id, b_id in open_rows:
-            other = b_id if a_id == rec.id else a_id
-            if other not in found:
-                self._set_resolved(cid, at)
+        if not new:
+            for r in self._open_rows(rec.id):
+                if (r[2] if r[1] == rec.id else r[1]) not in found:
+                    self._set_resolved(r, at)
+        stored = self._pair_rows(rec.id, list(found))
         out = []
         for other, finding in found.values():
             a, b = (rec, other) if rec.id < other.id else (other, rec)
-            out.append(self._upsert_conflict(a, b, finding, at))
+            out.append(self._upsert_conflict(a, b, finding, at, stored.get((a.id, b.id))))
         return out
 
-    def _upsert_conflict(self, a: Record, b: Record, f: Finding, at: datetime) -> Conflict:
+    def _open_rows(self, key: str) -> list[Any]:
+        """The open conflicts of a record, as stored with their notes' digests (``_NOTED``)."""
+        return cast(
+            "list[Any]",
+            self.x(
+                f"SELECT {_NOTED} FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'",
+                (key, key),
+            ).fetchall(),
+        )
+
+    def _pair_rows(self, key: str, others: Sequence[str]) -> dict[tuple[str, str], Any]:
+        """The stored conflicts, in any state, between a record and each of ``others`` (keys),
+        by (a key, b key), as ``_NOTED`` reads them: one statement for up to 500 on each side."""
+        after = [o for o in others if o > key]  # the record is the conflict's a side
+        before = [o for o in others if o < key]  # its b side
+        out: dict[tuple[str, str], Any] = {}
+        for k in range(0, max(len(after), len(before)), 500):
+            terms, params = [], []
+            for chunk, col, other_col in ((after, "a_id", "b_id"), (before, "b_id", "a_id")):
+                part = chunk[k : k + 500]
+                if part:
+                    terms.append(f"({col} = ? AND {other_col} IN ({', '.join('?' * len(part))}))")
+                    params += [key, *part]
+            sql = f"SELECT {_NOTED} FROM conflicts WHERE {' OR '.join(terms)}"
+            for r in self.x(sql, params).fetchall():
+                out[(r[1], r[2])] = r
+        return out
+
+    def _upsert_conflict(
+        self, a: Record, b: Record, f: Finding, at: datetime, stored: Any | None
+    ) -> Conflict:
+        """Open a conflict, or open again or update the one stored between ``a`` and ``b``
+        (``stored``: its row as ``_NOTED`` reads it, or None)."""
         p = self.policy
-        row = self.x(
-            "SELECT id, state, detected_at FROM conflicts WHERE a_id = ? AND b_id = ?",
-            (a.id, b.id),
-        ).fetchone()
         vals = (
             iso(f.time_start),
             iso(f.time_end),
@@ -104,7 +129,7 @@ class ConflictsTx(CellIndexTx):
             p.time_s,
             iso(at),
         )
-        if row is None:
+        if stored is None:
             cid = conflict_id(self.secret, a.id, b.id)
             # the row as it will read back: its parties' notes are worked out first, so that
             # the insert stores their digests and no update follows
@@ -125,36 +150,39 @@ class ConflictsTx(CellIndexTx):
             for party, type_, note in events:
                 self.event(party, type_, note, at)
             return make_conflict(cid, a, b, f, p, at)
-        else:
-            cid = row[0]
-            self.x(
-                "UPDATE conflicts SET state = 'open', time_start = ?, time_end = ?, "
-                "horizontal_m = ?, vertical_m = ?, time_s = ?, lateral_buffer_m = ?, "
-                "vertical_buffer_m = ?, time_buffer_s = ?, updated_at = ? WHERE id = ?",
-                (*vals, cid),
-            )
-            change = "updated" if row[1] == "open" else "opened"
-            detected = datetime.fromisoformat(row[2])
-        self._notify(cid, change, at)
-        return make_conflict(cid, a, b, f, p, detected)
+        before = _conflict_row(stored)
+        self.x(
+            "UPDATE conflicts SET state = 'open', time_start = ?, time_end = ?, "
+            "horizontal_m = ?, vertical_m = ?, time_s = ?, lateral_buffer_m = ?, "
+            "vertical_buffer_m = ?, time_buffer_s = ?, updated_at = ? WHERE id = ?",
+            (*vals, before.id),
+        )
+        # the row as it now reads back: what the update set, on the stored row
+        row = replace(
+            before,
+            state="open",
+            time_start=datetime.fromisoformat(vals[0]),
+            time_end=datetime.fromisoformat(vals[1]),
+            gaps=f.gaps,
+            policy=p,
+        )
+        self._tell(row, "updated" if before.state == "open" else "opened", stored, at)
+        return make_conflict(row.id, a, b, f, p, row.detected_at)
 
     def conflict(self, cid: str) -> ConflictRow | None:
         r = self.x(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE id = ?", (cid,)).fetchone()
         return None if r is None else _conflict_row(r)
 
-    def _notify(self, cid: str, change: str, at: datetime) -> None:
-        """Tell each party of the conflict what changed, as far as the conflict note allows
-        (``_notes``), and keep the digests of what each was told."""
-        r = self.x(
-            f"SELECT {_CONFLICT_COLS}, a_note, b_note FROM conflicts WHERE id = ?", (cid,)
-        ).fetchone()
-        assert r is not None
-        told = [r[-2], r[-1]]
-        events, kept = self._notes(_conflict_row(r), change, told)
+    def _tell(self, row: ConflictRow, change: str, stored: Any, at: datetime) -> None:
+        """Tell each party of the conflict ``row`` (as it now stands) what changed, as far as
+        the conflict note allows (``_notes``), and keep the digests of what each was told
+        (``stored``: the row as ``_NOTED`` read it before the change, digests last)."""
+        told = [stored[-2], stored[-1]]
+        events, kept = self._notes(row, change, told)
         for party, type_, note in events:
             self.event(party, type_, note, at)
         if kept != told:
-            self.x("UPDATE conflicts SET a_note = ?, b_note = ? WHERE id = ?", (*kept, cid))
+            self.x("UPDATE conflicts SET a_note = ?, b_note = ? WHERE id = ?", (*kept, row.id))
 
     def _notes(
         self, row: ConflictRow, change: str, told: list[str | None]
@@ -163,7 +191,7 @@ class ConflictsTx(CellIndexTx):
         the digests of the notes its parties were told as they are to be kept (``told``: as
         kept before it, a side's None where it was told nothing). A party is told of an update
         only when what it is told changes, and of a resolution only if it was told of the
-        conflict. Nothing is written here."""
+        conflict (its note is not even worked out otherwise). Nothing is written here."""
         kept = list(told)
         events: list[tuple[str, str, dict[str, Any]]] = []
         seen: set[str] = set()
@@ -172,10 +200,12 @@ class ConflictsTx(CellIndexTx):
                 continue
             seen.add(party)
             before = told[i]
+            if change == "resolved" and before is None:
+                continue
             note = self.hooks.conflict_note(cast("Tx", self), row, party, change)
             now = None if note is None else digest(note)
             if change == "resolved":
-                if before is not None and note is not None:
+                if note is not None:
                     events.append((party, "conflict.resolved", note))
                 continue
             kept[i] = now
@@ -216,17 +246,18 @@ class ConflictsTx(CellIndexTx):
             )
         return out
 
-    def _set_resolved(self, cid: str, at: datetime) -> None:
+    def _set_resolved(self, stored: Any, at: datetime) -> None:
+        """Resolve an open conflict (``stored``: its row as ``_NOTED`` reads it)."""
+        row = replace(_conflict_row(stored), state="resolved")
         self.x(
-            "UPDATE conflicts SET state = 'resolved', updated_at = ? WHERE id = ?", (iso(at), cid)
+            "UPDATE conflicts SET state = 'resolved', updated_at = ? WHERE id = ?",
+            (iso(at), row.id),
         )
-        self._notify(cid, "resolved", at)
+        self._tell(row, "resolved", stored, at)
 
     def _resolve_all(self, key: str, at: datetime) -> None:
-        for (cid,) in self.x(
-            "SELECT id FROM conflicts WHERE (a_id = ? OR b_id = ?) AND state = 'open'", (key, key)
-        ).fetchall():
-            self._set_resolved(cid, at)
+        for r in self._open_rows(key):
+            self._set_resolved(r, at)
 
     def conflict_rows(self, party: str, include_resolved: bool) -> list[ConflictRow]:
         """The conflicts ``party`` has a record in, exact (what it is shown goes through the

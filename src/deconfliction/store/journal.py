@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 
 if TYPE_CHECKING:
+    from ..engine import Record
     from .base import Tx
     from .places import PlaceLocks
+    from .rows import StoredRecord
 
 
 class JournalTx:
@@ -58,6 +60,10 @@ class JournalTx:
         self.from_dss = False
         #: what upper layers work out once per transaction (agreements, levels)
         self.memo: dict[str, Any] = {}
+        #: records read (or written) in this transaction, by key (None: there is none), so that
+        #: a record read again (a conflict's notes read both sides, for each party) is not
+        #: fetched again; kept in step by every write of ``records`` (``record_table``)
+        self.loaded: dict[str, tuple[StoredRecord, Record] | None] = {}
         #: called once the transaction has committed (never if it rolls back)
         self.after_commit: list[Callable[[], None]] = []
         #: set by a back end that runs writes into different places side by side

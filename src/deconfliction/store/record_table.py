@@ -85,6 +85,7 @@ class RecordsTx(JournalTx):
         new: bool,
     ) -> None:
         """Store a record's version: its canonical body and its volumes' coverings (JSON)."""
+        self.loaded.pop(key, None)
         at = iso(rec.updated_at)
         if new:
             self.x(
@@ -101,6 +102,7 @@ class RecordsTx(JournalTx):
 
     def delete_row(self, key: str) -> None:
         self.x("DELETE FROM records WHERE id = ?", (key,))
+        self.loaded[key] = None
 
     def stored_coverings(self, key: str) -> tuple[str, str | None] | None:
         """A stored record's coverings as kept with it (JSON: the cells, the cap cells, None
@@ -109,11 +111,16 @@ class RecordsTx(JournalTx):
         return None if row is None else (str(row[0]), row[1])
 
     def load(self, key: str) -> tuple[StoredRecord, Record] | None:
-        """The record with this key (``record_key(owner, id)``), if there is one."""
+        """The record with this key (``record_key(owner, id)``), if there is one: read once per
+        transaction (``loaded``), except in a write beside others (``locks`` set: each
+        statement then reads what is committed when it runs, and a read made after taking a
+        lock must see what the lock's last holder wrote)."""
+        if self.locks is None and key in self.loaded:
+            return self.loaded[key]
         row = self.x("SELECT kind, body, version FROM records WHERE id = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        return self.cache.get(row[0], row[1], key, int(row[2]))
+        found = None if row is None else self.cache.get(row[0], row[1], key, int(row[2]))
+        self.loaded[key] = found
+        return found
 
     def get(self, kind: RecordKind, owner: str, record_id: str) -> StoredRecord:
         found = self.load(record_key(owner, record_id))
@@ -125,6 +132,7 @@ class RecordsTx(JournalTx):
         """Records by key (those that exist), in the order given."""
         rows = self.rows_in("SELECT id, kind, body, version FROM records WHERE id", keys)
         by_key = {r[0]: self.cache.get(r[1], r[2], r[0], int(r[3])) for r in rows}
+        self.loaded.update(by_key)
         return [by_key[i] for i in keys if i in by_key]
 
     def all_records(self) -> list[StoredRecord]:
