@@ -11,6 +11,7 @@ fault is gone; background work is done by one process at a time, in order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -117,6 +118,45 @@ def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
             store.write_tx(lambda tx: ran.append("late"))
         stuck.set()
         first.join(10)
+        assert store.write_tx(lambda tx: "after") == "after" and ran == []
+    finally:
+        stuck.set()
+        store.close()
+
+
+def test_a_write_awaited_in_the_event_loop_is_given_up_as_one_waited_for_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop waits for a small DSS write without a thread (``await_write``): queued
+    behind a stuck writer past ``WAIT_S``, it is answered 503 and never runs; one that started
+    in time is awaited to its outcome, result or error, however long it takes."""
+    from deconfliction.store import sqlite
+
+    monkeypatch.setattr(sqlite, "WAIT_S", 0.3)
+    store = SqliteStore(tmp_path / "db.sqlite")
+    started, stuck, ran = threading.Event(), threading.Event(), []
+
+    def hold(tx: Any) -> None:
+        started.set()
+        stuck.wait(10)
+
+    def slow(tx: Any) -> str:
+        time.sleep(0.6)
+        return "done"
+
+    async def waits() -> None:
+        first = store.queue_write(hold)
+        assert await asyncio.to_thread(started.wait, 10)
+        with pytest.raises(ServiceUnavailable, match="too busy"):
+            await sqlite.await_write(store.queue_write(lambda tx: ran.append("late")))
+        stuck.set()
+        await sqlite.await_write(first)
+        assert await sqlite.await_write(store.queue_write(slow)) == "done"
+        with pytest.raises(ZeroDivisionError):
+            await sqlite.await_write(store.queue_write(lambda tx: 1 / 0))
+
+    try:
+        asyncio.run(waits())
         assert store.write_tx(lambda tx: "after") == "after" and ran == []
     finally:
         stuck.set()

@@ -15,6 +15,7 @@ waited ``WAIT_S`` in the queue without being started is taken out of it and answ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -65,6 +66,36 @@ def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     ):
         return ServiceUnavailable(f"the database cannot be used now ({exc}); try again", RETRY_S)
     return None
+
+
+def _too_busy() -> ServiceUnavailable:
+    """A write that waited ``WAIT_S`` in the queue, given up before it started."""
+    return ServiceUnavailable("the database is too busy to take this write now; try again", RETRY_S)
+
+
+async def await_write(fut: Future[T]) -> T:
+    """Wait in the event loop for a write queued with ``SqliteStore.queue_write``, as
+    ``write_tx`` waits in a thread: given up (503) if it has not started within ``WAIT_S``. The
+    writer wakes the loop itself, with no thread between them."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[T] = loop.create_future()
+
+    def settle(done: Future[T]) -> None:  # in the loop
+        if waiter.done():  # its caller went away: the write stands all the same
+            return
+        if done.cancelled():
+            waiter.set_exception(_too_busy())
+        elif (exc := done.exception()) is not None:
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(done.result())
+
+    fut.add_done_callback(lambda done: loop.call_soon_threadsafe(settle, done))
+    timer = loop.call_later(WAIT_S, fut.cancel)  # only a write not started yet is given up
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
 
 
 def _turn_on_wal(conn: sqlite3.Connection) -> None:
@@ -220,18 +251,22 @@ class SqliteStore(TxStore):
             if nxt[1].set_running_or_notify_cancel():  # else given up by its caller
                 batch.append(nxt)
 
-    def _write(self, fn: Callable[[Tx], T]) -> T:
+    def queue_write(self, fn: Callable[[Tx], T]) -> Future[T]:
+        """Queue ``fn(tx)`` for the writer and return its future at once, for a caller that
+        waits for it without a thread of its own (the event loop: ``await_write``)."""
         if not self._writer.is_alive():
             raise RuntimeError("the store is closed")
         fut: Future[T] = Future()
         self._queue.put((fn, fut))
+        return fut
+
+    def _write(self, fn: Callable[[Tx], T]) -> T:
+        fut = self.queue_write(fn)
         try:
             return fut.result(timeout=WAIT_S)
         except TimeoutError:
             if fut.cancel():  # not started: it never will be
-                raise ServiceUnavailable(
-                    "the database is too busy to take this write now; try again", RETRY_S
-                ) from None
+                raise _too_busy() from None
             return fut.result()  # started: its outcome is coming
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
