@@ -21,6 +21,10 @@ one connection and one USS per client, LuaJIT; a few tens of microseconds of cli
 request against 0.2 to 0.4 ms for the Python processes): with one client the loop is serial,
 so the client's own time per request is in every cycle.
 
+``--mode ab --a SRC --b SRC`` runs two versions side by side (two servers, one client
+alternating blocks of cycles between them): the way to see a difference of a few percent on a
+machine whose speed drifts more than that between runs.
+
 ``--mode rps`` measures requests per second of one ``serve`` process (``/v1/health`` and a DSS
 query) next to a bare ASGI app under the same uvicorn settings (httptools, uvloop), in the same
 run, and the server's CPU per request (steadier than requests/s on a shared machine). The server
@@ -137,6 +141,8 @@ class Tally:
     write_ms: list[float] = field(default_factory=list)
     create_ms: list[float] = field(default_factory=list)
     attempt_ms: list[float] = field(default_factory=list)
+    query_ms: list[float] = field(default_factory=list)
+    delete_ms: list[float] = field(default_factory=list)
     requests: int = 0
     cpu_s: float = 0.0
     last: float = 0.0
@@ -176,51 +182,68 @@ def _loop(conn: Conn, me: str, board: OvnBoard, start: float, stop: float) -> Ta
         time.sleep(0.001)
     cpu0 = time.process_time()
     while time.monotonic() < stop:
-        t0 = time.perf_counter()
-        oid = str(uuid.uuid4())
-        status, raw = conn.request("POST", f"{OIR}/query", {"area_of_interest": _volume()})
-        t.requests += 1
-        if status != 200:
-            raise SystemExit(f"query: unexpected {status}: {raw[:200]!r}")
-        refs = json.loads(raw)["operational_intent_references"]
-        while True:
-            keys = [r["ovn"] if r["manager"] == me else board.get(r["id"]) for r in refs]
-            body = {
-                "extents": [_volume()],
-                "key": [x for x in keys if x],
-                "state": "Accepted",
-                "uss_base_url": "https://uss.example",
-            }
-            t1 = time.perf_counter()
-            status, raw = conn.request("PUT", f"{OIR}/{oid}", body)
-            t2 = time.perf_counter()
-            t.requests += 1
-            t.write_ms.append((t2 - t1) * 1000)
-            if status == 201:
-                break
-            if status != 409 or time.monotonic() > stop + 30:
-                raise SystemExit(f"create: unexpected {status}: {raw[:200]!r}")
-            # as a USS does: learn from the 409 what was missing, then retry
-            refs += json.loads(raw)["missing_operational_intents"]
-            t.refused += 1
-        ovn = json.loads(raw)["operational_intent_reference"]["ovn"]
-        board.put(oid, ovn)
-        t.creates += 1
-        t.create_ms.append((t2 - t1) * 1000)
-        t.attempt_ms.append((t2 - t0) * 1000)
-        if previous is not None:
-            t3 = time.perf_counter()
-            status, raw = conn.request("DELETE", f"{OIR}/{previous[0]}/{previous[1]}")
-            t.write_ms.append((time.perf_counter() - t3) * 1000)
-            t.requests += 1
-            if status != 200:
-                raise SystemExit(f"delete: unexpected {status}: {raw[:200]!r}")
-            t.deletes += 1
-            board.drop(previous[0])
-        previous = (oid, ovn)
+        previous = _cycle(conn, me, board, t, previous, stop + 30)
         t.last = time.monotonic()
     t.cpu_s = time.process_time() - cpu0
     return t
+
+
+def _cycle(
+    conn: Conn,
+    me: str,
+    board: OvnBoard,
+    t: Tally,
+    previous: tuple[str, str] | None,
+    give_up: float,
+) -> tuple[str, str]:
+    """One turn of a USS's loop: query, create (retried on 409 until ``give_up``, monotonic),
+    delete ``previous``; the new intent's (id, OVN). Times go to ``t`` (the query's to
+    ``query_ms``)."""
+    t0 = time.perf_counter()
+    oid = str(uuid.uuid4())
+    status, raw = conn.request("POST", f"{OIR}/query", {"area_of_interest": _volume()})
+    t.query_ms.append((time.perf_counter() - t0) * 1000)
+    t.requests += 1
+    if status != 200:
+        raise SystemExit(f"query: unexpected {status}: {raw[:200]!r}")
+    refs = json.loads(raw)["operational_intent_references"]
+    while True:
+        keys = [r["ovn"] if r["manager"] == me else board.get(r["id"]) for r in refs]
+        body = {
+            "extents": [_volume()],
+            "key": [x for x in keys if x],
+            "state": "Accepted",
+            "uss_base_url": "https://uss.example",
+        }
+        t1 = time.perf_counter()
+        status, raw = conn.request("PUT", f"{OIR}/{oid}", body)
+        t2 = time.perf_counter()
+        t.requests += 1
+        t.write_ms.append((t2 - t1) * 1000)
+        if status == 201:
+            break
+        if status != 409 or time.monotonic() > give_up:
+            raise SystemExit(f"create: unexpected {status}: {raw[:200]!r}")
+        # as a USS does: learn from the 409 what was missing, then retry
+        refs += json.loads(raw)["missing_operational_intents"]
+        t.refused += 1
+    ovn = json.loads(raw)["operational_intent_reference"]["ovn"]
+    board.put(oid, ovn)
+    t.creates += 1
+    t.create_ms.append((t2 - t1) * 1000)
+    t.attempt_ms.append((t2 - t0) * 1000)
+    if previous is not None:
+        t3 = time.perf_counter()
+        status, raw = conn.request("DELETE", f"{OIR}/{previous[0]}/{previous[1]}")
+        took = (time.perf_counter() - t3) * 1000
+        t.write_ms.append(took)
+        t.delete_ms.append(took)
+        t.requests += 1
+        if status != 200:
+            raise SystemExit(f"delete: unexpected {status}: {raw[:200]!r}")
+        t.deletes += 1
+        board.drop(previous[0])
+    return oid, ovn
 
 
 def _client_process(
@@ -265,21 +288,33 @@ def _wait_up(port: int, path: str = "/v1/health") -> None:
 
 @contextlib.contextmanager
 def _serve(
-    data: Path, cpus: set[int] | None = None, rate_limit: float | None = None
+    data: Path,
+    cpus: set[int] | None = None,
+    rate_limit: float | None = None,
+    src: str | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """``deconfliction serve`` on a fresh port: (port, pid)."""
+    """``deconfliction serve`` on a fresh port: (port, pid); ``src``: a source folder to run
+    instead of the installed package (put first on ``PYTHONPATH``)."""
     port = _port()
     cmd = [sys.executable, "-m", "deconfliction", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data), "--auth-audience", "localhost"]
     if rate_limit is not None:
         cmd += ["--rate-limit", str(rate_limit)]
-    with _process(cmd, port, cpus) as pid:
+    env = None
+    if src is not None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+        }
+    with _process(cmd, port, cpus, env) as pid:
         yield port, pid
 
 
 @contextlib.contextmanager
-def _process(cmd: list[str], port: int, cpus: set[int] | None) -> Iterator[int]:
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _process(
+    cmd: list[str], port: int, cpus: set[int] | None, env: dict[str, str] | None = None
+) -> Iterator[int]:
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         if cpus:
             os.sched_setaffinity(server.pid, cpus)
@@ -430,6 +465,52 @@ def _cell_wrk(
         t.last = start + elapsed_s
         t.cpu_s = client_s * t.requests / max(1, sum(x.requests for x in tallies))
     return tallies, start, cpu0, cpu1, spy
+
+
+# --- two versions side by side -----------------------------------------------------------
+def ab_mode(args: argparse.Namespace) -> None:
+    """Two ``serve`` processes (``--a`` and ``--b``, source folders), each warmed up as in cell
+    mode, and one Python client alternating blocks of ``--block`` cycles between them, so that
+    both see the same machine from moment to moment: on a shared machine whose speed drifts by
+    tens of percent between runs, a difference of a few percent shows only this way."""
+    from deconfliction.auth import dev_private_key, mint_token
+
+    sides = []
+    with contextlib.ExitStack() as stack:
+        for src in (args.a, args.b):
+            data = Path(tempfile.mkdtemp(prefix="bench-dss-ab-"))
+            stack.callback(shutil.rmtree, data, True)
+            folder = Path(tempfile.mkdtemp(prefix="bench-dss-ovn-"))
+            stack.callback(shutil.rmtree, folder, True)
+            key = dev_private_key(data)
+            port, _ = stack.enter_context(_serve(data, src=src))
+            board = OvnBoard(folder)
+            warm = mint_token(key, "warmup", audience="localhost", scopes=[SC])
+            now = time.monotonic()
+            run_client(port, warm, "warmup", board, now, now + args.warmup)
+            token = mint_token(key, "uss0", audience="localhost", scopes=[SC])
+            sides.append((src, Conn(port, token), board, Tally()))
+        previous: list[tuple[str, str] | None] = [None, None]
+        for i in range(max(1, args.cycles // args.block)):
+            for k in (0, 1) if i % 2 == 0 else (1, 0):
+                _, conn, board, t = sides[k]
+                for _ in range(args.block):
+                    previous[k] = _cycle(conn, "uss0", board, t, previous[k], time.monotonic())
+    print(
+        f"dss congested cell, two versions side by side: {args.cycles} cycles each, in blocks "
+        f"of {args.block}, one client; load average {_loadavg()} at the end"
+    )
+    means = []
+    for src, _, _, t in sides:
+        cycle = statistics.fmean(t.query_ms) + statistics.fmean(t.create_ms)
+        cycle += statistics.fmean(t.delete_ms)
+        means.append(cycle)
+        print(
+            f"  {src}\n    query p50 {statistics.median(t.query_ms):6.3f} ms, create p50 "
+            f"{statistics.median(t.create_ms):6.3f}, delete p50 "
+            f"{statistics.median(t.delete_ms):6.3f}; a cycle (means) {cycle:6.3f} ms"
+        )
+    print(f"  b / a, a cycle: {means[1] / means[0]:.3f}")
 
 
 # --- requests per second of one process ---------------------------------------------------
@@ -602,7 +683,7 @@ def main() -> None:
         bare_app()
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--mode", choices=("cell", "rps"), default="cell")
+    ap.add_argument("--mode", choices=("cell", "rps", "ab"), default="cell")
     ap.add_argument("--clients", type=int, default=4, help="client processes (cell mode)")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
@@ -615,9 +696,17 @@ def main() -> None:
     )
     ap.add_argument("--py-spy", metavar="FILE", help="record the server's profile here")
     ap.add_argument("--busy-only", action="store_true", help="py-spy: leave out idle samples")
+    ap.add_argument("--a", help="ab mode: the first version's source folder (its src/)")
+    ap.add_argument("--b", help="ab mode: the second version's source folder")
+    ap.add_argument("--cycles", type=int, default=3000, help="ab mode: cycles on each version")
+    ap.add_argument("--block", type=int, default=25, help="ab mode: cycles before switching")
     args = ap.parse_args()
+    if args.mode == "ab" and not (args.a and args.b):
+        ap.error("--mode ab needs --a and --b")
     if args.mode == "rps":
         rps_mode(args)
+    elif args.mode == "ab":
+        ab_mode(args)
     else:
         cell_mode(args)
 
