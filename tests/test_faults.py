@@ -96,71 +96,74 @@ def test_every_route_answers_503_while_the_database_is_away(scene: Scene, store:
         assert "503" in documented and "Retry-After" in documented["503"]["headers"], op
 
 
-def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A write queued behind a stuck writer past ``WAIT_S`` is answered 503 and never runs."""
+class StuckWriter:
+    """An embedded store whose writes wait at most 0.3 s to start, and a write (``hold``)
+    that keeps its single writer busy until ``stuck`` is set."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SqliteStore(path)
+        self.started, self.stuck = threading.Event(), threading.Event()
+        self.ran: list[str] = []
+
+    def hold(self, tx: Any) -> None:
+        self.started.set()
+        self.stuck.wait(10)
+
+
+@pytest.fixture
+def stuck_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StuckWriter]:
     from deconfliction.store import sqlite
 
     monkeypatch.setattr(sqlite, "WAIT_S", 0.3)
-    store = SqliteStore(tmp_path / "db.sqlite")
-    started, stuck, ran = threading.Event(), threading.Event(), []
-
-    def hold(tx: Any) -> None:
-        started.set()
-        stuck.wait(10)
-
+    w = StuckWriter(tmp_path / "db.sqlite")
     try:
-        first = threading.Thread(target=store.write_tx, args=(hold,))
-        first.start()
-        assert started.wait(10)
-        with pytest.raises(ServiceUnavailable, match="too busy"):
-            store.write_tx(lambda tx: ran.append("late"))
-        stuck.set()
-        first.join(10)
-        assert store.write_tx(lambda tx: "after") == "after" and ran == []
+        yield w
+        assert w.store.write_tx(lambda tx: "after") == "after" and w.ran == []
     finally:
-        stuck.set()
-        store.close()
+        w.stuck.set()
+        w.store.close()
+
+
+def test_a_write_that_waits_too_long_for_the_writer_is_given_up_with_503(
+    stuck_writer: StuckWriter,
+) -> None:
+    """A write queued behind a stuck writer past ``WAIT_S`` is answered 503 and never runs."""
+    w = stuck_writer
+    first = threading.Thread(target=w.store.write_tx, args=(w.hold,))
+    first.start()
+    assert w.started.wait(10)
+    with pytest.raises(ServiceUnavailable, match="too busy"):
+        w.store.write_tx(lambda tx: w.ran.append("late"))
+    w.stuck.set()
+    first.join(10)
 
 
 def test_a_write_awaited_in_the_event_loop_is_given_up_as_one_waited_for_in_a_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stuck_writer: StuckWriter,
 ) -> None:
     """The event loop waits for a small DSS write without a thread (``await_write``): queued
     behind a stuck writer past ``WAIT_S``, it is answered 503 and never runs; one that started
     in time is awaited to its outcome, result or error, however long it takes."""
-    from deconfliction.store import sqlite
+    from deconfliction.store.sqlite import await_write
 
-    monkeypatch.setattr(sqlite, "WAIT_S", 0.3)
-    store = SqliteStore(tmp_path / "db.sqlite")
-    started, stuck, ran = threading.Event(), threading.Event(), []
-
-    def hold(tx: Any) -> None:
-        started.set()
-        stuck.wait(10)
+    w = stuck_writer
 
     def slow(tx: Any) -> str:
         time.sleep(0.6)
         return "done"
 
     async def waits() -> None:
-        first = store.queue_write(hold)
-        assert await asyncio.to_thread(started.wait, 10)
+        first = w.store.queue_write(w.hold)
+        assert await asyncio.to_thread(w.started.wait, 10)
         with pytest.raises(ServiceUnavailable, match="too busy"):
-            await sqlite.await_write(store.queue_write(lambda tx: ran.append("late")))
-        stuck.set()
-        await sqlite.await_write(first)
-        assert await sqlite.await_write(store.queue_write(slow)) == "done"
+            await await_write(w.store.queue_write(lambda tx: w.ran.append("late")))
+        w.stuck.set()
+        await await_write(first)
+        assert await await_write(w.store.queue_write(slow)) == "done"
         with pytest.raises(ZeroDivisionError):
-            await sqlite.await_write(store.queue_write(lambda tx: 1 / 0))
+            await await_write(w.store.queue_write(lambda tx: 1 / 0))
 
-    try:
-        asyncio.run(waits())
-        assert store.write_tx(lambda tx: "after") == "after" and ran == []
-    finally:
-        stuck.set()
-        store.close()
+    asyncio.run(waits())
 
 
 def test_a_dss_answer_that_cannot_be_made_rolls_its_write_back(
