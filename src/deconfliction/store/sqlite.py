@@ -15,7 +15,6 @@ waited ``WAIT_S`` in the queue without being started is taken out of it and answ
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import queue
@@ -77,6 +76,8 @@ async def await_write(fut: Future[T]) -> T:
     """Wait in the event loop for a write queued with ``SqliteStore.queue_write``, as
     ``write_tx`` waits in a thread: given up (503) if it has not started within ``WAIT_S``. The
     writer wakes the loop itself, with no thread between them."""
+    import asyncio  # here: the store's command-line tools never load it
+
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[T] = loop.create_future()
 
