@@ -686,11 +686,11 @@ def test_every_answer_is_the_entity_its_schema_documents(uss1: Uss, uss2: Uss) -
     ask(f3548.ErrorResponse, uss1, "GET", f"/subscriptions/{uid()}", status=404)
 
 
-def _circle(radius_m: float) -> dict[str, Any]:
+def _glance_circle(radius_m: float) -> dict[str, Any]:
     return {"volume": {"outline_circle": {"radius": {"value": radius_m, "units": "M"}}}}
 
 
-def _polygon(span_deg: float, n: int = 4) -> dict[str, Any]:
+def _glance_polygon(span_deg: float, n: int = 4) -> dict[str, Any]:
     vertices = [
         {"lat": 48.0 + span_deg * (k % 2), "lng": 2.0 + span_deg * (k // 2)} for k in range(n)
     ]
@@ -704,18 +704,18 @@ def test_only_writes_of_a_few_small_volumes_are_checked_in_the_event_loop() -> N
     from deconfliction.api.dss import INLINE_RADIUS_M, INLINE_SPAN_DEG, _small
 
     assert _small(None)  # a delete
-    assert _small({"extents": [_circle(30)], "key": [], "state": "Accepted"})
-    assert _small({"extents": [_circle(INLINE_RADIUS_M), _polygon(INLINE_SPAN_DEG)]})
-    assert not _small({"extents": [_circle(30)] * 3})
-    assert not _small({"extents": [_circle(INLINE_RADIUS_M + 1)]})
-    assert not _small({"extents": [_circle(float("nan"))]})
-    assert not _small({"extents": [_polygon(INLINE_SPAN_DEG * 1.1)]})
-    assert not _small({"extents": [_polygon(0.001, n=33)]})
+    assert _small({"extents": [_glance_circle(30)], "key": [], "state": "Accepted"})
+    assert _small({"extents": [_glance_circle(INLINE_RADIUS_M), _glance_polygon(INLINE_SPAN_DEG)]})
+    assert not _small({"extents": [_glance_circle(30)] * 3})
+    assert not _small({"extents": [_glance_circle(INLINE_RADIUS_M + 1)]})
+    assert not _small({"extents": [_glance_circle(float("nan"))]})
+    assert not _small({"extents": [_glance_polygon(INLINE_SPAN_DEG * 1.1)]})
+    assert not _small({"extents": [_glance_polygon(0.001, n=33)]})
     assert not _small({"extents": [{"volume": {"outline_polygon": {"vertices": []}}}]})
-    assert not _small({"subscription": {"extents": [_circle(1e6)]}})  # nested: not judged
+    assert not _small({"subscription": {"extents": [_glance_circle(1e6)]}})  # nested: not judged
 
 
-json_values = st.recursive(
+any_json = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
@@ -726,7 +726,7 @@ json_values = st.recursive(
 
 @given(
     st.dictionaries(
-        st.sampled_from(["extents", "key", "state", "volume"]) | st.text(max_size=6), json_values
+        st.sampled_from(["extents", "key", "state", "volume"]) | st.text(max_size=6), any_json
     )
 )
 def test_the_look_at_a_writes_volumes_never_fails(doc: dict[str, Any]) -> None:
