@@ -494,7 +494,7 @@ def ab_mode(args: argparse.Namespace) -> None:
         for i in range(max(1, args.cycles // args.block)):
             for k in (0, 1) if i % 2 == 0 else (1, 0):
                 _, conn, board, t = sides[k]
-                for _ in range(args.block):
+                for _ in range(args.block):  # one USS per server: a 409 is an error here
                     previous[k] = _cycle(conn, "uss0", board, t, previous[k], time.monotonic())
     print(
         f"dss congested cell, two versions side by side: {args.cycles} cycles each, in blocks "

@@ -213,7 +213,8 @@ def test_a_transaction_reads_back_the_records_it_writes_and_deletes(store: Store
                 tx.write(INTENT, "A", "FR", draft(12, 12), None, "FR", at)
             found = tx.load("FR/A")
             seen.append(None if found is None else found[0].version)
-            seen.append(None if not tx.load_many(["FR/A"]) else tx.load("FR/A")[0].version)
+            many = tx.load_many(["FR/A"])
+            seen.append(many[0][0].version if many else None)
         return seen
 
     assert store.write_tx(steps) == [1, 1, 2, 2, None, None, 1, 1]

@@ -129,8 +129,10 @@ INLINE_SPAN_DEG = 0.05
 def _small(doc: dict[str, Any] | None) -> bool:
     """Whether a write's volumes are few and small enough to check in the event loop (see
     ``INLINE_BYTES``): a rough look at the document, which leaves every error to the check."""
-    if doc is None or "extents" not in doc:
-        return doc is None or not any(isinstance(v, (list, dict)) for v in doc.values())
+    if doc is None:  # a delete
+        return True
+    if "extents" not in doc:  # no volume: a write with no nested value is judged cheap
+        return not any(isinstance(v, (list, dict)) for v in doc.values())
     items = doc["extents"]
     if not isinstance(items, list) or len(items) > INLINE_VOLUMES:
         return False
@@ -202,7 +204,8 @@ async def _run(
             # parsing and checking volumes (S2 cells) is CPU work: in a worker thread, so that
             # a large request holds up no other; the answer is made inside the transaction
             def serve() -> bytes:
-                out: bytes = run(prepare(doc if doc is not None or not body else _parse(raw)))
+                parsed = _parse(raw) if body and doc is None else doc  # parsed above if small
+                out: bytes = run(prepare(parsed))
                 return out
 
             content = await run_in_threadpool(serve)
