@@ -91,7 +91,7 @@ def conflict_thread(tx: Tx, conflict_id: str, party: str, at: datetime) -> Threa
         if shared is not None and shared.subject_kind == "conflict" and party in shared.parties:
             return shared
     # not even its existence is disclosed to anyone else
-    if row is None or release.view_conflict(tx, row, party, release.Shown("thread", at)) is None:
+    if row is None or release.view_conflict(tx, row, party, None) is None:
         raise NotFound(f"no conflict {conflict_id!r}")
     parties = tuple(sorted({row.a_owner, row.b_owner}))
     tid = f"conflict-{conflict_id}"

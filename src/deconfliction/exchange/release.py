@@ -439,12 +439,15 @@ def view_conflict(
     tx: Tx,
     row: ConflictRow,
     viewer: str,
-    shown: Shown,
+    shown: Shown | None,
     *,
     draft: tuple[str, Record] | None = None,
 ) -> ConflictView | None:
     """The conflict as ``viewer`` (one of its parties) may see it, or None. ``draft``: (key,
-    record) of a record not stored (a preview), which stands for the stored one of that key."""
+    record) of a record not stored (a preview), which stands for the stored one of that key.
+    ``shown``: where what the view discloses of the other side is collected; None for a caller
+    that shows the viewer none of the records' volumes (a conflict note, a thread's check), so
+    that nothing is disclosed and the disclosure is not worked out."""
     sides = _sides(row, viewer)
     if sides is None:
         return None
@@ -481,7 +484,7 @@ def view_conflict(
     gaps: Gaps | None = row.gaps
     if level is Release.FULL:
         other_ext = _extent(sides.other_key, sides.other_kind, other[0].volumes if other else [])
-        if other is not None:
+        if other is not None and shown is not None:
             shown.add(other[0], viewer, level, other[0].model_dump(mode="json"))
     else:
         grid = coarsening(terms)
@@ -523,7 +526,8 @@ def view_conflict(
             other_ext = RecordExtent(
                 kind=sides.other_kind, id=other_id, owner=other_owner, volumes=ext_vols
             )
-            shown.add(other[0], viewer, level, other_ext.model_dump(mode="json"))
+            if shown is not None:
+                shown.add(other[0], viewer, level, other_ext.model_dump(mode="json"))
         else:
             level = Release.CONFLICT
             other_ext = RecordExtent(kind=sides.other_kind, id=None, owner=other_owner, volumes=[])
@@ -564,7 +568,7 @@ def conflict_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str
     """What an event tells ``party`` of a change of a conflict: the conflict's id, the ids of
     the records it may see, the other party, the window and closeness as it may see them; None
     (no event at all) at ``none``. Installed as the store's ``conflict_note``."""
-    v = view_conflict(tx, row, party, Shown("event", datetime.now(UTC)))
+    v = view_conflict(tx, row, party, None)  # a note shows no volumes: nothing disclosed
     if v is None:
         return None
     c = v.conflict
