@@ -3,9 +3,10 @@ their parties (through the conflict note), listed; previews and queries over the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from ..audit import digest
@@ -67,9 +68,10 @@ class ConflictsTx(CellIndexTx):
         findings: list[tuple[Record, Finding]] | None = None,
         *,
         new: bool = False,
-    ) -> list[Conflict]:
+    ) -> list[Callable[[], Conflict]]:
         """Open, update and resolve ``rec``'s conflicts (``findings``: found already, or None;
-        ``new``: a record just created, which has no open conflict: a delete resolves them all)."""
+        ``new``: a record just created, which has no open conflict: a delete resolves them all).
+        Returns what builds each open conflict (``WriteResult.made``)."""
         if findings is None:
             findings = self.findings(rec, self.policy, covers)
         found = {o.id: (o, f) for o, f in findings}
@@ -114,9 +116,9 @@ class ConflictsTx(CellIndexTx):
 
     def _upsert_conflict(
         self, a: Record, b: Record, f: Finding, at: datetime, stored: Any | None
-    ) -> Conflict:
+    ) -> Callable[[], Conflict]:
         """Open a conflict, or open again or update the one stored between ``a`` and ``b``
-        (``stored``: its row as ``_NOTED`` reads it, or None)."""
+        (``stored``: its row as ``_NOTED`` reads it, or None); returns what builds it."""
         p = self.policy
         vals = (
             iso(f.time_start),
@@ -149,7 +151,7 @@ class ConflictsTx(CellIndexTx):
             )  # fmt: skip
             for party, type_, note in events:
                 self.event(party, type_, note, at)
-            return make_conflict(cid, a, b, f, p, at)
+            return partial(make_conflict, cid, a, b, f, p, at)
         before = _conflict_row(stored)
         self.x(
             "UPDATE conflicts SET state = 'open', time_start = ?, time_end = ?, "
@@ -167,7 +169,7 @@ class ConflictsTx(CellIndexTx):
             policy=p,
         )
         self._tell(row, "updated" if before.state == "open" else "opened", stored, at)
-        return make_conflict(row.id, a, b, f, p, row.detected_at)
+        return partial(make_conflict, row.id, a, b, f, p, row.detected_at)
 
     def conflict(self, cid: str) -> ConflictRow | None:
         r = self.x(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE id = ?", (cid,)).fetchone()

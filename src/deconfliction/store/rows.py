@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..engine import Finding, Record
@@ -75,10 +76,16 @@ def conflict_id(secret: bytes, a_key: str, b_key: str) -> str:
 @dataclass(frozen=True)
 class WriteResult:
     """A record as written, and the conflicts it is in after the write (open ones), exact: what
-    a party is shown of them goes through the release rule (``exchange.release``)."""
+    a party is shown of them goes through the release rule (``exchange.release``). ``made``:
+    what builds each conflict, called when ``conflicts`` is first read (a DSS write's native
+    view never reads them)."""
 
     record: StoredRecord
-    conflicts: list[Conflict]
+    made: Sequence[Callable[[], Conflict]] = field(repr=False)
+
+    @cached_property
+    def conflicts(self) -> list[Conflict]:
+        return [make() for make in self.made]
 
 
 @dataclass(frozen=True)
