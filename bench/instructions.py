@@ -6,7 +6,10 @@
 
 Runs the scene twice under ``valgrind --tool=callgrind`` (every thread, start-up included), with
 ``--small`` and ``--large`` units of work, and prints the difference divided by the units
-between: start-up, imports and the store's setup cancel out. ``strategic``: checked writes from
+between: start-up, imports and the store's setup cancel out. The store's background
+checkpointer is left off and the writer checkpoints at its own threshold instead (as when the
+checkpointer has no connection): the checkpointer wakes on a clock, so how much it does would
+vary with valgrind's speed and give a different count each run. ``strategic``: checked writes from
 one thread into a store of 2,000 intents (the strategic bench's shapes, a fixed seed); ``dss``:
 the congested cell's cycle (``dss_congested.py``) called below HTTP, with the service's hooks,
 after a USS of its own left one intent there. Slow: valgrind runs Python about 50 times slower.
@@ -31,7 +34,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
+def _no_checkpointer() -> None:
+    """Checkpoints by the writer alone, at a fixed number of pages (see the module)."""
+    from deconfliction.store import sqlite
+
+    sqlite.SqliteStore._run_checkpointer = lambda self: None  # type: ignore[method-assign]
+
+
 def strategic_scene(n: int) -> None:
+    _no_checkpointer()
     sys.path.insert(0, str(HERE))
     import strategic
 
@@ -51,6 +62,7 @@ def strategic_scene(n: int) -> None:
 
 
 def dss_scene(n: int) -> None:
+    _no_checkpointer()
     sys.path.insert(0, str(HERE))
     import dss_congested as cell
 
