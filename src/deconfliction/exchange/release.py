@@ -392,9 +392,37 @@ def _sides(row: ConflictRow, viewer: str) -> _Sides | None:
     return None
 
 
-def _extent(key: str, kind: RecordKind, volumes: Sequence[Volume4D]) -> RecordExtent:
+@dataclass(frozen=True)
+class _Side:
+    """One side of a conflict as its viewer may see it (``id`` None: not shown)."""
+
+    kind: RecordKind
+    id: str | None
+    owner: str
+    volumes: Sequence[Volume4D]
+
+    def extent(self) -> RecordExtent:
+        return RecordExtent(
+            kind=self.kind, id=self.id, owner=self.owner, volumes=list(self.volumes)
+        )
+
+
+def _side(key: str, kind: RecordKind, volumes: Sequence[Volume4D]) -> _Side:
     owner, rid = split_key(key)
-    return RecordExtent(kind=kind, id=rid, owner=owner, volumes=list(volumes))
+    return _Side(kind, rid, owner, volumes)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the release rule lets a viewer see of a conflict (``view_conflict``), before it is
+    made a ``Conflict``: a conflict note keeps a few fields of it and needs no model."""
+
+    a: _Side
+    b: _Side
+    time_start: datetime
+    time_end: datetime
+    gaps: Gaps | None
+    level: str
 
 
 @dataclass(frozen=True)
@@ -448,27 +476,49 @@ def view_conflict(
     ``shown``: where what the view discloses of the other side is collected; None for a caller
     that shows the viewer none of the records' volumes (a conflict note, a thread's check), so
     that nothing is disclosed and the disclosure is not worked out."""
+    seen = _see(tx, row, viewer, shown, draft)
+    if seen is None:
+        return None
+    c = Conflict(
+        id=row.id,
+        a=seen.a.extent(),
+        b=seen.b.extent(),
+        time_start=seen.time_start,
+        time_end=seen.time_end,
+        gaps=seen.gaps,
+        policy=row.policy,
+        detected_at=row.detected_at,
+    )
+    return ConflictView(c, seen.level)
+
+
+def _see(
+    tx: Tx,
+    row: ConflictRow,
+    viewer: str,
+    shown: Shown | None,
+    draft: tuple[str, Record] | None,
+) -> _Seen | None:
+    """The release rule of a conflict: ``view_conflict``'s, which see."""
     sides = _sides(row, viewer)
     if sides is None:
         return None
     own_found = _engine(tx, sides.own_key, draft)
     own = own_found[1] if own_found else None
-    own_ext = _extent(sides.own_key, sides.own_kind, own.volumes if own else [])
+    own_ext = _side(sides.own_key, sides.own_kind, own.volumes if own else ())
     if row.a_owner == row.b_owner:
         mine_found = _engine(tx, sides.other_key, draft)
         mine = mine_found[1] if mine_found else None
-        other_own = _extent(sides.other_key, sides.other_kind, mine.volumes if mine else [])
-        c = Conflict(
-            id=row.id,
-            a=own_ext if sides.own_key == row.a_key else other_own,
-            b=other_own if sides.own_key == row.a_key else own_ext,
-            time_start=row.time_start,
-            time_end=row.time_end,
-            gaps=row.gaps,
-            policy=row.policy,
-            detected_at=row.detected_at,
+        other_own = _side(sides.other_key, sides.other_kind, mine.volumes if mine else ())
+        mine_first = sides.own_key == row.a_key
+        return _Seen(
+            own_ext if mine_first else other_own,
+            other_own if mine_first else own_ext,
+            row.time_start,
+            row.time_end,
+            row.gaps,
+            "own",
         )
-        return ConflictView(c, "own")
     other = tx.load(sides.other_key)
     other_owner, other_id = split_key(sides.other_key)
     if other is not None:
@@ -483,7 +533,7 @@ def view_conflict(
     t0, t1 = row.time_start, row.time_end
     gaps: Gaps | None = row.gaps
     if level is Release.FULL:
-        other_ext = _extent(sides.other_key, sides.other_kind, other[0].volumes if other else [])
+        other_ext = _side(sides.other_key, sides.other_kind, other[0].volumes if other else ())
         if other is not None and shown is not None:
             shown.add(other[0], viewer, level, other[0].model_dump(mode="json"))
     else:
@@ -523,27 +573,15 @@ def view_conflict(
         t1 = datetime.fromtimestamp(_ceil(t1.timestamp(), grid.time_step_s), UTC)
         if level is Release.EXTENT and other is not None:
             gaps = shown_gaps
-            other_ext = RecordExtent(
-                kind=sides.other_kind, id=other_id, owner=other_owner, volumes=ext_vols
-            )
+            other_ext = _Side(sides.other_kind, other_id, other_owner, ext_vols)
             if shown is not None:
-                shown.add(other[0], viewer, level, other_ext.model_dump(mode="json"))
+                shown.add(other[0], viewer, level, other_ext.extent().model_dump(mode="json"))
         else:
             level = Release.CONFLICT
-            other_ext = RecordExtent(kind=sides.other_kind, id=None, owner=other_owner, volumes=[])
+            other_ext = _Side(sides.other_kind, None, other_owner, ())
             gaps = None
     a, b = (own_ext, other_ext) if sides.own_key == row.a_key else (other_ext, own_ext)
-    c = Conflict(
-        id=row.id,
-        a=a,
-        b=b,
-        time_start=t0,
-        time_end=t1,
-        gaps=gaps,
-        policy=row.policy,
-        detected_at=row.detected_at,
-    )
-    return ConflictView(c, level.value)
+    return _Seen(a, b, t0, t1, gaps, level.value)
 
 
 def view_conflicts(
@@ -568,16 +606,15 @@ def conflict_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str
     """What an event tells ``party`` of a change of a conflict: the conflict's id, the ids of
     the records it may see, the other party, the window and closeness as it may see them; None
     (no event at all) at ``none``. Installed as the store's ``conflict_note``."""
-    v = view_conflict(tx, row, party, None)  # a note shows no volumes: nothing disclosed
-    if v is None:
+    c = _see(tx, row, party, None, None)  # a note shows no volumes: nothing disclosed
+    if c is None:
         return None
-    c = v.conflict
     return {
-        "id": c.id,
+        "id": row.id,
         "state": "resolved" if change == "resolved" else "open",
         "records": [s.id for s in (c.a, c.b) if s.id is not None],
         "parties": sorted({c.a.owner, c.b.owner}),
-        "level": v.level,
+        "level": c.level,
         "time_start": iso(c.time_start),
         "time_end": iso(c.time_end),
         "gaps": None if c.gaps is None else c.gaps.model_dump(mode="json"),
