@@ -250,7 +250,7 @@ class ConflictsTx(CellIndexTx):
 
     def _set_resolved(self, stored: Any, at: datetime) -> None:
         """Resolve an open conflict (``stored``: its row as ``_NOTED`` reads it)."""
-        row = replace(_conflict_row(stored), state="resolved")
+        row = _conflict_row(stored, state="resolved")
         self.x(
             "UPDATE conflicts SET state = 'resolved', updated_at = ? WHERE id = ?",
             (iso(at), row.id),
@@ -258,7 +258,10 @@ class ConflictsTx(CellIndexTx):
         self._tell(row, "resolved", stored, at)
 
     def _resolve_all(self, key: str, at: datetime) -> None:
-        for r in self._open_rows(key):
+        rows = self._open_rows(key)
+        if len(rows) > 1 and self.locks is None:  # their notes read the other sides: at once
+            self.load_many([r[2] if r[1] == key else r[1] for r in rows])
+        for r in rows:
             self._set_resolved(r, at)
 
     def conflict_rows(self, party: str, include_resolved: bool) -> list[ConflictRow]:

@@ -277,7 +277,9 @@ _CONFLICT_COLS = (
 )
 
 
-def _conflict_row(r: Sequence[Any]) -> ConflictRow:
+def _conflict_row(r: Sequence[Any], state: str | None = None) -> ConflictRow:
+    """A conflict's row as ``_CONFLICT_COLS`` reads it (``state``: another state to give it).
+    Its gaps and policy were validated on their way in, and are not validated again."""
     return ConflictRow(
         id=r[0],
         a_key=r[1],
@@ -286,11 +288,11 @@ def _conflict_row(r: Sequence[Any]) -> ConflictRow:
         b_kind=RecordKind(r[4]),
         a_owner=r[5],
         b_owner=r[6],
-        state=r[7],
+        state=r[7] if state is None else state,
         time_start=datetime.fromisoformat(r[8]),
         time_end=datetime.fromisoformat(r[9]),
-        gaps=Gaps(horizontal_m=r[10], vertical_m=r[11], time_s=r[12]),
-        policy=SeparationPolicy(lateral_m=r[13], vertical_m=r[14], time_s=r[15]),
+        gaps=Gaps.model_construct(horizontal_m=r[10], vertical_m=r[11], time_s=r[12]),
+        policy=SeparationPolicy.model_construct(lateral_m=r[13], vertical_m=r[14], time_s=r[15]),
         detected_at=datetime.fromisoformat(r[16]),
     )
 
