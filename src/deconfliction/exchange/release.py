@@ -499,7 +499,8 @@ def _see(
     shown: Shown | None,
     draft: tuple[str, Record] | None,
 ) -> _Seen | None:
-    """The release rule of a conflict: ``view_conflict``'s, which see."""
+    """What ``viewer`` may see of the conflict (the rule that ``view_conflict`` describes),
+    or None where it may see nothing of it."""
     sides = _sides(row, viewer)
     if sides is None:
         return None
@@ -606,18 +607,18 @@ def conflict_note(tx: Tx, row: ConflictRow, party: str, change: str) -> dict[str
     """What an event tells ``party`` of a change of a conflict: the conflict's id, the ids of
     the records it may see, the other party, the window and closeness as it may see them; None
     (no event at all) at ``none``. Installed as the store's ``conflict_note``."""
-    c = _see(tx, row, party, None, None)  # a note shows no volumes: nothing disclosed
-    if c is None:
+    seen = _see(tx, row, party, None, None)  # a note shows no volumes: nothing disclosed
+    if seen is None:
         return None
     return {
         "id": row.id,
         "state": "resolved" if change == "resolved" else "open",
-        "records": [s.id for s in (c.a, c.b) if s.id is not None],
-        "parties": sorted({c.a.owner, c.b.owner}),
-        "level": c.level,
-        "time_start": iso(c.time_start),
-        "time_end": iso(c.time_end),
-        "gaps": None if c.gaps is None else c.gaps.model_dump(mode="json"),
+        "records": [s.id for s in (seen.a, seen.b) if s.id is not None],
+        "parties": sorted({seen.a.owner, seen.b.owner}),
+        "level": seen.level,
+        "time_start": iso(seen.time_start),
+        "time_end": iso(seen.time_end),
+        "gaps": None if seen.gaps is None else seen.gaps.model_dump(mode="json"),
     }
 
 
