@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import Unauthenticated
+from .keyfile import private_key
 
 #: The scope that lets a token manage parties.
 ADMIN_SCOPE = "deconfliction.admin"
@@ -159,20 +160,12 @@ class AuthConfig:
 
 def dev_private_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
     """The development signing key of this data folder, created on first use."""
-    path = data_dir / DEV_KEY_FILE
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{path.name} is not an EC private key")
-        return key
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    return private_key(
+        data_dir / DEV_KEY_FILE,
+        lambda: ec.generate_private_key(ec.SECP256R1()),
+        ec.EllipticCurvePrivateKey,
+        "an EC private key",
     )
-    path.touch(mode=0o600)
-    path.write_bytes(pem)
-    return key
 
 
 def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

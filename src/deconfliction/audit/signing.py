@@ -7,12 +7,11 @@ id: the SHA-256 (hex) of its public key in DER SubjectPublicKeyInfo form.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..keyfile import private_key
 from .keys import key_id, load_public, message, public_pem, verify
 
 AUDIT_KEY_FILE = "audit-signing-key.pem"
@@ -46,19 +45,7 @@ class Signer:
     def in_folder(data_dir: Path) -> Signer:
         """The data folder's audit key, created (mode 0600) on first use."""
         path = data_dir / AUDIT_KEY_FILE
-        if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} is not an Ed25519 private key")
-            return Signer(key, data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+        key = private_key(
+            path, Ed25519PrivateKey.generate, Ed25519PrivateKey, "an Ed25519 private key"
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
         return Signer(key, data_dir)
