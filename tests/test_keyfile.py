@@ -12,7 +12,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deconfliction import keyfile
 from deconfliction.audit.signing import AUDIT_KEY_FILE, Signer, public_pem
 from deconfliction.auth import DEV_KEY_FILE, dev_private_key
 from deconfliction.auth import public_pem as ec_public_pem
@@ -74,7 +73,7 @@ def test_a_key_made_meanwhile_by_another_process_is_the_one_kept(
         )
         link(src, dst)
 
-    monkeypatch.setattr(keyfile.os, "link", link_after_theirs)
+    monkeypatch.setattr(os, "link", link_after_theirs)  # what keyfile.private_key calls
     mine = Signer.in_folder(tmp_path)
     assert public_pem(mine.public) == public_pem(theirs.public_key())
     assert os.listdir(tmp_path) == [AUDIT_KEY_FILE]

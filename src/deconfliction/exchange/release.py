@@ -393,7 +393,7 @@ def _sides(row: ConflictRow, viewer: str) -> _Sides | None:
 
 
 @dataclass(frozen=True)
-class _Side:
+class _SeenSide:
     """One side of a conflict as its viewer may see it (``id`` None: not shown)."""
 
     kind: RecordKind
@@ -407,9 +407,9 @@ class _Side:
         )
 
 
-def _side(key: str, kind: RecordKind, volumes: Sequence[Volume4D]) -> _Side:
+def _seen_side(key: str, kind: RecordKind, volumes: Sequence[Volume4D]) -> _SeenSide:
     owner, rid = split_key(key)
-    return _Side(kind, rid, owner, volumes)
+    return _SeenSide(kind, rid, owner, volumes)
 
 
 @dataclass(frozen=True)
@@ -417,8 +417,8 @@ class _Seen:
     """What the release rule lets a viewer see of a conflict (``view_conflict``), before it is
     made a ``Conflict``: a conflict note keeps a few fields of it and needs no model."""
 
-    a: _Side
-    b: _Side
+    a: _SeenSide
+    b: _SeenSide
     time_start: datetime
     time_end: datetime
     gaps: Gaps | None
@@ -506,11 +506,11 @@ def _see(
         return None
     own_found = _engine(tx, sides.own_key, draft)
     own = own_found[1] if own_found else None
-    own_ext = _side(sides.own_key, sides.own_kind, own.volumes if own else ())
+    own_ext = _seen_side(sides.own_key, sides.own_kind, own.volumes if own else ())
     if row.a_owner == row.b_owner:
         mine_found = _engine(tx, sides.other_key, draft)
         mine = mine_found[1] if mine_found else None
-        other_own = _side(sides.other_key, sides.other_kind, mine.volumes if mine else ())
+        other_own = _seen_side(sides.other_key, sides.other_kind, mine.volumes if mine else ())
         mine_first = sides.own_key == row.a_key
         return _Seen(
             own_ext if mine_first else other_own,
@@ -534,7 +534,7 @@ def _see(
     t0, t1 = row.time_start, row.time_end
     gaps: Gaps | None = row.gaps
     if level is Release.FULL:
-        other_ext = _side(sides.other_key, sides.other_kind, other[0].volumes if other else ())
+        other_ext = _seen_side(sides.other_key, sides.other_kind, other[0].volumes if other else ())
         if other is not None and shown is not None:
             shown.add(other[0], viewer, level, other[0].model_dump(mode="json"))
     else:
@@ -574,12 +574,12 @@ def _see(
         t1 = datetime.fromtimestamp(_ceil(t1.timestamp(), grid.time_step_s), UTC)
         if level is Release.EXTENT and other is not None:
             gaps = shown_gaps
-            other_ext = _Side(sides.other_kind, other_id, other_owner, ext_vols)
+            other_ext = _SeenSide(sides.other_kind, other_id, other_owner, ext_vols)
             if shown is not None:
                 shown.add(other[0], viewer, level, other_ext.extent().model_dump(mode="json"))
         else:
             level = Release.CONFLICT
-            other_ext = _Side(sides.other_kind, None, other_owner, ())
+            other_ext = _SeenSide(sides.other_kind, None, other_owner, ())
             gaps = None
     a, b = (own_ext, other_ext) if sides.own_key == row.a_key else (other_ext, own_ext)
     return _Seen(a, b, t0, t1, gaps, level.value)
