@@ -10,9 +10,14 @@ does not see a table whose name is put into the SQL at run time (``f"... FROM {t
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deconfliction"
 MIGRATIONS = PACKAGE / "store" / "migrations"
@@ -51,3 +56,34 @@ def test_each_table_is_written_in_one_module() -> None:
     assert not unexpected, f"tables whose SQL is in more than one module: {unexpected}"
     settled = sorted(set(SHARED) - set(shared))
     assert not settled, f"now owned by one module, take them off SHARED: {settled}"
+
+
+#: What importing a part of the core may not load, at run time: import-linter reads the
+#: imports a module writes, not those its package's ``__init__`` makes on the way.
+NOT_BELOW_THE_STORE = ("deconfliction.store", "deconfliction.api", "sqlite3", "psycopg", "fastapi")
+
+
+@pytest.mark.parametrize("part", ["model", "geo", "engine"])
+def test_importing_a_core_part_loads_no_store_and_no_driver(part: str) -> None:
+    probe = (
+        f"import json, sys, deconfliction.{part}; "
+        "print(json.dumps(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('sqlite3', 'psycopg', 'fastapi') "
+        "or m.startswith('deconfliction.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded: list[str] = json.loads(out.stdout)
+    assert f"deconfliction.{part}" in loaded  # the probe sees what it imports
+    above = [m for m in loaded if m.startswith(NOT_BELOW_THE_STORE)]
+    assert not above, f"importing deconfliction.{part} loads {above}"
+
+
+def test_every_public_name_of_the_package_resolves() -> None:
+    import deconfliction
+
+    for name in deconfliction.__all__:
+        assert getattr(deconfliction, name) is not None, name
+    assert set(deconfliction.__all__) <= set(dir(deconfliction))
+    missing = "no_such_name"
+    with pytest.raises(AttributeError, match=missing):
+        getattr(deconfliction, missing)
