@@ -8,11 +8,12 @@ Runs the scene twice under ``valgrind --tool=callgrind`` (every thread, start-up
 ``--small`` and ``--large`` units of work, and prints the difference divided by the units
 between: start-up, imports and the store's setup cancel out. The store's background
 checkpointer is left off and the writer checkpoints at its own threshold instead (as when the
-checkpointer has no connection): the checkpointer wakes on a clock, so how much it does would
-vary with valgrind's speed and give a different count each run. ``strategic``: checked writes from
-one thread into a store of 2,000 intents (the strategic bench's shapes, a fixed seed); ``dss``:
-the congested cell's cycle (``dss_congested.py``) called below HTTP, with the service's hooks,
-after a USS of its own left one intent there. Slow: valgrind runs Python about 50 times slower.
+checkpointer has no connection), and OpenBLAS runs no worker threads: both wake on a clock, so
+what they do would vary with valgrind's speed and give a different count each run.
+``strategic``: checked writes from one thread into a store of 2,000 intents (the strategic
+bench's shapes, a fixed seed); ``dss``: the congested cell's cycle (``dss_congested.py``) called
+below HTTP, with the service's hooks, after a USS of its own left one intent there. Slow:
+valgrind runs Python about 50 times slower.
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ SCENES = {"strategic": strategic_scene, "dss": dss_scene}
 
 
 def count(scene: str, n: int, src: str | None) -> int:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # one BLAS thread: OpenBLAS's idle worker threads poll on a clock, so what they count
+    # varied with valgrind's speed (6 M instructions between two runs of one scene)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
     if src:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]

@@ -1,10 +1,12 @@
-"""The layering import-linter cannot see: each table's SQL is written in one module.
+"""The layering import-linter cannot see: each table's SQL is written in one module, and
+importing a part of the core loads no store (the package's own ``__init__`` included).
 
-Other modules call the owner (``docs/decisions/0010-layers-and-names.md``). The check reads the
-string literals of every module under ``src/deconfliction`` (migrations excepted) and takes the
-name after ``FROM``, ``INTO``, ``UPDATE``, ``JOIN`` and ``TABLE`` as a table; a table named in
-more than one module fails, unless it is listed in ``SHARED`` with exactly those modules. It
-does not see a table whose name is put into the SQL at run time (``f"... FROM {table}"``).
+Other modules call a table's owner (``docs/decisions/0010-layers-and-names.md``). The table
+check reads the string literals of every module under ``src/deconfliction`` (migrations
+excepted) and takes the name after ``FROM``, ``INTO``, ``UPDATE``, ``JOIN`` and ``TABLE`` as a
+table; a table named in more than one module fails, unless it is listed in ``SHARED`` with
+exactly those modules. It does not see a table whose name is put into the SQL at run time
+(``f"... FROM {table}"``).
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ def test_each_table_is_written_in_one_module() -> None:
     assert not settled, f"now owned by one module, take them off SHARED: {settled}"
 
 
-#: What importing a part of the core may not load, at run time: import-linter reads the
-#: imports a module writes, not those its package's ``__init__`` makes on the way.
-NOT_BELOW_THE_STORE = ("deconfliction.store", "deconfliction.api", "sqlite3", "psycopg", "fastapi")
+#: What importing a part of the core below the store may not load at run time (the store, the
+#: API, the databases' drivers, FastAPI): import-linter reads the imports a module writes, not
+#: those its package's ``__init__`` makes on the way.
+STORE_AND_ABOVE = ("deconfliction.store", "deconfliction.api", "sqlite3", "psycopg", "fastapi")
 
 
 @pytest.mark.parametrize("part", ["model", "geo", "engine"])
@@ -74,13 +77,15 @@ def test_importing_a_core_part_loads_no_store_and_no_driver(part: str) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded: list[str] = json.loads(out.stdout)
     assert f"deconfliction.{part}" in loaded  # the probe sees what it imports
-    above = [m for m in loaded if m.startswith(NOT_BELOW_THE_STORE)]
+    above = [m for m in loaded if m.startswith(STORE_AND_ABOVE)]
     assert not above, f"importing deconfliction.{part} loads {above}"
 
 
 def test_every_public_name_of_the_package_resolves() -> None:
     import deconfliction
 
+    # the names it exports are those it knows where to find
+    assert set(deconfliction.__all__) == {*deconfliction._FROM, "__version__"}
     for name in deconfliction.__all__:
         assert getattr(deconfliction, name) is not None, name
     assert set(deconfliction.__all__) <= set(dir(deconfliction))
