@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 import deconfliction
 from deconfliction.cli import build_parser
 
@@ -16,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_public_api_is_small_sorted_and_importable() -> None:
     names = deconfliction.__all__
     assert names == sorted(names)
+    # the package imports each name on first use: it knows where to find every one it exports
+    assert set(names) == {*deconfliction._FROM, "__version__"}
     for n in names:
         assert hasattr(deconfliction, n), n
+    assert set(names) <= set(dir(deconfliction))
+    missing = "no_such_name"
+    with pytest.raises(AttributeError, match=missing):
+        getattr(deconfliction, missing)
 
 
 def _commands(

@@ -79,16 +79,3 @@ def test_importing_a_core_part_loads_no_store_and_no_driver(part: str) -> None:
     assert f"deconfliction.{part}" in loaded  # the probe sees what it imports
     above = [m for m in loaded if m.startswith(STORE_AND_ABOVE)]
     assert not above, f"importing deconfliction.{part} loads {above}"
-
-
-def test_every_public_name_of_the_package_resolves() -> None:
-    import deconfliction
-
-    # the names it exports are those it knows where to find
-    assert set(deconfliction.__all__) == {*deconfliction._FROM, "__version__"}
-    for name in deconfliction.__all__:
-        assert getattr(deconfliction, name) is not None, name
-    assert set(deconfliction.__all__) <= set(dir(deconfliction))
-    missing = "no_such_name"
-    with pytest.raises(AttributeError, match=missing):
-        getattr(deconfliction, missing)
